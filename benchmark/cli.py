@@ -1,0 +1,162 @@
+"""Command line: ``python -m benchmark {list,run,data}``. Parses, dispatches, prints."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from benchmark.errors import BenchmarkError
+
+EPILOG = """examples:
+  python -m benchmark run --method gazetteer --protocol ner
+  python -m benchmark run --method random-within-coarse --seeds 1 2 3
+  python -m benchmark run --method gazetteer --set min_entity_ratio=0.5
+  python -m benchmark data --dataset supervised --data-dir ~/few-nerd
+results go to MLflow (sqlite:///mlflow.db here, or $MLFLOW_TRACKING_URI); browse with: mlflow ui"""
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    from benchmark.data.fewnerd import DATASETS
+
+    choices = "; ".join(f"{k}: {v}" for k, v in DATASETS.items())
+    parser.add_argument("--dataset", default="embedded", metavar="D", help=f"dataset (default: embedded). {choices}")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="official Few-NERD layout DIR/<benchmark>/{train,dev,test}.txt[.gz]",
+    )
+    parser.add_argument("--from-hub", action="store_true", help="load DFKI-SLT/few-nerd from the hub (needs network)")
+    parser.add_argument("--no-verify", action="store_true", help="accept data files that differ from the official ones")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark",
+        description="Fine-grained NER methods on Few-NERD, scored the same way, tracked in MLflow.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", help="methods × protocols, datasets", description="List what can be run.")
+    listing.set_defaults(handler=cmd_list)
+
+    run = commands.add_parser(
+        "run",
+        help="run a method end to end and log it to MLflow",
+        description="Fit, predict and evaluate a method for each seed; log every seed as an MLflow run.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--method", required=True, metavar="NAME", help="a registered method (see `list`)")
+    run.add_argument("--protocol", metavar="P", help="weak-typing, typing or ner (default: the method's first)")
+    _add_dataset_options(run)
+    run.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="N", help="seeds, one run each (default: 1)")
+    run.add_argument("--config", type=Path, metavar="FILE.toml", help="method settings as flat TOML key = value")
+    run.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (TOML value); repeatable"
+    )
+    run.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for CIs (default 1000)"
+    )
+    run.set_defaults(handler=cmd_run)
+
+    data = commands.add_parser(
+        "data",
+        help="per-split statistics of a dataset",
+        description="Sentences, tokens and entities per type and split.",
+    )
+    _add_dataset_options(data)
+    data.set_defaults(handler=cmd_data)
+    return parser
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.data.fewnerd import DATASETS
+    from benchmark.protocols import PROTOCOLS
+    from benchmark.registry import METHODS
+
+    rows = []
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        rows.append([name, *("yes" if p in cls.protocols else "" for p in PROTOCOLS), cls.describe()])
+    print("Methods\n" + tabulate(rows, headers=["method", *PROTOCOLS, "description"]))
+    protocol_rows = [[p.name, p.headline, p.summary] for p in PROTOCOLS.values()]
+    print("\nProtocols\n" + tabulate(protocol_rows, headers=["protocol", "headline metric", "setting"]))
+    print("\nDatasets\n" + tabulate(DATASETS.items(), headers=["dataset", "source"]))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.runner import RunRequest, run_benchmark
+
+    if args.bootstrap < 0:
+        raise BenchmarkError("--bootstrap must be 0 (no CIs) or a positive number of resamples")
+    request = RunRequest(
+        method=args.method,
+        protocol=args.protocol,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        from_hub=args.from_hub,
+        verify=not args.no_verify,
+        seeds=tuple(args.seeds),
+        config_file=args.config,
+        settings=tuple(args.set),
+        resamples=args.bootstrap,
+    )
+    summary = run_benchmark(request, echo=lambda line: print(line, file=sys.stderr))
+    keys = summary.protocol.main_metrics
+    values = [[r.scores.metrics[k] for k in keys] for r in summary.results]
+    rows = [
+        [r.run_config.seed, *(f"{v:.4f}" for v in row), f"{r.seconds:.1f}"]
+        for r, row in zip(summary.results, values, strict=True)
+    ]
+    if len(rows) > 1:
+        rows.append(
+            [
+                "mean±std",
+                *(f"{statistics.fmean(c):.4f}±{statistics.stdev(c):.4f}" for c in zip(*values, strict=True)),
+                "",
+            ]
+        )
+    headline = summary.protocol.headline
+    first = summary.results[0].scores.metrics
+    print(f"\n{args.method} on {summary.experiment} (headline: {headline})")
+    print(tabulate(rows, headers=["seed", *keys, "seconds"], disable_numparse=True))
+    if f"{headline}_ci_low" in first:
+        print(f"95% CI of {headline} (seed {summary.results[0].run_config.seed}, sentence bootstrap): "
+              f"[{first[f'{headline}_ci_low']:.4f}, {first[f'{headline}_ci_high']:.4f}]")  # fmt: skip
+    print(f"logged to MLflow: {summary.tracking_uri}, experiment '{summary.experiment}', "
+          f"parent run {summary.parent_run_id}; browse with: mlflow ui")  # fmt: skip
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from benchmark.data.fewnerd import load_corpus
+    from benchmark.data.stats import entity_counts, split_summary
+
+    corpus = load_corpus(args.dataset, args.data_dir, args.from_hub, not args.no_verify)
+    print(f"dataset {corpus.name}: {', '.join(corpus.sources)}")
+    print(f"content sha256 {corpus.sha256}; {len(corpus.hierarchy.fine_types)} fine types, "
+          f"{len(corpus.hierarchy.coarse_types)} coarse types\n")  # fmt: skip
+    print(tabulate(split_summary(corpus), headers="keys", intfmt=","))
+    for level in ("coarse", "fine"):
+        print(f"\nentities per {level} type\n" + tabulate(entity_counts(corpus, level), headers="keys", intfmt=","))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except BenchmarkError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the runs in progress are marked KILLED", file=sys.stderr)
+        return 130

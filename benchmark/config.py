@@ -1,0 +1,139 @@
+"""Method settings: defaults from the method's ``Config``, then a TOML file, then ``--set``.
+
+Also the frozen `RunConfig` that names and records one run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from benchmark.errors import ConfigError
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``key=value`` with a TOML value (``lr=1e-3``, ``layers=[1,2]``) or a bare string."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set seed_words=10")
+    try:
+        return key, tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        if not raw or any(c in raw for c in "[]{}\"'="):
+            raise ConfigError(f"--set {text!r}: cannot parse the value {raw!r} (TOML syntax)") from None
+        return key, raw
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A flat TOML table of settings."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from error
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise ConfigError(f"{path}: [{key}] is a table; the config file holds flat key = value settings")
+    return data
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Check ``value`` against a type hint, converting where it is lossless."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        if isinstance(value, str) and value.lower() == "none" and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(_coerce(v, item, where) for v in value)
+    if kind is Any:
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise ConfigError(f"{where}: unsupported setting type {kind}")
+    raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+
+
+def resolve_config(config_cls: type, file: Path | None = None, assignments: list[str] = ()) -> Any:
+    """The method's config: defaults, overridden by ``file`` then by ``key=value`` strings."""
+    hints = typing.get_type_hints(config_cls)
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    values: dict[str, Any] = {}
+    sources = [(str(file), read_config_file(file))] if file else []
+    sources += [("--set", dict([parse_assignment(a)])) for a in assignments]
+    for source, settings in sources:
+        for key, value in settings.items():
+            if key not in hints:
+                raise ConfigError(
+                    f"{source}: {key!r} is not a setting of this method; valid settings: {', '.join(names)}"
+                )
+            values[key] = _coerce(value, hints[key], f"{source}: {key}")
+    try:
+        return config_cls(**values)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"invalid settings: {error}") from error
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A config as plain JSON-ready values."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run (one method, protocol, dataset and seed)."""
+
+    method: str
+    protocol: str
+    dataset: str
+    dataset_sha256: str
+    seed: int
+    config: dict[str, Any]
+    evaluator_version: str
+    code_version: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}:protocol={self.protocol},seed={self.seed}"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @property
+    def key(self) -> str:
+        """A hash identifying identical runs (same method, settings, data, seed and code)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]

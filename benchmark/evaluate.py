@@ -1,0 +1,338 @@
+"""The one evaluator: every score in the benchmark is computed here.
+
+Spans are matched strictly on ``(sentence_id, start, end)``. Each gold/predicted pair becomes a
+row of per-sentence counts (`CountTable`); every scalar metric is a function of the column sums,
+so a sentence-level bootstrap is a reweighting of rows (one matrix product per chunk).
+
+Formulas (per type t, from true positives, false positives, false negatives):
+``P_t = tp/(tp+fp)``, ``R_t = tp/(tp+fn)``, ``F1_t = 2tp/(2tp+fp+fn)`` (0 when undefined).
+``micro`` sums tp/fp/fn over types; ``macro`` averages over the types present in gold or
+predictions (scikit-learn's ``labels=None``); ``weighted`` averages with weights
+``support_t = tp+fn``. ``accuracy`` (typing) is correct spans / gold spans, which equals micro F1
+because every given span gets exactly one label. ``coarse/*`` maps fine labels to their coarse
+type first. ``detection/*`` ignores the type. Errors follow Few-NERD: ``span_fp`` (predicted span
+absent from gold), ``span_fn`` (gold span not predicted), ``within`` (span right, coarse right, fine
+wrong), ``outer`` (span right, coarse wrong). ``p_at_K`` is the precision of the K predictions with
+the highest scores (ties: sentence order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from benchmark.labels import LabelHierarchy, coarse_of
+from benchmark.spans import OUTSIDE, Span
+
+EVALUATOR_VERSION = "1.0"
+P_AT_K = (10, 50, 100, 200, 300)
+ERROR_KINDS = ("span_fp", "span_fn", "within", "outer")
+Scoring = Literal["typing", "spans"]
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """Per-sentence counts: ``fine`` (n, types, [tp, fp, fn]), ``coarse`` likewise,
+    ``detection`` (n, [tp, fp, fn]) and ``errors`` (n, `ERROR_KINDS`)."""
+
+    fine: np.ndarray
+    coarse: np.ndarray
+    detection: np.ndarray
+    errors: np.ndarray
+
+    @property
+    def n_sentences(self) -> int:
+        return self.fine.shape[0]
+
+    def flat(self) -> np.ndarray:
+        """All counts of a sentence in one row: shape (n_sentences, columns)."""
+        n = self.n_sentences
+        parts = (self.fine, self.coarse, self.detection, self.errors)
+        return np.concatenate([p.reshape(n, -1) for p in parts], axis=1)
+
+    def shaped(self, totals: np.ndarray) -> CountTable:
+        """Column sums (any leading shape, last axis = columns) back in this table's layout."""
+        lead = totals.shape[:-1]
+        sizes = [self.fine[0].size, self.coarse[0].size, self.detection[0].size]
+        fine, coarse, detection, errors = np.split(totals, np.cumsum(sizes), axis=-1)
+        return CountTable(
+            fine.reshape(*lead, *self.fine.shape[1:]),
+            coarse.reshape(*lead, *self.coarse.shape[1:]),
+            detection,
+            errors,
+        )
+
+    def totals(self) -> CountTable:
+        return self.shaped(self.flat().sum(axis=0))
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Everything the evaluator reports for one set of predictions."""
+
+    scoring: Scoring
+    metrics: dict[str, float]
+    per_type: pd.DataFrame
+    confusion: dict[str, pd.DataFrame]
+    table: CountTable
+    evaluator_version: str = EVALUATOR_VERSION
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    den = np.asarray(den, dtype=float)
+    return np.divide(num, den, out=np.zeros_like(den), where=den > 0)
+
+
+def _prf(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall, F1 from counts whose last axis is [tp, fp, fn]."""
+    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
+    return _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
+
+
+def _level_metrics(counts: np.ndarray, prefix: str, scoring: Scoring) -> dict[str, np.ndarray]:
+    """Micro, macro and weighted P/R/F1 of per-type counts (..., types, 3)."""
+    p, r, f = _prf(counts)
+    present = (counts.sum(axis=-1) > 0).astype(float)
+    support = counts[..., 0] + counts[..., 2]
+    out = dict(zip(("micro_precision", "micro_recall", "micro_f1"), _prf(counts.sum(axis=-2)), strict=True))
+    for name, values in (("precision", p), ("recall", r), ("f1", f)):
+        out[f"macro_{name}"] = _ratio((values * present).sum(-1), present.sum(-1))
+        out[f"weighted_{name}"] = _ratio((values * support).sum(-1), support.sum(-1))
+    if scoring == "typing":
+        out["accuracy"] = _ratio(counts[..., 0].sum(-1), support.sum(-1))
+    return {f"{prefix}/{key}": value for key, value in out.items()}
+
+
+def metrics_from_totals(totals: CountTable, scoring: Scoring) -> dict[str, np.ndarray]:
+    """Every scalar metric from summed counts; vectorised over any leading axes."""
+    out = _level_metrics(totals.fine, "fine", scoring)
+    out.update(_level_metrics(totals.coarse, "coarse", scoring))
+    if scoring == "spans":
+        out.update(
+            zip(("detection/precision", "detection/recall", "detection/f1"), _prf(totals.detection), strict=True)
+        )
+    errors = totals.errors
+    for i, kind in enumerate(ERROR_KINDS):
+        if scoring == "spans" or kind in ("within", "outer"):
+            out[f"errors/{kind}"] = errors[..., i]
+    if scoring == "typing":
+        gold = totals.fine[..., 0].sum(-1) + totals.fine[..., 2].sum(-1)
+        out["errors/within_rate"] = _ratio(errors[..., 2], gold)
+        out["errors/outer_rate"] = _ratio(errors[..., 3], gold)
+    return out
+
+
+def match(gold: Sequence[Span], predictions: Sequence[Span], hierarchy: LabelHierarchy) -> np.ndarray:
+    """Strict matching: rows (sentence, gold type, predicted type) as fine-type indices, with -1
+    where a side has no span (a missed gold span or a spurious prediction)."""
+    fine_index = {t: i for i, t in enumerate(hierarchy.fine_types)}
+    gold_type = {(g.sentence_id, g.start, g.end): fine_index[g.label] for g in gold}
+    rows = []
+    for p in predictions:
+        key = (p.sentence_id, p.start, p.end)
+        rows.append((p.sentence_id, gold_type.pop(key, -1), fine_index[p.label]))
+    rows.extend((key[0], label, -1) for key, label in gold_type.items())
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def count_table(pairs: np.ndarray, n_sentences: int, hierarchy: LabelHierarchy) -> CountTable:
+    """Per-sentence counts from `match` rows."""
+    to_coarse = _coarse_indices(hierarchy)
+    sentence, g, p = pairs.T
+    cg, cp = to_coarse[g], to_coarse[p]  # index -1 maps to the trailing -1
+
+    def per_type(n_types: int, gold_t: np.ndarray, pred_t: np.ndarray) -> np.ndarray:
+        both = (gold_t >= 0) & (pred_t >= 0) & (gold_t == pred_t)
+        cells = [
+            (both, gold_t, 0),
+            ((pred_t >= 0) & ~both, pred_t, 1),
+            ((gold_t >= 0) & ~both, gold_t, 2),
+        ]
+        flat = np.zeros(n_sentences * n_types * 3, dtype=np.int64)
+        for mask, types, column in cells:
+            index = (sentence[mask] * n_types + types[mask]) * 3 + column
+            flat += np.bincount(index, minlength=flat.size)
+        return flat.reshape(n_sentences, n_types, 3)
+
+    def per_sentence(*masks: np.ndarray) -> np.ndarray:
+        return np.stack([np.bincount(sentence[m], minlength=n_sentences) for m in masks], axis=1)
+
+    matched = (g >= 0) & (p >= 0)
+    return CountTable(
+        fine=per_type(len(hierarchy.fine_types), g, p),
+        coarse=per_type(len(hierarchy.coarse_types), cg, cp),
+        detection=per_sentence(matched, (p >= 0) & (g < 0), (g >= 0) & (p < 0)),
+        errors=per_sentence(
+            (p >= 0) & (g < 0),
+            (g >= 0) & (p < 0),
+            matched & (g != p) & (cg == cp),
+            matched & (cg != cp),
+        ),
+    )
+
+
+def bootstrap_ci(
+    table: CountTable, scoring: Scoring, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Percentile confidence intervals from resampling sentences with replacement."""
+    draws = _metric_draws(table, scoring, _bootstrap_weights(table.n_sentences, resamples, seed))
+    tail = (1 - level) / 2 * 100
+    return {key: tuple(np.percentile(v, [tail, 100 - tail]).tolist()) for key, v in draws.items()}
+
+
+def _bootstrap_weights(n: int, resamples: int, seed: int, chunk: int = 100):
+    """Yield (chunk, n) matrices: how often each sentence is drawn in each resample."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        drawn = rng.integers(0, n, size=(rows, n)) + np.arange(rows)[:, None] * n
+        yield np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
+
+
+def _metric_draws(table: CountTable, scoring: Scoring, weights) -> dict[str, np.ndarray]:
+    """Metrics of each reweighted copy of the table (rows with no counts are skipped)."""
+    flat = table.flat().astype(np.float64)
+    used = flat.any(axis=1)
+    flat = flat[used]
+    draws: dict[str, list[np.ndarray]] = {}
+    for w in weights:
+        for key, value in metrics_from_totals(table.shaped(w[:, used] @ flat), scoring).items():
+            draws.setdefault(key, []).append(value)
+    return {key: np.concatenate(values) for key, values in draws.items()}
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Difference ``a - b`` of one metric with its bootstrap CI and a two-sided p-value."""
+
+    metric: str
+    a: float
+    b: float
+    delta: float
+    ci: tuple[float, float]
+    p_value: float
+
+
+def paired_test(
+    a: CountTable, b: CountTable, scoring: Scoring, metric: str, trials: int = 1000, seed: int = 0
+) -> PairedResult:
+    """Compare two runs on the same test set.
+
+    p-value: approximate randomization (each sentence's outputs swapped between the runs with
+    probability 1/2; p = (1 + #{|delta*| >= |delta|}) / (1 + trials)). CI: paired bootstrap.
+    """
+    if a.fine.shape != b.fine.shape:
+        raise ValueError("paired_test needs two count tables of the same test set")
+    value_a = float(metrics_from_totals(a.totals(), scoring)[metric])
+    value_b = float(metrics_from_totals(b.totals(), scoring)[metric])
+    delta = value_a - value_b
+    flat_a, flat_b = a.flat().astype(np.float64), b.flat().astype(np.float64)
+    diff = flat_b - flat_a
+    used = diff.any(axis=1)
+    rng = np.random.default_rng(seed)
+    extreme = 0
+    for start in range(0, trials, 100):
+        swap = rng.integers(0, 2, size=(min(100, trials - start), int(used.sum()))).astype(np.float64)
+        moved = swap @ diff[used]
+        ma = metrics_from_totals(a.shaped(flat_a.sum(0) + moved), scoring)[metric]
+        mb = metrics_from_totals(a.shaped(flat_b.sum(0) - moved), scoring)[metric]
+        extreme += int(np.sum(np.abs(ma - mb) >= abs(delta) - 1e-12))
+    weights = list(_bootstrap_weights(a.n_sentences, trials, seed + 1))
+    draws_a = _metric_draws(a, scoring, weights)[metric]
+    draws_b = _metric_draws(b, scoring, weights)[metric]
+    low, high = np.percentile(draws_a - draws_b, [2.5, 97.5]).tolist()
+    return PairedResult(metric, value_a, value_b, delta, (low, high), (1 + extreme) / (1 + trials))
+
+
+def precision_at_k(gold: Sequence[Span], predictions: Sequence[Span], ks: Sequence[int] = P_AT_K) -> dict[int, float]:
+    """Precision of the K most confident predictions (strict span and fine type)."""
+    gold_keys = {tuple(g[:4]) for g in gold}
+    ranked = sorted(predictions, key=lambda p: (-p.score, p.sentence_id, p.start, p.end))
+    correct = np.array([tuple(p[:4]) in gold_keys for p in ranked], dtype=float)
+    return {k: float(correct[:k].mean()) for k in ks if k <= len(correct)}
+
+
+def per_type_table(table: CountTable, hierarchy: LabelHierarchy) -> pd.DataFrame:
+    """P/R/F1 and counts for every fine and coarse type."""
+    totals = table.totals()
+    frames = []
+    for level, types, counts in (
+        ("fine", hierarchy.fine_types, totals.fine),
+        ("coarse", hierarchy.coarse_types, totals.coarse),
+    ):
+        p, r, f = _prf(counts)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "level": level,
+                    "type": types,
+                    "support": counts[:, 0] + counts[:, 2],
+                    "tp": counts[:, 0],
+                    "fp": counts[:, 1],
+                    "fn": counts[:, 2],
+                    "precision": p,
+                    "recall": r,
+                    "f1": f,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _coarse_indices(hierarchy: LabelHierarchy) -> np.ndarray:
+    """Coarse index of each fine index, with a trailing -1 so that index -1 stays -1."""
+    coarse_index = {t: i for i, t in enumerate(hierarchy.coarse_types)}
+    return np.array([coarse_index[coarse_of(t)] for t in hierarchy.fine_types] + [-1])
+
+
+def confusion_matrices(pairs: np.ndarray, hierarchy: LabelHierarchy) -> dict[str, pd.DataFrame]:
+    """Gold (rows) × predicted (columns) counts at fine and coarse level.
+
+    Unmatched spans count against ``O``: a missed gold span is (gold type, O), a spurious
+    prediction is (O, predicted type).
+    """
+    out = {}
+    to_coarse = _coarse_indices(hierarchy)
+    for level, types, g, p in (
+        ("fine", hierarchy.fine_types, pairs[:, 1], pairs[:, 2]),
+        ("coarse", hierarchy.coarse_types, to_coarse[pairs[:, 1]], to_coarse[pairs[:, 2]]),
+    ):
+        n = len(types) + 1  # the last row/column is O
+        cells = np.bincount(np.where(g < 0, n - 1, g) * n + np.where(p < 0, n - 1, p), minlength=n * n)
+        labels = [*types, OUTSIDE]
+        out[level] = pd.DataFrame(cells.reshape(n, n), index=labels, columns=labels)
+    return out
+
+
+def evaluate(
+    gold: Sequence[Span],
+    predictions: Sequence[Span],
+    n_sentences: int,
+    hierarchy: LabelHierarchy,
+    scoring: Scoring,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Scores:
+    """All metrics for one run; CIs (``…_ci_low``/``…_ci_high``) for every F1 and accuracy."""
+    pairs = match(gold, predictions, hierarchy)
+    table = count_table(pairs, n_sentences, hierarchy)
+    metrics = {k: float(v) for k, v in metrics_from_totals(table.totals(), scoring).items()}
+    if resamples:
+        for key, (low, high) in bootstrap_ci(table, scoring, resamples, seed).items():
+            if key.endswith(("f1", "accuracy")):
+                metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"] = low, high
+    for k, value in precision_at_k(gold, predictions).items():
+        metrics[f"fine/p_at_{k}"] = value
+    metrics["n_gold"] = float(len(gold))
+    metrics["n_predicted"] = float(len(predictions))
+    return Scores(
+        scoring=scoring,
+        metrics=metrics,
+        per_type=per_type_table(table, hierarchy),
+        confusion=confusion_matrices(pairs, hierarchy),
+        table=table,
+    )

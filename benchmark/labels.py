@@ -1,0 +1,65 @@
+"""The Few-NERD label hierarchy: 8 coarse types, 66 fine types, ``coarse-fine`` names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from benchmark.spans import OUTSIDE
+
+#: The 66 fine types of Few-NERD (official ``data/labels.txt``), in the hub's ClassLabel order.
+FEWNERD_FINE_TYPES: tuple[str, ...] = (
+    "art-broadcastprogram", "art-film", "art-music", "art-other", "art-painting",
+    "art-writtenart", "building-airport", "building-hospital", "building-hotel",
+    "building-library", "building-other", "building-restaurant", "building-sportsfacility",
+    "building-theater", "event-attack/battle/war/militaryconflict", "event-disaster",
+    "event-election", "event-other", "event-protest", "event-sportsevent", "location-GPE",
+    "location-bodiesofwater", "location-island", "location-mountain", "location-other",
+    "location-park", "location-road/railway/highway/transit", "organization-company",
+    "organization-education", "organization-government/governmentagency",
+    "organization-media/newspaper", "organization-other", "organization-politicalparty",
+    "organization-religion", "organization-showorganization", "organization-sportsleague",
+    "organization-sportsteam", "other-astronomything", "other-award", "other-biologything",
+    "other-chemicalthing", "other-currency", "other-disease", "other-educationaldegree",
+    "other-god", "other-language", "other-law", "other-livingthing", "other-medical",
+    "person-actor", "person-artist/author", "person-athlete", "person-director",
+    "person-other", "person-politician", "person-scholar", "person-soldier",
+    "product-airplane", "product-car", "product-food", "product-game", "product-other",
+    "product-ship", "product-software", "product-train", "product-weapon",
+)  # fmt: skip
+
+
+def coarse_of(label: str) -> str:
+    """The coarse type of a fine label: the part before the first ``-`` (``O`` stays ``O``)."""
+    return label.split("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class LabelHierarchy:
+    """Fine types grouped under coarse types; fine names are ``coarse-fine``."""
+
+    fine_types: tuple[str, ...]
+    coarse_types: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fine_types", tuple(sorted(set(self.fine_types))))
+        coarse = tuple(sorted({coarse_of(f) for f in self.fine_types}))
+        object.__setattr__(self, "coarse_types", coarse)
+
+    @classmethod
+    def from_labels(cls, labels: Iterable[str]) -> LabelHierarchy:
+        return cls(tuple(label for label in set(labels) if label != OUTSIDE))
+
+    def fines_of(self, coarse: str) -> tuple[str, ...]:
+        """The fine types under one coarse type, sorted."""
+        return tuple(f for f in self.fine_types if coarse_of(f) == coarse)
+
+    def fine_name(self, fine: str) -> str:
+        """The fine part alone: ``person-politician`` → ``politician``."""
+        return fine.split("-", 1)[1]
+
+    def __contains__(self, label: object) -> bool:
+        return label in self.fine_types
+
+
+FEWNERD = LabelHierarchy(FEWNERD_FINE_TYPES)

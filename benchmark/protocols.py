@@ -1,0 +1,187 @@
+"""Protocols: what a method may see in training, what it gets at test, what it must return.
+
+| protocol      | training view             | test view                         | returns                 |
+|---------------|---------------------------|-----------------------------------|-------------------------|
+| ``weak-typing`` | tokens + coarse labels    | gold spans with gold coarse type  | fine type per span      |
+| ``typing``      | tokens + fine labels      | gold spans, untyped               | fine type per span      |
+| ``ner``         | tokens + fine labels      | tokens                            | typed spans             |
+
+Views are built from scratch: a weak-typing view holds coarse labels only, so a method cannot
+read fine labels through it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from benchmark.data.fewnerd import Sentence
+from benchmark.errors import BenchmarkError, ProtocolViolation
+from benchmark.labels import LabelHierarchy, coarse_of
+from benchmark.spans import Span, spans_from_labels
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One sentence as a method sees it.
+
+    In a training view ``labels`` are IO labels at the protocol's training level and ``spans``
+    the entities they form; in a test view ``labels`` is ``None`` and ``spans`` are the spans
+    the protocol hands out (typed coarse, untyped, or none).
+    """
+
+    id: int
+    tokens: tuple[str, ...]
+    labels: tuple[str, ...] | None = None
+    spans: tuple[Span, ...] = ()
+
+
+@dataclass(frozen=True)
+class View:
+    """A split as a protocol lets a method see it; ``hierarchy`` is the type inventory (names)."""
+
+    protocol: str
+    split: str
+    examples: tuple[Example, ...]
+    hierarchy: LabelHierarchy
+
+    @property
+    def is_training(self) -> bool:
+        return self.split != "test"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation setting: the views it builds and the predictions it accepts."""
+
+    name: str
+    train_level: Literal["coarse", "fine"]
+    test_spans: Literal["coarse", "untyped", "none"]
+    headline: str
+    summary: str
+    main_metrics: tuple[str, ...]
+
+    @property
+    def scoring(self) -> Literal["typing", "spans"]:
+        """How the evaluator scores it: one label per given span, or free span prediction."""
+        return "spans" if self.test_spans == "none" else "typing"
+
+    def train_view(self, sentences: Sequence[Sentence], split: str, hierarchy: LabelHierarchy) -> View:
+        """Tokens with labels at this protocol's training level (used for train and dev)."""
+        to_level = coarse_of if self.train_level == "coarse" else str
+        examples = []
+        for s in sentences:
+            labels = tuple(to_level(label) for label in s.labels)
+            examples.append(Example(s.id, s.tokens, labels, spans_from_labels(s.id, labels)))
+        return View(self.name, split, tuple(examples), hierarchy)
+
+    def test_view(self, sentences: Sequence[Sentence], hierarchy: LabelHierarchy) -> View:
+        """Tokens plus the spans this protocol gives at test time; never the fine gold labels."""
+        examples = []
+        for s in sentences:
+            if self.test_spans == "none":
+                spans: tuple[Span, ...] = ()
+            elif self.test_spans == "coarse":
+                spans = tuple(Span(x.sentence_id, x.start, x.end, coarse_of(x.label)) for x in s.spans)
+            else:
+                spans = tuple(Span(x.sentence_id, x.start, x.end, None) for x in s.spans)
+            examples.append(Example(s.id, s.tokens, None, spans))
+        return View(self.name, "test", tuple(examples), hierarchy)
+
+    def validate(self, predictions: Iterable[Span], view: View) -> list[Span]:
+        """Check predictions against the protocol; return them with float scores."""
+        fine = set(view.hierarchy.fine_types)
+        lengths = {e.id: len(e.tokens) for e in view.examples}
+        checked: dict[tuple[int, int, int], Span] = {}
+        for p in predictions:
+            key = (p.sentence_id, p.start, p.end)
+            where = f"{self.name}: prediction {tuple(p)}"
+            if p.sentence_id not in lengths or not 0 <= p.start < p.end <= lengths[p.sentence_id]:
+                raise ProtocolViolation(f"{where} lies outside its sentence")
+            if p.label not in fine:
+                raise ProtocolViolation(f"{where} has a label that is not a fine type")
+            if key in checked:
+                raise ProtocolViolation(f"{where} repeats a span")
+            score = float(p.score)
+            if not math.isfinite(score):
+                raise ProtocolViolation(f"{where} has a non-finite score")
+            checked[key] = Span(*key, p.label, score)
+        if self.scoring == "typing":
+            self._check_one_per_given_span(checked, view)
+        else:
+            self._check_no_overlap(checked.values())
+        return sorted(checked.values())
+
+    def _check_one_per_given_span(self, checked: dict, view: View) -> None:
+        given = {(s.sentence_id, s.start, s.end): s.label for e in view.examples for s in e.spans}
+        if set(checked) != set(given):
+            missing, extra = len(set(given) - set(checked)), len(set(checked) - set(given))
+            raise ProtocolViolation(
+                f"{self.name}: predictions must type exactly the given spans ({missing} missing, {extra} not given)"
+            )
+        if self.test_spans == "coarse":
+            for key, span in checked.items():
+                if coarse_of(span.label) != given[key]:
+                    raise ProtocolViolation(
+                        f"{self.name}: {span.label!r} is not under the given coarse type {given[key]!r}"
+                    )
+
+    def _check_no_overlap(self, spans: Iterable[Span]) -> None:
+        last: dict[int, int] = {}
+        for span in sorted(spans):
+            if span.start < last.get(span.sentence_id, 0):
+                raise ProtocolViolation(f"{self.name}: predicted spans overlap at {tuple(span)}")
+            last[span.sentence_id] = span.end
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            "weak-typing",
+            train_level="coarse",
+            test_spans="coarse",
+            headline="fine/weighted_f1",
+            summary="train on coarse labels only; type gold spans (gold coarse given) into fine types",
+            main_metrics=(
+                "fine/weighted_f1",
+                "fine/weighted_precision",
+                "fine/weighted_recall",
+                "fine/accuracy",
+                "fine/macro_f1",
+                "fine/p_at_100",
+            ),
+        ),
+        Protocol(
+            "typing",
+            train_level="fine",
+            test_spans="untyped",
+            headline="fine/accuracy",
+            summary="train on fine labels; type gold spans into fine types",
+            main_metrics=("fine/accuracy", "fine/macro_f1", "fine/weighted_f1", "coarse/accuracy"),
+        ),
+        Protocol(
+            "ner",
+            train_level="fine",
+            test_spans="none",
+            headline="fine/micro_f1",
+            summary="train on fine labels; find and type entities in raw tokens (strict span F1)",
+            main_metrics=(
+                "fine/micro_f1",
+                "fine/micro_precision",
+                "fine/micro_recall",
+                "coarse/micro_f1",
+                "detection/f1",
+                "fine/macro_f1",
+            ),
+        ),
+    )
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise BenchmarkError(f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]

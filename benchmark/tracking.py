@@ -1,0 +1,138 @@
+"""MLflow tracking: one experiment per (dataset, protocol), a parent run per invocation,
+a child run per seed. The only module (with `report`) that talks to MLflow.
+
+The default store is ``sqlite:///mlflow.db`` in the working directory (what ``mlflow ui`` opens
+with no flags); ``MLFLOW_TRACKING_URI`` overrides it. A fresh SQLite store is created under a file
+lock, because concurrent first-time schema migrations race in MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from benchmark.config import RunConfig
+from benchmark.evaluate import Scores
+from benchmark.plots import plot_confusion
+from benchmark.spans import Span
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+MAX_PARAM_LENGTH = 500
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested settings as ``a.b = value`` strings, cut to MLflow's parameter length."""
+    flat: dict[str, str] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+class Tracker:
+    """Creates runs in one experiment and records results, artifacts and final status."""
+
+    def __init__(self, experiment: str, uri: str | None = None) -> None:
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        self.uri = uri or tracking_uri()
+        path = _sqlite_path(self.uri)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{path}.lock") if path is not None else nullcontext():
+            self.client = MlflowClient(self.uri)  # creates or upgrades the store
+            found = self.client.get_experiment_by_name(experiment)
+            if found is None:
+                try:
+                    self.experiment_id = self.client.create_experiment(experiment)
+                except MlflowException:  # created meanwhile by another process
+                    self.experiment_id = self.client.get_experiment_by_name(experiment).experiment_id
+            else:
+                self.experiment_id = found.experiment_id
+        self.experiment = experiment
+
+    @contextmanager
+    def run(
+        self, name: str, tags: Mapping[str, str], params: Mapping[str, str], parent_id: str | None = None
+    ) -> Iterator[str]:
+        """A run that ends FINISHED, FAILED on an exception, KILLED on Ctrl-C or SIGTERM."""
+        all_tags = dict(tags)
+        if parent_id is not None:
+            all_tags["mlflow.parentRunId"] = parent_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        run_id = run.info.run_id
+        try:
+            self.log(run_id, params=params)
+            yield run_id
+        except (KeyboardInterrupt, SystemExit):
+            self.client.set_terminated(run_id, "KILLED")
+            raise
+        except BaseException:
+            self.client.set_terminated(run_id, "FAILED")
+            raise
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def log(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float] = {},
+        params: Mapping[str, str] = {},
+        tags: Mapping[str, str] = {},
+    ) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.utils.time import get_current_time_millis
+
+        now = get_current_time_millis()
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            params=[Param(k, str(v)) for k, v in params.items()],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
+
+    def log_result(
+        self,
+        run_id: str,
+        run_config: RunConfig,
+        scores: Scores,
+        predictions: Sequence[Span],
+        extra_metrics: Mapping[str, float],
+        method_artifacts: Path,
+    ) -> None:
+        """Metrics, then artifacts: run config, metrics, predictions, per-type table, confusions."""
+        metrics = {**scores.metrics, **extra_metrics}
+        self.log(run_id, metrics=metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            (out / "run_config.json").write_text(run_config.to_json())
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+            with (out / "predictions.jsonl").open("w") as f:
+                for p in predictions:
+                    f.write(json.dumps(p._asdict()) + "\n")
+            scores.per_type.to_csv(out / "per_type.csv", index=False)
+            for level, matrix in scores.confusion.items():
+                matrix.to_csv(out / f"confusion_{level}.csv")
+                plot_confusion(matrix, out / f"confusion_{level}.png", f"{run_config.name} ({level})")
+            self.client.log_artifacts(run_id, str(out))
+        if any(method_artifacts.iterdir()):
+            self.client.log_artifacts(run_id, str(method_artifacts), artifact_path="method")

@@ -1,0 +1,1 @@
+"""Registered methods, one folder each (see `benchmark.registry.METHODS`)."""

@@ -1,0 +1,158 @@
+"""End to end through the CLI: runs on the embedded data, MLflow records, bad input, statuses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from benchmark.cli import main
+from benchmark.registry import METHODS
+from benchmark.runner import RunRequest, run_benchmark
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, store):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def runs(uri, experiment):
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([found.experiment_id]) if found else []
+
+
+@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["data"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: python -m benchmark" in capsys.readouterr().out
+
+
+def test_list_shows_methods_protocols_datasets(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in [*METHODS.names(), "weak-typing", "fine/weighted_f1", "embedded", "supervised"]:
+        assert name in out
+
+
+def test_data_prints_embedded_split_sizes(capsys):
+    assert main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert "13,111" in out
+    assert "1,958" in out
+    assert "3,755" in out
+    assert "66 fine types" in out
+    assert "person-politician" in out
+
+
+def test_gazetteer_ner_run_is_logged_with_artifacts(workdir, store, capsys):
+    assert main(["run", "--method", "gazetteer", "--protocol", "ner", "--bootstrap", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "fine/micro_f1" in out
+    assert "logged to MLflow" in out
+    assert "95% CI" in out
+    client, found = runs(store, "embedded/ner")
+    parent = next(r for r in found if r.data.tags["role"] == "parent")
+    child = next(r for r in found if r.data.tags["role"] == "seed")
+    assert parent.info.status == child.info.status == "FINISHED"
+    assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    for tag in ("dataset_sha256", "code_version", "evaluator_version", "version.numpy", "run_key"):
+        assert child.data.tags[tag]
+    assert child.data.tags["dataset_sha256"].startswith("aedfd0cd")
+    assert 0.1 < child.data.metrics["fine/micro_f1"] < 0.6
+    assert "fine/micro_f1_mean" in parent.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert {"run_config.json", "predictions.jsonl", "per_type.csv", "confusion_fine.png", "metrics.json"} <= artifacts
+
+
+def test_same_seed_twice_gives_identical_metrics(workdir):
+    request = RunRequest(method="random-within-coarse", seeds=(3,), resamples=100)
+    first = run_benchmark(request, echo=lambda _: None).results[0].scores.metrics
+    second = run_benchmark(request, echo=lambda _: None).results[0].scores.metrics
+    assert first == second
+    other = run_benchmark(RunRequest(method="random-within-coarse", seeds=(4,), resamples=100), echo=lambda _: None)
+    assert other.results[0].scores.metrics != first
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "gazeteer"], "unknown method 'gazeteer' (did you mean 'gazetteer'?); choose one of: gazetteer"),
+        (["--method", "gazetteer", "--protocol", "nerd"], "unknown protocol 'nerd'; choose one of: weak-typing"),
+        (
+            ["--method", "gazetteer", "--protocol", "weak-typing"],
+            "does not support protocol 'weak-typing'; it supports",
+        ),
+        (["--method", "gazetteer", "--dataset", "wiki"], "unknown dataset 'wiki'; choose one of: embedded"),
+        (["--method", "gazetteer", "--set", "min_entity_ratio=2"], "min_entity_ratio must lie in [0, 1]"),
+        (["--method", "gazetteer", "--set", "colour=red"], "'colour' is not a setting of this method"),
+        (["--method", "gazetteer", "--set", "min_entity_ratio"], "expected key=value"),
+        (["--method", "gazetteer", "--config", "missing.toml"], "missing.toml: cannot read config file"),
+        (["--method", "gazetteer", "--dataset", "supervised"], "has no 'train' split"),
+    ],
+)
+def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, workdir, capsys):
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1
+    assert message in err
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_malformed_data_file_names_file_and_line(workdir, capsys):
+    layout = workdir / "data" / "supervised"
+    layout.mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        (layout / f"{split}.txt").write_text("Paris\tlocation-GPE\nis\tO\n\nBad line here\n")
+    assert main(["run", "--method", "gazetteer", "--dataset", "supervised", "--data-dir", "data"]) == 2
+    assert "checksum mismatch with the official Few-NERD file" in capsys.readouterr().err
+    argv = ["run", "--method", "gazetteer", "--dataset", "supervised", "--data-dir", "data", "--no-verify"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "supervised/train.txt:4: expected 'token<TAB>label'" in err
+    assert not (workdir / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"), [(KeyboardInterrupt, "KILLED", 130), (RuntimeError, "FAILED", None)]
+)
+def test_interrupted_or_failed_runs_are_marked(error, status, code, workdir, store, monkeypatch):
+    cls = METHODS.get("random-within-coarse")
+
+    def broken_fit(self, train, dev, ctx):
+        raise error("stop")
+
+    monkeypatch.setattr(cls, "fit", broken_fit)
+    if code is None:
+        with pytest.raises(error):
+            main(["run", "--method", "random-within-coarse"])
+    else:
+        assert main(["run", "--method", "random-within-coarse"]) == code
+    _, found = runs(store, "embedded/weak-typing")
+    assert {r.info.status for r in found} == {status}
+    assert len(found) == 2  # parent and its one seed
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_on_a_fresh_store_are_both_recorded(workdir, store):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "benchmark", "run", "--method", "random-within-coarse", "--bootstrap", "50"]
+    processes = [
+        subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], results
+    _, found = runs(store, "embedded/weak-typing")
+    assert len(found) == 4
+    assert {r.info.status for r in found} == {"FINISHED"}

@@ -1,0 +1,194 @@
+"""The evaluator: exact hand counts, cross-checks against seqeval and scikit-learn, CIs, tests."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from seqeval.metrics import classification_report, f1_score
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+from benchmark.evaluate import bootstrap_ci, count_table, evaluate, match, paired_test, precision_at_k
+from benchmark.labels import FEWNERD, coarse_of
+from benchmark.spans import Span, labels_from_spans, spans_from_labels
+
+
+def spans(*items):
+    return [Span(*item) for item in items]
+
+
+GOLD = spans(
+    (0, 0, 2, "person-actor"),
+    (0, 3, 4, "location-GPE"),
+    (1, 1, 2, "art-film"),
+    (2, 0, 1, "other-award"),
+)
+PRED = spans(
+    (0, 0, 2, "person-actor", 0.9),  # exact
+    (0, 3, 4, "location-other", 0.8),  # within error
+    (1, 1, 2, "event-other", 0.7),  # outer error
+    (1, 3, 5, "person-actor", 0.6),  # spurious span
+)  # other-award in sentence 2 is missed
+
+
+def test_span_scores_hand_counted():
+    scores = evaluate(GOLD, PRED, 3, FEWNERD, "spans", resamples=0)
+    m = scores.metrics
+    assert m["fine/micro_precision"] == pytest.approx(1 / 4)
+    assert m["fine/micro_recall"] == pytest.approx(1 / 4)
+    assert m["coarse/micro_f1"] == pytest.approx(2 / 4)  # actor + GPE/other share coarse
+    assert m["detection/precision"] == pytest.approx(3 / 4)
+    assert m["detection/recall"] == pytest.approx(3 / 4)
+    assert (m["errors/span_fp"], m["errors/span_fn"], m["errors/within"], m["errors/outer"]) == (1, 1, 1, 1)
+    assert "fine/p_at_10" not in m  # only 4 predictions
+    actor = scores.per_type.query("level == 'fine' and type == 'person-actor'").iloc[0]
+    assert (actor.tp, actor.fp, actor.fn) == (1, 1, 0)
+    assert scores.confusion["fine"].loc["location-GPE", "location-other"] == 1
+    assert scores.confusion["fine"].loc["other-award", "O"] == 1
+    assert scores.confusion["coarse"].loc["O", "person"] == 1
+
+
+def test_macro_averages_types_present_in_gold_or_predictions():
+    m = evaluate(GOLD, PRED, 3, FEWNERD, "spans", resamples=0).metrics
+    # present: actor (F1 2/3), GPE (0), award (0), art-film (0), location-other (0), event-other (0)
+    assert m["fine/macro_f1"] == pytest.approx((2 / 3) / 6)
+
+
+def _bio(sentence_spans, length):
+    """Labels with I- prefixes only, as the tests feed seqeval (IO scheme, one chunk per run)."""
+    return [label if label == "O" else f"I-{label}" for label in labels_from_spans(length, sentence_spans)]
+
+
+def perturb(gold_spans, lengths, rng: random.Random):
+    """Predictions from gold: drop, retype (within or across coarse), shift a boundary, or add."""
+    out = []
+    for s in gold_spans:
+        roll = rng.random()
+        if roll < 0.15:
+            continue
+        if roll < 0.35:
+            s = s._replace(label=rng.choice(FEWNERD.fine_types))
+        elif roll < 0.5 and s.end < lengths[s.sentence_id]:
+            s = s._replace(end=s.end + 1)
+        out.append(s)
+    for sid, length in enumerate(lengths):
+        if rng.random() < 0.2 and length > 0:
+            start = rng.randrange(length)
+            out.append(Span(sid, start, start + 1, rng.choice(FEWNERD.fine_types)))
+    # keep predictions non-overlapping (as the ner protocol requires) and IO-canonical (what a
+    # tagger emits: adjacent spans of one type merge), so that seqeval sees the same spans
+    kept, last = [[] for _ in lengths], {}
+    for s in sorted(out):
+        if s.start >= last.get(s.sentence_id, 0):
+            kept[s.sentence_id].append(s)
+            last[s.sentence_id] = s.end
+    return [x for sid, n in enumerate(lengths) for x in spans_from_labels(sid, labels_from_spans(n, kept[sid]))]
+
+
+def _seqeval_view(spans_, lengths):
+    by_sentence = [[] for _ in lengths]
+    for s in spans_:
+        by_sentence[s.sentence_id].append(s)
+    return [_bio(by_sentence[i], n) for i, n in enumerate(lengths)]
+
+
+def _bio_coarse(spans_, lengths):
+    tags = [["O"] * n for n in lengths]
+    for s in spans_:
+        coarse = coarse_of(s.label)
+        tags[s.sentence_id][s.start : s.end] = [f"B-{coarse}"] + [f"I-{coarse}"] * (s.end - s.start - 1)
+    return tags
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_span_f1_matches_seqeval_on_real_data(corpus, seed):
+    sentences = corpus.splits["test"][seed * 400 : seed * 400 + 400]
+    offset = sentences[0].id
+    lengths = [len(s.tokens) for s in sentences]
+    gold = [span._replace(sentence_id=span.sentence_id - offset) for s in sentences for span in s.spans]
+    pred = perturb(gold, lengths, random.Random(seed))
+    ours = evaluate(gold, pred, len(lengths), FEWNERD, "spans", resamples=0).metrics
+    y_true, y_pred = _seqeval_view(gold, lengths), _seqeval_view(pred, lengths)
+    assert ours["fine/micro_f1"] == pytest.approx(f1_score(y_true, y_pred))
+    assert ours["fine/macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert ours["fine/weighted_f1"] == pytest.approx(f1_score(y_true, y_pred, average="weighted"))
+    # at coarse level two adjacent fine entities may share a coarse type: B- keeps them apart
+    coarse_true, coarse_pred = _bio_coarse(gold, lengths), _bio_coarse(pred, lengths)
+    assert ours["coarse/micro_f1"] == pytest.approx(f1_score(coarse_true, coarse_pred))
+
+
+def test_art_other_and_location_other_stay_apart():
+    """Raw Few-NERD labels fed to seqeval merge these into one 'other' entity; we do not."""
+    gold = spans((0, 0, 1, "art-other"), (0, 1, 2, "location-other"))
+    pred = spans((0, 0, 1, "art-other"), (0, 1, 2, "location-other"))
+    m = evaluate(gold, pred, 1, FEWNERD, "spans", resamples=0).metrics
+    assert m["fine/micro_f1"] == 1.0
+    assert m["n_gold"] == 2
+    raw = [["art-other", "location-other"]]
+    with pytest.warns(UserWarning, match="seems not to be NE tag"):
+        naive = classification_report(raw, raw, output_dict=True)
+    assert set(naive) >= {"other"}  # seqeval sees one "other" type where there are two entities
+    assert naive["other"]["support"] == 1
+
+
+def test_typing_scores_match_scikit_learn(corpus):
+    gold = [span for s in corpus.splits["test"][:500] for span in s.spans]
+    rng = random.Random(3)
+    pred = [g._replace(label=g.label if rng.random() < 0.6 else rng.choice(FEWNERD.fine_types)) for g in gold]
+    m = evaluate(gold, pred, 500, FEWNERD, "typing", resamples=0).metrics
+    y_true, y_pred = [g.label for g in gold], [p.label for p in pred]
+    assert m["fine/accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    for average in ("micro", "macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        assert (m[f"fine/{average}_precision"], m[f"fine/{average}_recall"], m[f"fine/{average}_f1"]) == (
+            pytest.approx(p),
+            pytest.approx(r),
+            pytest.approx(f),
+        )
+    coarse_true, coarse_pred = [coarse_of(y) for y in y_true], [coarse_of(y) for y in y_pred]
+    assert m["coarse/accuracy"] == pytest.approx(accuracy_score(coarse_true, coarse_pred))
+    wrong = [(t, p) for t, p in zip(y_true, y_pred, strict=True) if t != p]
+    assert m["errors/within"] == sum(coarse_of(t) == coarse_of(p) for t, p in wrong)
+    assert m["errors/within_rate"] + m["errors/outer_rate"] == pytest.approx(1 - m["fine/accuracy"])
+
+
+def test_precision_at_k_ranks_by_score():
+    gold = spans((0, 0, 1, "art-film"), (0, 2, 3, "art-film"), (1, 0, 1, "person-actor"))
+    pred = spans((0, 0, 1, "art-film", 0.9), (0, 2, 3, "art-music", 0.95), (1, 0, 1, "person-actor", 0.1))
+    assert precision_at_k(gold, pred, ks=(1, 2, 3, 4)) == {1: 0.0, 2: 0.5, 3: pytest.approx(2 / 3)}
+
+
+def test_bootstrap_ci_is_seeded_and_brackets_the_estimate(corpus):
+    sentences = corpus.splits["test"][:1000]
+    gold = [span for s in sentences for span in s.spans]
+    pred = perturb(gold, [len(s.tokens) for s in sentences], random.Random(5))
+    table = count_table(match(gold, pred, FEWNERD), 1000, FEWNERD)
+    first = bootstrap_ci(table, "spans", resamples=300, seed=1)
+    assert first == bootstrap_ci(table, "spans", resamples=300, seed=1)
+    low, high = first["fine/micro_f1"]
+    point = evaluate(gold, pred, 1000, FEWNERD, "spans", resamples=0).metrics["fine/micro_f1"]
+    assert low < point < high
+    assert 0.005 < high - low < 0.1
+
+
+def test_paired_test_separates_a_better_run_from_noise(corpus):
+    sentences = corpus.splits["test"][:800]
+    lengths = [len(s.tokens) for s in sentences]
+    gold = [span for s in sentences for span in s.spans]
+    good = count_table(match(gold, gold[: int(len(gold) * 0.9)], FEWNERD), 800, FEWNERD)
+    bad = count_table(match(gold, perturb(gold, lengths, random.Random(1)), FEWNERD), 800, FEWNERD)
+    result = paired_test(good, bad, "spans", "fine/micro_f1", trials=500)
+    assert result.delta > 0.1
+    assert result.p_value < 0.01
+    assert result.ci[0] > 0
+    same = paired_test(good, good, "spans", "fine/micro_f1", trials=200)
+    assert same.delta == 0
+    assert same.p_value == 1.0
+
+
+def test_empty_predictions_score_zero_without_warnings():
+    m = evaluate(GOLD, [], 3, FEWNERD, "spans").metrics
+    assert m["fine/micro_f1"] == 0.0
+    assert m["fine/micro_f1_ci_high"] == 0.0
+    assert np.isfinite(list(m.values())).all()

@@ -1,0 +1,80 @@
+"""The battery every registered method passes, on ~200 real sentences per protocol it supports."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from benchmark.config import config_dict, resolve_config
+from benchmark.errors import NotFittedError
+from benchmark.method import Context, Method
+from benchmark.protocols import PROTOCOLS
+from benchmark.registry import METHODS
+from benchmark.reproducibility import seed_everything
+
+CASES = [(name, p) for name in METHODS.names() for p in PROTOCOLS if p in METHODS.get(name).protocols]
+
+
+def _views(small, protocol):
+    p = PROTOCOLS[protocol]
+    return (
+        p.train_view(small.splits["train"], "train", small.hierarchy),
+        p.train_view(small.splits["dev"], "dev", small.hierarchy),
+        p.test_view(small.splits["test"], small.hierarchy),
+    )
+
+
+def _fit_predict(name, protocol, small, tmp_path, seed=1):
+    train, dev, test = _views(small, protocol)
+    (tmp_path / "work").mkdir(exist_ok=True)
+    (tmp_path / "artifacts").mkdir(exist_ok=True)
+    seed_everything(seed)
+    method = METHODS.get(name)()
+    assert method.fit(train, dev, Context(seed, tmp_path / "work", tmp_path / "artifacts")) is method
+    return method, PROTOCOLS[protocol].validate(method.predict(test), test)
+
+
+def test_every_method_declares_its_contract():
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        assert issubclass(cls, Method)
+        assert cls.protocols
+        assert cls.protocols <= set(PROTOCOLS)
+        assert cls.__doc__
+        assert cls.Config.__dataclass_params__.frozen
+
+
+@pytest.mark.parametrize(("name", "protocol"), CASES)
+def test_predict_before_fit_is_an_error(name, protocol, small):
+    with pytest.raises(NotFittedError, match="before fit"):
+        METHODS.get(name)().predict(_views(small, protocol)[2])
+
+
+@pytest.mark.parametrize(("name", "protocol"), CASES)
+def test_predictions_are_valid_and_deterministic(name, protocol, small, tmp_path):
+    method, first = _fit_predict(name, protocol, small, tmp_path)
+    _, second = _fit_predict(name, protocol, small, tmp_path)
+    assert first == second
+    assert first  # a method that predicts nothing is not a baseline
+    assert pickle.loads(pickle.dumps(method)).predict(_views(small, protocol)[2]) == method.predict(
+        _views(small, protocol)[2]
+    )
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_config_round_trips_through_settings(name):
+    cls = METHODS.get(name)
+    values = config_dict(cls.Config())
+    assignments = [f"{k}={_toml(v)}" for k, v in values.items()]
+    assert resolve_config(cls.Config, None, assignments) == cls.Config()
+
+
+def _toml(value):
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
