@@ -34,6 +34,18 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-verify", action="store_true", help="accept data files that differ from the official ones")
 
 
+def _add_cache_option(parser: argparse.ArgumentParser) -> None:
+    from benchmark.encoders import default_cache_dir
+
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"feature cache location (default: $BENCHMARK_CACHE_DIR or ~/.cache/fewnerd-benchmark; "
+        f"now {default_cache_dir()})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
@@ -64,7 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for CIs (default 1000)"
     )
+    _add_cache_option(run)
     run.set_defaults(handler=cmd_run)
+
+    cache = commands.add_parser(
+        "cache",
+        help="inspect or free the word-feature cache",
+        description="Word features are computed once per (encoder + weights, data, layer, pooling, window) "
+        "and reused by every method and run.",
+    )
+    cache.add_argument("action", choices=["ls", "clear"], help="ls: list entries; clear: delete them")
+    cache.add_argument("--models", action="store_true", help="with clear: also delete unpacked models (mpnet)")
+    _add_cache_option(cache)
+    cache.set_defaults(handler=cmd_cache)
 
     data = commands.add_parser(
         "data",
@@ -78,17 +102,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from benchmark.data.fewnerd import DATASETS
+    from benchmark.encoders import ENCODERS
     from benchmark.protocols import PROTOCOLS
     from benchmark.registry import METHODS
 
     rows = []
     for name in METHODS.names():
         cls = METHODS.get(name)
-        rows.append([name, *("yes" if p in cls.protocols else "" for p in PROTOCOLS), cls.describe()])
-    print("Methods\n" + tabulate(rows, headers=["method", *PROTOCOLS, "description"]))
+        encoder = getattr(cls.Config(), "encoder", "-")
+        rows.append([name, *("yes" if p in cls.protocols else "" for p in PROTOCOLS), encoder, cls.describe()])
+    print("Methods\n" + tabulate(rows, headers=["method", *PROTOCOLS, "encoder", "description"]))
     protocol_rows = [[p.name, p.headline, p.summary] for p in PROTOCOLS.values()]
     print("\nProtocols\n" + tabulate(protocol_rows, headers=["protocol", "headline metric", "setting"]))
     print("\nDatasets\n" + tabulate(DATASETS.items(), headers=["dataset", "source"]))
+    encoder_rows = [*ENCODERS.items(), ("<path or hub id>", "a local model directory or a Hugging Face model id")]
+    print("\nEncoders (--set encoder=NAME)\n" + tabulate(encoder_rows, headers=["encoder", "what"]))
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from benchmark.cache import FeatureCache
+
+    cache = FeatureCache(args.cache_dir)
+    if args.action == "clear":
+        freed = cache.clear(models=args.models)
+        print(f"freed {freed / 2**20:.1f} MiB in {cache.root}")
+        return 0
+    entries = cache.entries()
+    rows = [
+        [e["key"], e["encoder"], e["layer"], e["pooling"], e["window"], e["data_sha256"][:12], e["sentences"],
+         f"{e['bytes'] / 2**20:.1f}", e["created"]]
+        for e in entries
+    ]  # fmt: skip
+    headers = ["key", "encoder", "layer", "pooling", "window", "data", "sentences", "MiB", "created"]
+    print(f"feature cache: {cache.root}\n" + tabulate(rows, headers=headers))
+    print(f"{len(entries)} entries, {sum(e['bytes'] for e in entries) / 2**20:.1f} MiB")
     return 0
 
 
@@ -108,6 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config_file=args.config,
         settings=tuple(args.set),
         resamples=args.bootstrap,
+        cache_dir=args.cache_dir,
     )
     summary = run_benchmark(request, echo=lambda line: print(line, file=sys.stderr))
     keys = summary.protocol.main_metrics

@@ -63,3 +63,40 @@ class LabelHierarchy:
 
 
 FEWNERD = LabelHierarchy(FEWNERD_FINE_TYPES)
+
+
+#: Plain-English spellings of the compound fine names, for label-text embeddings.
+READABLE_FINE_NAMES = {
+    "broadcastprogram": "broadcast program",
+    "writtenart": "written art",
+    "sportsfacility": "sports facility",
+    "attack/battle/war/militaryconflict": "attack battle war military conflict",
+    "sportsevent": "sports event",
+    "GPE": "country city state",
+    "bodiesofwater": "bodies of water",
+    "road/railway/highway/transit": "road railway highway transit",
+    "government/governmentagency": "government agency",
+    "media/newspaper": "media newspaper",
+    "politicalparty": "political party",
+    "showorganization": "show organization",
+    "sportsleague": "sports league",
+    "sportsteam": "sports team",
+    "astronomything": "astronomy thing",
+    "biologything": "biology thing",
+    "chemicalthing": "chemical thing",
+    "educationaldegree": "educational degree",
+    "livingthing": "living thing",
+    "artist/author": "artist author",
+}
+
+
+def label_text(fine: str, style: str = "raw") -> str:
+    """The text that stands for a fine type: ``"<fine> <coarse>"`` (eigproj §5.2).
+
+    ``raw`` keeps the label's own spelling (``government/governmentagency organization``);
+    ``readable`` splits compounds (``government agency organization``).
+    """
+    coarse, name = fine.split("-", 1)
+    if style == "readable":
+        name = READABLE_FINE_NAMES.get(name, name)
+    return f"{name} {coarse}"

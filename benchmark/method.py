@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+from benchmark.cache import FeatureCache
 from benchmark.errors import NotFittedError
 from benchmark.protocols import View
 from benchmark.spans import Span
@@ -22,12 +23,13 @@ class Context:
     """What a method gets besides data: no tracker and no test gold.
 
     ``workdir`` is scratch space removed after the run; files a method writes to
-    ``artifact_dir`` are logged with its run.
+    ``artifact_dir`` are logged with its run; ``features`` is the shared word-feature cache.
     """
 
     seed: int
     workdir: Path
     artifact_dir: Path
+    features: FeatureCache
 
 
 class Method(ABC):
@@ -48,6 +50,11 @@ class Method(ABC):
     @abstractmethod
     def predict(self, view: View) -> list[Span]:
         """Spans for a test view, as its protocol requires."""
+
+    @classmethod
+    def check_config(cls, config: Any, protocol: str) -> None:
+        """Refuse settings that cannot work under ``protocol`` (called before data is loaded)."""
+        return None
 
     @classmethod
     def describe(cls) -> str:

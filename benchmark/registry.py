@@ -40,5 +40,7 @@ METHODS = Registry(
     {
         "gazetteer": "methods.gazetteer.method:Gazetteer",
         "random-within-coarse": "methods.random_within_coarse.method:RandomWithinCoarse",
+        "tagger": "methods.tagger.method:Tagger",
+        "label-name": "methods.label_name.method:LabelName",
     },
 )

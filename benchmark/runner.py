@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.cache import FeatureCache
 from benchmark.config import RunConfig, config_dict, resolve_config
 from benchmark.data.fewnerd import load_corpus
 from benchmark.errors import BenchmarkError
@@ -39,6 +40,7 @@ class RunRequest:
     config_file: Path | None = None
     settings: tuple[str, ...] = ()
     resamples: int = 1000
+    cache_dir: Path | None = None
 
 
 @dataclass
@@ -47,6 +49,7 @@ class SeedResult:
     scores: Scores
     run_id: str
     seconds: float
+    extra: dict[str, float]
 
 
 @dataclass
@@ -80,6 +83,7 @@ def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> R
     """Run one method under one protocol for each seed; every seed is a child MLflow run."""
     method_cls, protocol = resolve_method(request.method, request.protocol)
     config = resolve_config(method_cls.Config, request.config_file, list(request.settings))
+    method_cls.check_config(config, protocol.name)
     if not request.seeds:
         raise BenchmarkError("--seeds needs at least one seed")
     corpus = load_corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
@@ -128,17 +132,25 @@ def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> R
                     workdir.mkdir()
                     artifact_dir.mkdir()
                     seed_everything(seed)
+                    features = FeatureCache(request.cache_dir)
+                    ctx = Context(seed, workdir, artifact_dir, features)
                     started = time.perf_counter()
-                    method = method_cls(config).fit(train_view, dev_view, Context(seed, workdir, artifact_dir))
+                    method = method_cls(config).fit(train_view, dev_view, ctx)
                     fitted = time.perf_counter()
                     predictions = protocol.validate(method.predict(test_view), test_view)
                     predicted = time.perf_counter()
                     scores = evaluate(
                         gold, predictions, len(test), corpus.hierarchy, protocol.scoring, request.resamples
                     )
-                    timings = {"time/fit_seconds": fitted - started, "time/predict_seconds": predicted - fitted}
-                    tracker.log_result(run_id, run_config, scores, predictions, timings, artifact_dir)
-                summary.results.append(SeedResult(run_config, scores, run_id, predicted - started))
+                    extra = {
+                        "time/fit_seconds": fitted - started,
+                        "time/predict_seconds": predicted - fitted,
+                        "features/cache_hits": features.hits,
+                        "features/cache_misses": features.misses,
+                        "features/encoded_sentences": features.encoded_sentences,
+                    }
+                    tracker.log_result(run_id, run_config, scores, predictions, extra, artifact_dir)
+                summary.results.append(SeedResult(run_config, scores, run_id, predicted - started, extra))
         tracker.log(parent, metrics=_seed_statistics([r.scores.metrics for r in summary.results]))
     return summary
 

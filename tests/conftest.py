@@ -4,7 +4,25 @@ from __future__ import annotations
 
 import pytest
 
+from benchmark.cache import FeatureCache
 from benchmark.data.fewnerd import Corpus, load_embedded, make_sentence
+from benchmark.method import Context
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache_dir(tmp_path_factory) -> str:
+    """One feature cache for the whole session, outside the user's own cache."""
+    path = tmp_path_factory.mktemp("feature-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCHMARK_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture
+def ctx(tmp_path) -> Context:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "artifacts").mkdir()
+    return Context(1, tmp_path / "work", tmp_path / "artifacts", FeatureCache())
 
 
 @pytest.fixture(scope="session")

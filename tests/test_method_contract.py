@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 
+from benchmark.cache import FeatureCache
 from benchmark.config import config_dict, resolve_config
 from benchmark.errors import NotFittedError
 from benchmark.method import Context, Method
@@ -31,7 +32,8 @@ def _fit_predict(name, protocol, small, tmp_path, seed=1):
     (tmp_path / "artifacts").mkdir(exist_ok=True)
     seed_everything(seed)
     method = METHODS.get(name)()
-    assert method.fit(train, dev, Context(seed, tmp_path / "work", tmp_path / "artifacts")) is method
+    ctx = Context(seed, tmp_path / "work", tmp_path / "artifacts", FeatureCache())
+    assert method.fit(train, dev, ctx) is method
     return method, PROTOCOLS[protocol].validate(method.predict(test), test)
 
 

@@ -32,7 +32,7 @@ TRAIN = [
 
 def _fit(config=None, protocol="ner"):
     return Gazetteer(config or GazetteerConfig()).fit(
-        _view(protocol, TRAIN), _view(protocol, TRAIN[:1]), Context(1, None, None)
+        _view(protocol, TRAIN), _view(protocol, TRAIN[:1]), Context(1, None, None, None)
     )
 
 
@@ -68,7 +68,7 @@ def test_typing_falls_back_to_head_word_then_prior():
 def test_real_data_ner_beats_nothing(small, tmp_path):
     protocol = PROTOCOLS["ner"]
     train = protocol.train_view(small.splits["train"], "train", small.hierarchy)
-    method = Gazetteer().fit(train, train, Context(1, tmp_path, tmp_path))
+    method = Gazetteer().fit(train, train, Context(1, tmp_path, tmp_path, None))
     test = protocol.test_view(small.splits["test"], small.hierarchy)
     predicted = protocol.validate(method.predict(test), test)
     gold = {tuple(s[:4]) for sentence in small.splits["test"] for s in sentence.spans}

@@ -1,0 +1,65 @@
+"""Zero-shot weak typing by label-name similarity: eigproj without the learned projection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Self
+
+import numpy as np
+
+from benchmark.cache import settings_from
+from benchmark.labels import label_text
+from benchmark.method import Context, Method, check_is_fitted
+from benchmark.protocols import View
+from benchmark.spans import Span
+
+
+@dataclass(frozen=True)
+class LabelNameConfig:
+    """Encoder settings for entities and label texts, and how label texts are spelled."""
+
+    encoder: str = "minilm"
+    layer: int = -1
+    pooling: Literal["first", "mean"] = "mean"
+    label_names: Literal["raw", "readable"] = "raw"
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1)
+
+
+class LabelName(Method):
+    """Nearest fine-type name ("politician person") to the entity, within its gold coarse type.
+
+    Entity: mean of its words' contextual vectors. Label: mean word vector of its text, encoded
+    as a sentence. Score: cosine margin between the best and the second-best candidate.
+    """
+
+    protocols = frozenset({"weak-typing"})
+    Config = LabelNameConfig
+
+    def fit(self, train: View, dev: View, ctx: Context) -> Self:
+        self.settings_ = settings_from(self.config)
+        self._features = ctx.features
+        fine = train.hierarchy.fine_types
+        texts = [tuple(label_text(f, self.config.label_names).split()) for f in fine]
+        vectors = self._features.encoder(self.settings_).encode_all(texts)
+        self.label_vectors_ = {f: v.mean(axis=0) for f, v in zip(fine, vectors, strict=True)}
+        self.candidates_ = {c: train.hierarchy.fines_of(c) for c in train.hierarchy.coarse_types}
+        return self
+
+    def predict(self, view: View) -> list[Span]:
+        check_is_fitted(self, "label_vectors_")
+        features = self._features.word_features([e.tokens for e in view.examples], self.settings_)
+        out = []
+        for example in view.examples:
+            words = np.asarray(features[example.id], dtype=np.float32)
+            for span in example.spans:
+                entity = unit_rows(words[span.start : span.end].mean(axis=0))
+                options = self.candidates_[span.label]
+                similarity = unit_rows(np.stack([self.label_vectors_[f] for f in options])) @ entity
+                ranked = np.argsort(-similarity, kind="stable")
+                margin = similarity[ranked[0]] - (similarity[ranked[1]] if len(options) > 1 else -1.0)
+                out.append(span._replace(label=options[ranked[0]], score=float(margin)))
+        return out
