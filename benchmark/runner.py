@@ -18,6 +18,7 @@ from typing import Any
 from benchmark.cache import FeatureCache
 from benchmark.config import RunConfig, config_dict, resolve_config
 from benchmark.data.fewnerd import load_corpus
+from benchmark.encoders import check_encoder, default_cache_dir
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import EVALUATOR_VERSION, Scores, evaluate
 from benchmark.method import Context, Method
@@ -65,7 +66,7 @@ def resolve_method(name: str, protocol: str | None) -> tuple[type[Method], Proto
     """The method class and the protocol to run it under (its first one by default)."""
     method_cls = METHODS.get(name)
     if protocol is None:
-        protocol = next(p for p in PROTOCOLS if p in method_cls.protocols)
+        protocol = method_cls.default_protocol or next(p for p in PROTOCOLS if p in method_cls.protocols)
     chosen = get_protocol(protocol)
     if chosen.name not in method_cls.protocols:
         raise BenchmarkError(
@@ -84,6 +85,8 @@ def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> R
     method_cls, protocol = resolve_method(request.method, request.protocol)
     config = resolve_config(method_cls.Config, request.config_file, list(request.settings))
     method_cls.check_config(config, protocol.name)
+    if hasattr(config, "encoder"):
+        check_encoder(config.encoder, request.cache_dir or default_cache_dir())
     if not request.seeds:
         raise BenchmarkError("--seeds needs at least one seed")
     corpus = load_corpus(request.dataset, request.data_dir, request.from_hub, request.verify)

@@ -98,6 +98,9 @@ def test_same_seed_twice_gives_identical_metrics(workdir):
         (["--method", "gazetteer", "--set", "min_entity_ratio"], "expected key=value"),
         (["--method", "gazetteer", "--config", "missing.toml"], "missing.toml: cannot read config file"),
         (["--method", "gazetteer", "--dataset", "supervised"], "has no 'train' split"),
+        (["--method", "label-name", "--set", "encoder=minlm"], "unknown encoder 'minlm' (did you mean 'minilm'?)"),
+        (["--method", "tagger", "--set", "coarse=true"], "coarse=true predicts coarse types"),
+        (["--method", "tagger", "--set", "encoder=glove-50d", "--set", "mode=finetune"], "needs a transformer"),
     ],
 )
 def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, workdir, capsys):

@@ -43,6 +43,7 @@ def test_every_method_declares_its_contract():
         assert issubclass(cls, Method)
         assert cls.protocols
         assert cls.protocols <= set(PROTOCOLS)
+        assert cls.default_protocol is None or cls.default_protocol in cls.protocols
         assert cls.__doc__
         assert cls.Config.__dataclass_params__.frozen
 

@@ -39,6 +39,7 @@ class Gazetteer(Method):
     """
 
     protocols = frozenset({"ner", "typing"})
+    default_protocol = "ner"
     Config = GazetteerConfig
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from benchmark.cache import settings_from
-from benchmark.encoders import TransformerEncoder, device
+from benchmark.encoders import STATIC_ENCODERS, TransformerEncoder, device
 from benchmark.errors import ConfigError
 from benchmark.labels import coarse_of
 from benchmark.method import Context, Method, check_is_fitted
@@ -70,12 +70,15 @@ class Tagger(Method):
     """
 
     protocols = frozenset({"ner", "typing"})
+    default_protocol = "ner"
     Config = TaggerConfig
 
     @classmethod
     def check_config(cls, config: TaggerConfig, protocol: str) -> None:
         if config.coarse:
             raise ConfigError(f"coarse=true predicts coarse types, but {protocol!r} is scored on fine types")
+        if config.mode == "finetune" and config.encoder in STATIC_ENCODERS:
+            raise ConfigError(f"mode=finetune needs a transformer encoder, not {config.encoder!r}")
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         cfg = self.config
