@@ -180,6 +180,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if f"{headline}_ci_low" in first:
         print(f"95% CI of {headline} (seed {summary.results[0].run_config.seed}, sentence bootstrap): "
               f"[{first[f'{headline}_ci_low']:.4f}, {first[f'{headline}_ci_high']:.4f}]")  # fmt: skip
+    hits = sum(r.extra["features/cache_hits"] for r in summary.results)
+    encoded = sum(r.extra["features/encoded_sentences"] for r in summary.results)
+    if hits or encoded:
+        print(f"word features: {hits} cache hits, {encoded} sentences encoded")
     print(f"logged to MLflow: {summary.tracking_uri}, experiment '{summary.experiment}', "
           f"parent run {summary.parent_run_id}; browse with: mlflow ui")  # fmt: skip
     return 0

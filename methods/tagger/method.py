@@ -36,17 +36,21 @@ class TaggerConfig:
     patience: int = 3
     batch_size: int = 32  # sentences per step
     hidden: int = 0  # 0: a linear head as in BERT-Tagger; >0: one ReLU hidden layer
-    dropout: float = 0.1
+    dropout: float | None = None  # None: 0.1 when fine-tuning (BERT's), 0 on frozen features
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ConfigError("epochs, batch_size and patience must be at least 1")
-        if not 0 <= self.dropout < 1:
+        if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
 
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else (1e-3 if self.mode == "frozen" else 1e-4)
+
+    @property
+    def dropout_rate(self) -> float:
+        return self.dropout if self.dropout is not None else (0.0 if self.mode == "frozen" else 0.1)
 
 
 class Head(nn.Module):
@@ -100,27 +104,40 @@ class Tagger(Method):
 
     def _fit_frozen(self, train: View, dev: View, generator: torch.Generator) -> None:
         cfg = self.config
-        features = self._features.word_features([e.tokens for e in train.examples], self.settings_)
-        x = torch.from_numpy(np.asarray(features.matrix, dtype=np.float32))
+        x, offsets = self._cached_matrix([e.tokens for e in train.examples])
+        dev_x, dev_offsets = self._cached_matrix([e.tokens for e in dev.examples])
         y = torch.from_numpy(np.concatenate(self._targets(train)))
-        offsets = features.offsets
-        self.head_ = Head(features.dim, len(self.labels_), cfg.hidden, cfg.dropout)
+        lengths = np.diff(offsets)
+        self.head_ = Head(x.shape[1], len(self.labels_), cfg.hidden, cfg.dropout_rate)
         optimizer = torch.optim.Adam(self.head_.parameters(), lr=cfg.learning_rate)
         stopper = EarlyStopping(cfg.patience)
         loss_fn = nn.CrossEntropyLoss()
         for epoch in range(cfg.epochs):
             self.head_.train()
-            order = torch.randperm(len(offsets) - 1, generator=generator).numpy()
-            for start in range(0, len(order), cfg.batch_size):
-                chosen = order[start : start + cfg.batch_size]
-                rows = torch.from_numpy(np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in chosen]))
+            order = torch.randperm(len(lengths), generator=generator).numpy()
+            rows, bounds = _word_rows(offsets[:-1][order], lengths[order], cfg.batch_size)
+            for batch in torch.from_numpy(rows).tensor_split(bounds.tolist()):
                 optimizer.zero_grad()
-                loss_fn(self.head_(x[rows]), y[rows]).backward()
+                loss_fn(self.head_(x[batch]), y[batch]).backward()
                 optimizer.step()
-            if stopper.step(epoch, dev_f1(self._predict_ner(dev), dev), self.head_):
+            probabilities = self._probabilities(dev_x, dev_offsets)
+            predicted = [
+                s for e, p in zip(dev.examples, probabilities, strict=True) for s in decode_io(e.id, p, self.labels_)
+            ]
+            if stopper.step(epoch, dev_f1(predicted, dev), self.head_):
                 break
         stopper.restore(self.head_)
         self.dev_history_ = stopper.history
+
+    def _cached_matrix(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, np.ndarray]:
+        features = self._features.word_features(sentences, self.settings_)
+        return torch.from_numpy(np.asarray(features.matrix, dtype=np.float32)), features.offsets
+
+    def _probabilities(self, matrix: torch.Tensor, offsets: np.ndarray) -> list[np.ndarray]:
+        self.head_.eval()
+        with torch.inference_mode():
+            probs = self.head_(matrix.to(next(self.head_.parameters()).device)).softmax(-1).cpu().numpy()
+        return [probs[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
     def _fit_finetune(self, train: View, dev: View, generator: torch.Generator) -> None:
         from transformers import AutoModel
@@ -130,7 +147,7 @@ class Tagger(Method):
         if not isinstance(self.encoder_, TransformerEncoder):
             raise ConfigError(f"mode=finetune needs a transformer encoder, not {cfg.encoder!r}")
         self.model_ = AutoModel.from_pretrained(self.encoder_.path).to(device())
-        self.head_ = Head(self.encoder_.dim, len(self.labels_), cfg.hidden, cfg.dropout).to(device())
+        self.head_ = Head(self.encoder_.dim, len(self.labels_), cfg.hidden, cfg.dropout_rate).to(device())
         parameters = [*self.model_.parameters(), *self.head_.parameters()]
         optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate)
         targets = self._targets(train)
@@ -154,8 +171,8 @@ class Tagger(Method):
     def word_probabilities(self, sentences: Sequence[Sequence[str]], cached: bool = True) -> list[np.ndarray]:
         """Label probabilities of every word (columns: ``labels_``); live encoding if not cached."""
         check_is_fitted(self, "head_")
-        self.head_.eval()
         if self.config.mode == "finetune":
+            self.head_.eval()
             self.model_.eval()
             out: list[np.ndarray] = [np.empty(0)] * len(sentences)
             with torch.inference_mode():
@@ -167,15 +184,9 @@ class Tagger(Method):
                         out[i] = part
             return out
         if cached:
-            features = self._features.word_features(sentences, self.settings_)
-            matrix, offsets = np.asarray(features.matrix, dtype=np.float32), features.offsets
-        else:
-            arrays = self._features.encoder(self.settings_).encode_all(sentences)
-            matrix, offsets = np.concatenate(arrays), np.cumsum([0, *(len(a) for a in arrays)])
-        with torch.inference_mode():
-            probs = self.head_(torch.from_numpy(matrix).to(next(self.head_.parameters()).device)).softmax(-1)
-        probs = probs.cpu().numpy()
-        return [probs[offsets[i] : offsets[i + 1]] for i in range(len(sentences))]
+            return self._probabilities(*self._cached_matrix(sentences))
+        arrays = self._features.encoder(self.settings_).encode_all(sentences)
+        return self._probabilities(torch.from_numpy(np.concatenate(arrays)), np.cumsum([0, *map(len, arrays)]))
 
     def _predict_ner(self, view: View) -> list[Span]:
         probabilities = self.word_probabilities([e.tokens for e in view.examples])
@@ -192,3 +203,10 @@ class Tagger(Method):
                 label, score = vote_in_span(probs[span.start : span.end], self.labels_)
                 out.append(span._replace(label=label, score=score))
         return out
+
+
+def _word_rows(starts: np.ndarray, lengths: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Word rows of sentences in the given order, and where each batch of sentences ends."""
+    ends = np.cumsum(lengths)
+    rows = np.arange(ends[-1]) - np.repeat(ends - lengths, lengths) + np.repeat(starts, lengths)
+    return rows, ends[batch_size - 1 : -1 : batch_size]
