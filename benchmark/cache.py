@@ -14,9 +14,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from filelock import FileLock
@@ -174,6 +175,26 @@ class FeatureCache:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def cached_json(self, namespace: str, fields: dict, compute: Callable[[], Any]) -> Any:
+        """A JSON-serialisable intermediate result, computed once per ``fields`` and stored."""
+        key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
+        path = self.root / "stages" / namespace / f"{key}.json"
+        if path.exists():
+            try:
+                stored = json.loads(path.read_text())
+                if stored["fields"] == json.loads(json.dumps(fields)):
+                    self.hits += 1
+                    return stored["value"]
+            except (OSError, ValueError, KeyError):
+                pass  # damaged: recompute below
+        self.misses += 1
+        value = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"fields": fields, "value": value}))
+        tmp.replace(path)
+        return value
+
     def entries(self) -> list[dict]:
         """Metadata of every complete entry, with its folder and size on disk."""
         out = []
@@ -185,7 +206,7 @@ class FeatureCache:
 
     def clear(self, models: bool = False) -> int:
         """Delete all feature entries (and unpacked models with ``models``); return bytes freed."""
-        targets = [self.features_dir] + ([self.root / "models"] if models else [])
+        targets = [self.features_dir, self.root / "stages"] + ([self.root / "models"] if models else [])
         freed = 0
         for target in targets:
             if target.exists():

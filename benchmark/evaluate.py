@@ -248,11 +248,16 @@ def paired_test(
     return PairedResult(metric, value_a, value_b, delta, (low, high), (1 + extreme) / (1 + trials))
 
 
-def precision_at_k(gold: Sequence[Span], predictions: Sequence[Span], ks: Sequence[int] = P_AT_K) -> dict[int, float]:
-    """Precision of the K most confident predictions (strict span and fine type)."""
+def correct_by_confidence(gold: Sequence[Span], predictions: Sequence[Span]) -> list[bool]:
+    """Whether each prediction is right (strict span and fine type), most confident first."""
     gold_keys = {tuple(g[:4]) for g in gold}
     ranked = sorted(predictions, key=lambda p: (-p.score, p.sentence_id, p.start, p.end))
-    correct = np.array([tuple(p[:4]) in gold_keys for p in ranked], dtype=float)
+    return [tuple(p[:4]) in gold_keys for p in ranked]
+
+
+def precision_at_k(gold: Sequence[Span], predictions: Sequence[Span], ks: Sequence[int] = P_AT_K) -> dict[int, float]:
+    """Precision of the K most confident predictions (strict span and fine type)."""
+    correct = np.array(correct_by_confidence(gold, predictions), dtype=float)
     return {k: float(correct[:k].mean()) for k in ks if k <= len(correct)}
 
 

@@ -8,7 +8,7 @@ A method never scores itself: it returns `Span`s and the harness evaluates them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -23,13 +23,15 @@ class Context:
     """What a method gets besides data: no tracker and no test gold.
 
     ``workdir`` is scratch space removed after the run; files a method writes to
-    ``artifact_dir`` are logged with its run; ``features`` is the shared word-feature cache.
+    ``artifact_dir`` are logged with its run; ``features`` is the shared word-feature cache;
+    numbers put in ``metrics`` (stage times, counts) are logged as ``method/<key>``.
     """
 
     seed: int
     workdir: Path
     artifact_dir: Path
     features: FeatureCache
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Method(ABC):

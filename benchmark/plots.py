@@ -27,3 +27,25 @@ def plot_confusion(matrix: pd.DataFrame, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_precision_at_k(correct_by_rank: list[bool], path: Path, title: str, marks: tuple[int, ...]) -> None:
+    """Precision of the K most confident predictions, for every K (the marked K as points)."""
+    import numpy as np
+
+    correct = np.asarray(correct_by_rank, dtype=float)
+    k = np.arange(1, len(correct) + 1)
+    precision = np.cumsum(correct) / k
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(k, precision, lw=1)
+    shown = [m for m in marks if m <= len(correct)]
+    ax.scatter(shown, precision[np.array(shown, dtype=int) - 1], zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("K (most confident predictions)")
+    ax.set_ylabel("precision@K")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

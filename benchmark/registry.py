@@ -42,5 +42,6 @@ METHODS = Registry(
         "random-within-coarse": "methods.random_within_coarse.method:RandomWithinCoarse",
         "tagger": "methods.tagger.method:Tagger",
         "label-name": "methods.label_name.method:LabelName",
+        "eigproj": "methods.eigproj.method:EigProj",
     },
 )

@@ -151,8 +151,9 @@ def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> R
                         "features/cache_hits": features.hits,
                         "features/cache_misses": features.misses,
                         "features/encoded_sentences": features.encoded_sentences,
+                        **{f"method/{k}": float(v) for k, v in ctx.metrics.items()},
                     }
-                    tracker.log_result(run_id, run_config, scores, predictions, extra, artifact_dir)
+                    tracker.log_result(run_id, run_config, scores, predictions, extra, artifact_dir, gold)
                 summary.results.append(SeedResult(run_config, scores, run_id, predicted - started, extra))
         tracker.log(parent, metrics=_seed_statistics([r.scores.metrics for r in summary.results]))
     return summary

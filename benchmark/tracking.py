@@ -20,8 +20,8 @@ from typing import Any
 from filelock import FileLock
 
 from benchmark.config import RunConfig
-from benchmark.evaluate import Scores
-from benchmark.plots import plot_confusion
+from benchmark.evaluate import P_AT_K, Scores, correct_by_confidence
+from benchmark.plots import plot_confusion, plot_precision_at_k
 from benchmark.spans import Span
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -118,8 +118,10 @@ class Tracker:
         predictions: Sequence[Span],
         extra_metrics: Mapping[str, float],
         method_artifacts: Path,
+        gold: Sequence[Span],
     ) -> None:
-        """Metrics, then artifacts: run config, metrics, predictions, per-type table, confusions."""
+        """Metrics, then artifacts: run config, metrics, predictions, per-type table, confusions,
+        P@K curve."""
         metrics = {**scores.metrics, **extra_metrics}
         self.log(run_id, metrics=metrics)
         with tempfile.TemporaryDirectory() as tmp:
@@ -133,6 +135,7 @@ class Tracker:
             for level, matrix in scores.confusion.items():
                 matrix.to_csv(out / f"confusion_{level}.csv")
                 plot_confusion(matrix, out / f"confusion_{level}.png", f"{run_config.name} ({level})")
+            plot_precision_at_k(correct_by_confidence(gold, predictions), out / "p_at_k.png", run_config.name, P_AT_K)
             self.client.log_artifacts(run_id, str(out))
         if any(method_artifacts.iterdir()):
             self.client.log_artifacts(run_id, str(method_artifacts), artifact_path="method")

@@ -1,0 +1,220 @@
+"""eigproj: fine-grained typing from coarse labels by keyword/entity eigenprojection.
+
+Paper: "Weakly supervised fine-grained NER by eigenprojection" (Sudhanshu & Gaurav; see
+``shared/papers/eigenprojection-weak-fine-ner.txt``) and ``methods/eigproj/README.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Literal, Self
+
+import numpy as np
+
+from benchmark.cache import settings_from
+from benchmark.errors import ConfigError
+from benchmark.labels import label_text
+from benchmark.method import Context, Method, check_is_fitted
+from benchmark.protocols import View
+from benchmark.spans import Span
+from methods.eigproj.keywords import explain_sentence, rerank
+from methods.eigproj.projection import fit_projection, nearest_class
+from methods.tagger.method import Tagger, TaggerConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EigProjConfig:
+    """Defaults follow the paper where it gives them (PCA to 20 dims, Σx+Σh constraint, top
+    keyword per entity, "fine coarse" label text, nearest class); the rest are CPU budgets."""
+
+    encoder: str = "minilm"
+    layer: int = -1
+    pooling: Literal["first", "mean"] = "mean"
+    tagger_hidden: int = 0  # the coarse tagger's head: 0 = linear (BERT-Tagger)
+    tagger_epochs: int = 10
+    lime_entities: int = 1000  # training entities explained (the paper: all of them)
+    lime_samples: int = 100  # LIME perturbations per sentence (LIME's default: 5000)
+    lime_features: int = 10
+    rerank: bool = True
+    rerank_keep: float = 0.5  # quantile of keyword/type relevance below which keywords drop
+    pca_dims: int = 20
+    k: int = 10  # eigenvectors kept
+    epsilon: float = 1e-3  # noise on B's diagonal, relative to its mean diagonal
+    constraint: Literal["sum", "keywords", "classes"] = "sum"
+    pca: Literal["separate", "joint"] = "separate"
+    kernel: Literal["linear", "rbf"] = "linear"
+    kernel_components: int = 200
+    gamma: float | None = None
+    similarity: Literal["euclidean", "cosine"] = "euclidean"
+    label_names: Literal["raw", "readable"] = "raw"
+
+    def __post_init__(self) -> None:
+        limit = self.kernel_components if self.kernel == "rbf" else self.pca_dims
+        if not 1 <= self.k <= limit:
+            space = (
+                f"kernel_components={self.kernel_components}" if self.kernel == "rbf" else f"pca_dims={self.pca_dims}"
+            )
+            raise ConfigError(f"k={self.k} must lie between 1 and the projected dimension ({space})")
+        if self.epsilon < 0:
+            raise ConfigError(f"epsilon must be >= 0, got {self.epsilon}")
+        if not 0 <= self.rerank_keep < 1:
+            raise ConfigError(f"rerank_keep must lie in [0, 1), got {self.rerank_keep}")
+        if self.lime_entities < 1 or self.lime_samples < 2:
+            raise ConfigError("lime_entities must be >= 1 and lime_samples >= 2")
+
+
+def _mean_rows(features, spans) -> np.ndarray:
+    return np.stack([np.asarray(features[s][a:b], dtype=np.float32).mean(axis=0) for s, a, b in spans])
+
+
+class EigProj(Method):
+    """Coarse tagger → LIME keywords → re-ranking → PCA → eigenprojection → nearest fine class.
+
+    Learns a map under which each training entity lies close to the keyword that explains its
+    coarse prediction, then types a test entity by the nearest projected "fine coarse" label
+    embedding within its gold coarse type; the score is the distance margin to the runner-up.
+    """
+
+    protocols = frozenset({"weak-typing"})
+    Config = EigProjConfig
+
+    def fit(self, train: View, dev: View, ctx: Context) -> Self:
+        cfg = self.config
+        self.settings_ = settings_from(cfg)
+        self._features = ctx.features
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        tagger = Tagger(
+            TaggerConfig(
+                encoder=cfg.encoder, layer=cfg.layer, pooling=cfg.pooling, coarse=True,
+                hidden=cfg.tagger_hidden, epochs=cfg.tagger_epochs,
+            )
+        ).fit(train, dev, ctx)  # fmt: skip
+        seconds["tagger"], clock = time.perf_counter() - clock, time.perf_counter()
+
+        explained = self._explain(train, tagger, ctx)
+        seconds["lime"], clock = time.perf_counter() - clock, time.perf_counter()
+
+        x, h, classes = self._matrices(train, explained, ctx)
+        seconds["keywords_and_matrices"], clock = time.perf_counter() - clock, time.perf_counter()
+
+        scale = float(np.mean(np.diag(np.cov(np.vstack([x, h]), rowvar=False))))
+        self.projection_ = fit_projection(
+            x, h, classes, dims=cfg.pca_dims, k=cfg.k, constraint=cfg.constraint, epsilon=cfg.epsilon * scale,
+            pca=cfg.pca, kernel=cfg.kernel, kernel_components=cfg.kernel_components, gamma=cfg.gamma, seed=ctx.seed,
+        )  # fmt: skip
+        self.fine_ = train.hierarchy.fine_types
+        self.class_points_ = self.projection_.keywords(classes)
+        seconds["projection"] = time.perf_counter() - clock
+        ctx.metrics.update({f"seconds_{k}": v for k, v in seconds.items()})
+        ctx.metrics.update(
+            {"entities_explained": len(explained), "entities_with_keyword": len(x),
+             "lime_explanations_per_second": len(explained) / max(seconds["lime"], 1e-9)}
+        )  # fmt: skip
+        return self
+
+    def _matrices(self, train: View, explained: list[dict], ctx: Context) -> tuple[np.ndarray, ...]:
+        """Re-rank keywords, then X (entities), H (their keywords, in context), class vectors."""
+        cfg = self.config
+        tokens = {e.id: e.tokens for e in train.examples}
+        encoder = ctx.features.encoder(self.settings_)
+        coarse_vectors = {c: v.mean(axis=0) for c, v in zip(
+            train.hierarchy.coarse_types, encoder.encode_all([(c,) for c in train.hierarchy.coarse_types]), strict=True
+        )}  # fmt: skip
+
+        def relevance(words: list[str], coarse: str) -> np.ndarray:
+            vectors = np.stack([v.mean(axis=0) for v in encoder.encode_all([(w,) for w in words])])
+            target = coarse_vectors[coarse]
+            return vectors @ target / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(target) + 1e-12)
+
+        choice, table = rerank(explained, tokens.__getitem__, relevance, cfg.rerank_keep if cfg.rerank else 0.0)
+        self._write_keywords(table, train, ctx)
+
+        pairs = [(item, position) for item, position in zip(explained, choice, strict=True) if position is not None]
+        if len(pairs) <= cfg.pca_dims:
+            raise ConfigError(
+                f"only {len(pairs)} entities have a keyword, too few for pca_dims={cfg.pca_dims}; "
+                "raise lime_entities or lower rerank_keep"
+            )
+        features = ctx.features.word_features([e.tokens for e in train.examples], self.settings_)
+        x = _mean_rows(features, [(i["sentence"], i["start"], i["end"]) for i, _ in pairs])
+        h = _mean_rows(features, [(i["sentence"], p, p + 1) for i, p in pairs])
+        fine = train.hierarchy.fine_types
+        texts = [tuple(label_text(f, cfg.label_names).split()) for f in fine]
+        classes = np.stack([v.mean(axis=0) for v in encoder.encode_all(texts)])
+        return x, h, classes
+
+    def _explain(self, train: View, tagger: Tagger, ctx: Context) -> list[dict]:
+        """LIME on a seeded sample of training sentences, until ``lime_entities`` are covered."""
+        cfg = self.config
+        with_entities = [e for e in train.examples if e.spans]
+        random.Random(ctx.seed).shuffle(with_entities)
+        chosen, total = [], 0
+        for example in with_entities:
+            if total >= cfg.lime_entities:
+                break
+            chosen.append(example)
+            total += len(example.spans)
+        head = hashlib.sha256(b"".join(v.numpy().tobytes() for v in tagger.head_.state_dict().values()))
+        fields = {
+            "tagger": head.hexdigest(),
+            "labels": tagger.labels_,
+            "encoder": [cfg.encoder, cfg.layer, cfg.pooling],
+            "samples": cfg.lime_samples,
+            "features": cfg.lime_features,
+            "seed": ctx.seed,
+            "sentences": hashlib.sha256(json.dumps([list(e.tokens) for e in chosen]).encode()).hexdigest(),
+        }
+        encoder = ctx.features.encoder(self.settings_)
+        mask = getattr(getattr(encoder, "tokenizer", None), "mask_token", None) or "UNKWORDZ"
+
+        def compute() -> list[dict]:
+            out = []
+            for example in chosen:
+                entities = [(s.start, s.end, s.label) for s in example.spans]
+                inside = {p for s in example.spans for p in range(s.start, s.end)}
+                ranked = explain_sentence(
+                    example.tokens, entities, inside, lambda batch: tagger.word_probabilities(batch, cached=False),
+                    tagger.labels_, num_samples=cfg.lime_samples, num_features=cfg.lime_features, mask=mask,
+                    random_state=ctx.seed * 1_000_003 + example.id,
+                )  # fmt: skip
+                for (start, end, coarse), keywords in zip(entities, ranked, strict=True):
+                    out.append(
+                        {"sentence": example.id, "start": start, "end": end, "coarse": coarse, "keywords": keywords}
+                    )
+            return out
+
+        return ctx.features.cached_json("eigproj-lime", fields, compute)
+
+    def _write_keywords(self, table: dict, train: View, ctx: Context) -> None:
+        """Artifact: the top keywords per coarse type (compare with the paper's Table 1)."""
+        lines = ["| coarse | top keywords (count) |", "| --- | --- |"]
+        for coarse in train.hierarchy.coarse_types:
+            rows = table.get(coarse, [])
+            if not rows:
+                log.warning("eigproj: no keyword survived for coarse type %r; it adds no rows to X/H", coarse)
+            lines.append(f"| {coarse} | {', '.join(f'{w} ({n})' for w, n, _ in rows[:15]) or '(none)'} |")
+        (ctx.artifact_dir / "keywords.md").write_text("\n".join(lines) + "\n")
+        with (ctx.artifact_dir / "keywords.csv").open("w") as f:
+            f.write("coarse,keyword,count,relevance\n")
+            for coarse, rows in sorted(table.items()):
+                f.writelines(f"{coarse},{w},{n},{r:.4f}\n" for w, n, r in rows)
+
+    def predict(self, view: View) -> list[Span]:
+        check_is_fitted(self, "projection_")
+        features = self._features.word_features([e.tokens for e in view.examples], self.settings_)
+        given = [s for e in view.examples for s in e.spans]
+        if not given:
+            return []
+        points = self.projection_.entities(_mean_rows(features, [(s.sentence_id, s.start, s.end) for s in given]))
+        allowed = np.array([[f.split("-", 1)[0] == s.label for f in self.fine_] for s in given])
+        best, margin = nearest_class(points, self.class_points_, allowed, self.config.similarity)
+        return [s._replace(label=self.fine_[b], score=float(m)) for s, b, m in zip(given, best, margin, strict=True)]
