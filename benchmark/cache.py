@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from benchmark.encoders import EncoderSettings, WordEncoder, default_cache_dir, load_encoder
+from benchmark.encoders import EncoderSettings, WordEncoder, default_cache_dir, file_sha256, load_encoder
 from benchmark.errors import BenchmarkError
 
 FORMAT_VERSION = 1
@@ -57,14 +57,6 @@ def data_fingerprint(sentences: Sequence[Sequence[str]]) -> str:
     digest = hashlib.sha256()
     for tokens in sentences:
         digest.update("\x1f".join(tokens).encode("utf-8") + b"\x1e")
-    return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -129,7 +121,7 @@ class FeatureCache:
                     f"now produces {dim}; clear them with: python -m benchmark cache clear"
                 )
             for name in ("features.f16", "offsets.npy"):
-                if _file_sha256(entry / name) != meta["sha256"][name]:
+                if file_sha256(entry / name) != meta["sha256"][name]:
                     raise ValueError(f"{name} checksum mismatch")
             offsets = np.load(entry / "offsets.npy")
             if meta["words"] == 0:
@@ -167,7 +159,7 @@ class FeatureCache:
                 "words": words,
                 "seconds": round(time.perf_counter() - started, 2),
                 "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "sha256": {n: _file_sha256(staging / n) for n in ("features.f16", "offsets.npy")},
+                "sha256": {n: file_sha256(staging / n) for n in ("features.f16", "offsets.npy")},
             }
             (staging / "meta.json").write_text(json.dumps(meta, indent=2))
             shutil.rmtree(entry, ignore_errors=True)

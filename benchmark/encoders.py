@@ -63,19 +63,23 @@ class EncoderSettings:
             raise ConfigError(f"window must be at least 8 sub-words, got {self.window}")
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 4 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def file_fingerprint(paths: Sequence[Path], cache_dir: Path) -> str:
     """sha256 over files (name + bytes), remembered per (path, size, mtime) in the cache."""
     memo_path = cache_dir / "fingerprints.json"
     memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
     stamp = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
     if stamp not in memo:
-        digest = hashlib.sha256()
-        for path in paths:
-            digest.update(path.name.encode())
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    digest.update(block)
-        memo[stamp] = digest.hexdigest()
+        listing = "".join(f"{path.name}\t{file_sha256(path)}\n" for path in paths)
+        memo[stamp] = hashlib.sha256(listing.encode()).hexdigest()
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(memo, indent=1))
