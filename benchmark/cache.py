@@ -68,6 +68,8 @@ class FeatureCache:
         self.hits = 0
         self.misses = 0
         self.encoded_sentences = 0
+        self.stage_hits = 0
+        self.stage_misses = 0
 
     @property
     def features_dir(self) -> Path:
@@ -175,11 +177,11 @@ class FeatureCache:
             try:
                 stored = json.loads(path.read_text())
                 if stored["fields"] == json.loads(json.dumps(fields)):
-                    self.hits += 1
+                    self.stage_hits += 1
                     return stored["value"]
             except (OSError, ValueError, KeyError):
                 pass  # damaged: recompute below
-        self.misses += 1
+        self.stage_misses += 1
         value = compute()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

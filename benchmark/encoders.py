@@ -189,6 +189,10 @@ class WordEncoder:
         self.encode(sentences, keep, progress=False)
         return out
 
+    def embed_phrases(self, phrases: Sequence[str]) -> np.ndarray:
+        """One vector per short text (words split on spaces): the mean of its word vectors."""
+        return np.stack([v.mean(axis=0) for v in self.encode_all([tuple(p.split()) for p in phrases])])
+
 
 class StaticEncoder(WordEncoder):
     """GloVe 6B 50-d: lowercase lookup; unknown words get the zero vector."""

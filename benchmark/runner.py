@@ -18,7 +18,7 @@ from typing import Any
 from benchmark.cache import FeatureCache
 from benchmark.config import RunConfig, config_dict, resolve_config
 from benchmark.data.fewnerd import load_corpus
-from benchmark.encoders import check_encoder, default_cache_dir
+from benchmark.encoders import check_encoder
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import EVALUATOR_VERSION, Scores, evaluate
 from benchmark.method import Context, Method
@@ -86,7 +86,7 @@ def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> R
     config = resolve_config(method_cls.Config, request.config_file, list(request.settings))
     method_cls.check_config(config, protocol.name)
     if hasattr(config, "encoder"):
-        check_encoder(config.encoder, request.cache_dir or default_cache_dir())
+        check_encoder(config.encoder, FeatureCache(request.cache_dir).root)
     if not request.seeds:
         raise BenchmarkError("--seeds needs at least one seed")
     corpus = load_corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
@@ -151,6 +151,7 @@ def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> R
                         "features/cache_hits": features.hits,
                         "features/cache_misses": features.misses,
                         "features/encoded_sentences": features.encoded_sentences,
+                        "features/stage_cache_hits": features.stage_hits,
                         **{f"method/{k}": float(v) for k, v in ctx.metrics.items()},
                     }
                     tracker.log_result(run_id, run_config, scores, predictions, extra, artifact_dir, gold)

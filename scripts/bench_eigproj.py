@@ -37,7 +37,8 @@ def main() -> None:
                                if k.startswith("method/seconds_"))  # fmt: skip
             print(f"{name}: {seconds:.1f} s end to end (fit {m['time/fit_seconds']:.1f} s; {stages})")
             print(f"  encoded sentences {m['features/encoded_sentences']:.0f}, "
-                  f"cache hits {m['features/cache_hits']:.0f}, "
+                  f"feature cache hits {m['features/cache_hits']:.0f}, "
+                  f"stage cache hits {m['features/stage_cache_hits']:.0f}, "
                   f"LIME explanations/s {m['method/lime_explanations_per_second']:.2f}, "
                   f"entities explained {m['method/entities_explained']:.0f}, with keyword "
                   f"{m['method/entities_with_keyword']:.0f}")  # fmt: skip

@@ -126,12 +126,11 @@ class EigProj(Method):
         cfg = self.config
         tokens = {e.id: e.tokens for e in train.examples}
         encoder = ctx.features.encoder(self.settings_)
-        coarse_vectors = {c: v.mean(axis=0) for c, v in zip(
-            train.hierarchy.coarse_types, encoder.encode_all([(c,) for c in train.hierarchy.coarse_types]), strict=True
-        )}  # fmt: skip
+        coarse_types = train.hierarchy.coarse_types
+        coarse_vectors = dict(zip(coarse_types, encoder.embed_phrases(coarse_types), strict=True))
 
         def relevance(words: list[str], coarse: str) -> np.ndarray:
-            vectors = np.stack([v.mean(axis=0) for v in encoder.encode_all([(w,) for w in words])])
+            vectors = encoder.embed_phrases(words)
             target = coarse_vectors[coarse]
             return vectors @ target / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(target) + 1e-12)
 
@@ -147,9 +146,7 @@ class EigProj(Method):
         features = ctx.features.word_features([e.tokens for e in train.examples], self.settings_)
         x = _mean_rows(features, [(i["sentence"], i["start"], i["end"]) for i, _ in pairs])
         h = _mean_rows(features, [(i["sentence"], p, p + 1) for i, p in pairs])
-        fine = train.hierarchy.fine_types
-        texts = [tuple(label_text(f, cfg.label_names).split()) for f in fine]
-        classes = np.stack([v.mean(axis=0) for v in encoder.encode_all(texts)])
+        classes = encoder.embed_phrases([label_text(f, cfg.label_names) for f in train.hierarchy.fine_types])
         return x, h, classes
 
     def _explain(self, train: View, tagger: Tagger, ctx: Context) -> list[dict]:

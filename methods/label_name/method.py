@@ -43,9 +43,9 @@ class LabelName(Method):
         self.settings_ = settings_from(self.config)
         self._features = ctx.features
         fine = train.hierarchy.fine_types
-        texts = [tuple(label_text(f, self.config.label_names).split()) for f in fine]
-        vectors = self._features.encoder(self.settings_).encode_all(texts)
-        self.label_vectors_ = {f: v.mean(axis=0) for f, v in zip(fine, vectors, strict=True)}
+        texts = [label_text(f, self.config.label_names) for f in fine]
+        vectors = self._features.encoder(self.settings_).embed_phrases(texts)
+        self.label_vectors_ = dict(zip(fine, vectors, strict=True))
         self.candidates_ = {c: train.hierarchy.fines_of(c) for c in train.hierarchy.coarse_types}
         return self
 

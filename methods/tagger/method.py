@@ -120,10 +120,7 @@ class Tagger(Method):
                 optimizer.zero_grad()
                 loss_fn(self.head_(x[batch]), y[batch]).backward()
                 optimizer.step()
-            probabilities = self._probabilities(dev_x, dev_offsets)
-            predicted = [
-                s for e, p in zip(dev.examples, probabilities, strict=True) for s in decode_io(e.id, p, self.labels_)
-            ]
+            predicted = self._decode(dev, self._probabilities(dev_x, dev_offsets))
             if stopper.step(epoch, dev_f1(predicted, dev), self.head_):
                 break
         stopper.restore(self.head_)
@@ -188,9 +185,11 @@ class Tagger(Method):
         arrays = self._features.encoder(self.settings_).encode_all(sentences)
         return self._probabilities(torch.from_numpy(np.concatenate(arrays)), np.cumsum([0, *map(len, arrays)]))
 
-    def _predict_ner(self, view: View) -> list[Span]:
-        probabilities = self.word_probabilities([e.tokens for e in view.examples])
+    def _decode(self, view: View, probabilities: Sequence[np.ndarray]) -> list[Span]:
         return [s for e, p in zip(view.examples, probabilities, strict=True) for s in decode_io(e.id, p, self.labels_)]
+
+    def _predict_ner(self, view: View) -> list[Span]:
+        return self._decode(view, self.word_probabilities([e.tokens for e in view.examples]))
 
     def predict(self, view: View) -> list[Span]:
         check_is_fitted(self, "head_")
