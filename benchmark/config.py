@@ -1,4 +1,5 @@
-"""Method settings: defaults from the method's ``Config``, then a TOML file, then ``--set``.
+"""Method settings: defaults from the method's ``Config``, then a named variant, then a TOML
+file, then ``--set``.
 
 Also the frozen `RunConfig` that names and records one run.
 """
@@ -11,6 +12,7 @@ import json
 import tomllib
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,12 +90,19 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 
-def resolve_config(config_cls: type, file: Path | None = None, assignments: list[str] = ()) -> Any:
-    """The method's config: defaults, overridden by ``file`` then by ``key=value`` strings."""
+def resolve_config(
+    config_cls: type,
+    file: Path | None = None,
+    assignments: Sequence[str] = (),
+    preset: tuple[str, Mapping[str, Any]] | None = None,
+) -> Any:
+    """The method's config: defaults, overridden by a named ``preset`` (a variant), then by
+    ``file``, then by ``key=value`` strings."""
     hints = typing.get_type_hints(config_cls)
     names = [f.name for f in dataclasses.fields(config_cls)]
     values: dict[str, Any] = {}
-    sources = [(str(file), read_config_file(file))] if file else []
+    sources = [(f"variant {preset[0]!r}", dict(preset[1]))] if preset else []
+    sources += [(str(file), read_config_file(file))] if file else []
     sources += [("--set", dict([parse_assignment(a)])) for a in assignments]
     for source, settings in sources:
         for key, value in settings.items():
@@ -115,7 +124,11 @@ def config_dict(config: Any) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines one run (one method, protocol, dataset and seed)."""
+    """Everything that defines one run (one method, protocol, dataset and seed).
+
+    ``code_sha256`` fingerprints the code that computes the result and ``packages`` the library
+    versions; ``code_version`` (the git commit) is provenance only and not part of the `key`.
+    """
 
     method: str
     protocol: str
@@ -125,6 +138,8 @@ class RunConfig:
     config: dict[str, Any]
     evaluator_version: str
     code_version: str
+    code_sha256: str
+    packages: dict[str, str]
 
     @property
     def name(self) -> str:
@@ -135,5 +150,7 @@ class RunConfig:
 
     @property
     def key(self) -> str:
-        """A hash identifying identical runs (same method, settings, data, seed and code)."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        """Identifies identical runs: same method, settings, data, seed, evaluator, code and
+        packages. A finished run with the same key is not run again."""
+        identity = {k: v for k, v in dataclasses.asdict(self).items() if k != "code_version"}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

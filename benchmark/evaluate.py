@@ -30,6 +30,7 @@ from benchmark.spans import OUTSIDE, Span
 
 EVALUATOR_VERSION = "1.0"
 P_AT_K = (10, 50, 100, 200, 300)
+LONGEST_LENGTH_BUCKET = 5  # entities of 5 or more tokens share one bucket
 ERROR_KINDS = ("span_fp", "span_fn", "within", "outer")
 Scoring = Literal["typing", "spans"]
 
@@ -205,9 +206,65 @@ def _metric_draws(table: CountTable, scoring: Scoring, weights) -> dict[str, np.
     return {key: np.concatenate(values) for key, values in draws.items()}
 
 
+def mean_table(tables: Sequence[CountTable]) -> CountTable:
+    """Per-sentence counts averaged over runs (seeds) of one method on one test set."""
+    first = tables[0]
+    if any(t.fine.shape != first.fine.shape for t in tables):
+        raise ValueError("mean_table needs count tables of the same test set")
+    return first.shaped(np.mean([t.flat() for t in tables], axis=0))
+
+
+def seed_mean_draws(
+    tables: Sequence[CountTable], scoring: Scoring, metric: str, resamples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """Bootstrap draws of ``metric`` averaged over several runs of one method.
+
+    Every run, and every method called with the same ``seed``, is scored on the same resampled
+    sentences, so the draws of two methods are paired: ``draws_a - draws_b`` is the paired
+    bootstrap distribution of their difference.
+    """
+    weights = list(_bootstrap_weights(tables[0].n_sentences, resamples, seed))
+    return np.mean([_metric_draws(t, scoring, weights)[metric] for t in tables], axis=0)
+
+
+def randomization_p_value(
+    a: CountTable, b: CountTable, scoring: Scoring, metric: str, trials: int = 1000, seed: int = 0
+) -> float:
+    """Two-sided approximate randomization test of ``metric(a) - metric(b)``: each sentence's
+    counts are swapped between the runs with probability 1/2;
+    ``p = (1 + #{|delta*| >= |delta|}) / (1 + trials)``."""
+    if a.fine.shape != b.fine.shape:
+        raise ValueError("a paired test needs two count tables of the same test set")
+    flat_a, flat_b = a.flat().astype(np.float32), b.flat().astype(np.float32)
+    total_a, total_b = flat_a.sum(0), flat_b.sum(0)
+    delta = float(metrics_from_totals(a.shaped(total_a), scoring)[metric]) - float(
+        metrics_from_totals(a.shaped(total_b), scoring)[metric]
+    )
+    diff = (flat_b - flat_a)[(flat_b != flat_a).any(axis=1)]
+    rng = np.random.default_rng(seed)
+    extreme = 0
+    for start in range(0, trials, 200):
+        swap = (rng.random((min(200, trials - start), len(diff))) < 0.5).astype(np.float32)
+        moved = swap @ diff
+        ma = metrics_from_totals(a.shaped(total_a + moved), scoring)[metric]
+        mb = metrics_from_totals(a.shaped(total_b - moved), scoring)[metric]
+        extreme += int(np.sum(np.abs(ma - mb) >= abs(delta) - 1e-6))
+    return (1 + extreme) / (1 + trials)
+
+
+def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (family-wise error control over several pairs)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    scaled = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+    adjusted = np.empty_like(p)
+    adjusted[order] = scaled
+    return adjusted
+
+
 @dataclass(frozen=True)
 class PairedResult:
-    """Difference ``a - b`` of one metric with its bootstrap CI and a two-sided p-value."""
+    """Difference ``a - b`` of one metric with its paired bootstrap CI and a two-sided p-value."""
 
     metric: str
     a: float
@@ -220,45 +277,31 @@ class PairedResult:
 def paired_test(
     a: CountTable, b: CountTable, scoring: Scoring, metric: str, trials: int = 1000, seed: int = 0
 ) -> PairedResult:
-    """Compare two runs on the same test set.
-
-    p-value: approximate randomization (each sentence's outputs swapped between the runs with
-    probability 1/2; p = (1 + #{|delta*| >= |delta|}) / (1 + trials)). CI: paired bootstrap.
-    """
-    if a.fine.shape != b.fine.shape:
-        raise ValueError("paired_test needs two count tables of the same test set")
+    """Compare two runs on the same test set: approximate randomization p-value
+    (`randomization_p_value`) and 95 % paired bootstrap CI of the difference."""
+    p_value = randomization_p_value(a, b, scoring, metric, trials, seed)
     value_a = float(metrics_from_totals(a.totals(), scoring)[metric])
     value_b = float(metrics_from_totals(b.totals(), scoring)[metric])
-    delta = value_a - value_b
-    flat_a, flat_b = a.flat().astype(np.float64), b.flat().astype(np.float64)
-    diff = flat_b - flat_a
-    used = diff.any(axis=1)
-    rng = np.random.default_rng(seed)
-    extreme = 0
-    for start in range(0, trials, 100):
-        swap = rng.integers(0, 2, size=(min(100, trials - start), int(used.sum()))).astype(np.float64)
-        moved = swap @ diff[used]
-        ma = metrics_from_totals(a.shaped(flat_a.sum(0) + moved), scoring)[metric]
-        mb = metrics_from_totals(a.shaped(flat_b.sum(0) - moved), scoring)[metric]
-        extreme += int(np.sum(np.abs(ma - mb) >= abs(delta) - 1e-12))
-    weights = list(_bootstrap_weights(a.n_sentences, trials, seed + 1))
-    draws_a = _metric_draws(a, scoring, weights)[metric]
-    draws_b = _metric_draws(b, scoring, weights)[metric]
-    low, high = np.percentile(draws_a - draws_b, [2.5, 97.5]).tolist()
-    return PairedResult(metric, value_a, value_b, delta, (low, high), (1 + extreme) / (1 + trials))
+    differences = seed_mean_draws([a], scoring, metric, trials, seed + 1) - seed_mean_draws(
+        [b], scoring, metric, trials, seed + 1
+    )
+    low, high = np.percentile(differences, [2.5, 97.5]).tolist()
+    return PairedResult(metric, value_a, value_b, value_a - value_b, (low, high), p_value)
 
 
-def correct_by_confidence(gold: Sequence[Span], predictions: Sequence[Span]) -> list[bool]:
-    """Whether each prediction is right (strict span and fine type), most confident first."""
+def precision_curve(gold: Sequence[Span], predictions: Sequence[Span]) -> np.ndarray:
+    """Precision of the K most confident predictions for K = 1 … len(predictions) (strict span
+    and fine type)."""
     gold_keys = {tuple(g[:4]) for g in gold}
     ranked = sorted(predictions, key=lambda p: (-p.score, p.sentence_id, p.start, p.end))
-    return [tuple(p[:4]) in gold_keys for p in ranked]
+    correct = np.array([tuple(p[:4]) in gold_keys for p in ranked], dtype=float)
+    return np.cumsum(correct) / np.arange(1, len(correct) + 1)
 
 
 def precision_at_k(gold: Sequence[Span], predictions: Sequence[Span], ks: Sequence[int] = P_AT_K) -> dict[int, float]:
     """Precision of the K most confident predictions (strict span and fine type)."""
-    correct = np.array(correct_by_confidence(gold, predictions), dtype=float)
-    return {k: float(correct[:k].mean()) for k in ks if k <= len(correct)}
+    curve = precision_curve(gold, predictions)
+    return {k: float(curve[k - 1]) for k in ks if k <= len(curve)}
 
 
 def per_type_table(table: CountTable, hierarchy: LabelHierarchy) -> pd.DataFrame:
@@ -286,6 +329,31 @@ def per_type_table(table: CountTable, hierarchy: LabelHierarchy) -> pd.DataFrame
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def by_length_table(
+    gold: Sequence[Span], predictions: Sequence[Span], longest: int = LONGEST_LENGTH_BUCKET
+) -> pd.DataFrame:
+    """Strict fine P/R/F1 by entity length in tokens (the last bucket is ``longest`` and up).
+
+    A predicted span counts in the bucket of its own length, a gold span in its own; under the
+    typing protocols both are the gold spans, so each bucket's F1 is its accuracy.
+    """
+    buckets = range(1, longest + 1)
+    gold_keys = {tuple(g[:4]) for g in gold}
+    predicted_keys = {tuple(p[:4]) for p in predictions}
+    counts = np.zeros((longest, 3), dtype=np.int64)  # [tp, fp, fn] per bucket
+    for keys, column in (
+        (predicted_keys & gold_keys, 0),
+        (predicted_keys - gold_keys, 1),
+        (gold_keys - predicted_keys, 2),
+    ):
+        for _, start, end, _ in keys:
+            counts[min(end - start, longest) - 1, column] += 1
+    p, r, f = _prf(counts)
+    labels = [str(n) if n < longest else f"{n}+" for n in buckets]
+    frame = pd.DataFrame({"length": labels, "support": counts[:, 0] + counts[:, 2], "tp": counts[:, 0]})
+    return frame.assign(fp=counts[:, 1], fn=counts[:, 2], precision=p, recall=r, f1=f)
 
 
 def _coarse_indices(hierarchy: LabelHierarchy) -> np.ndarray:

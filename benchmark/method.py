@@ -43,6 +43,9 @@ class Method(ABC):
     default_protocol: ClassVar[str | None] = None
     #: frozen dataclass of hyper-parameters whose defaults are the paper's
     Config: ClassVar[type]
+    #: named setting presets (improvements, ablations) that `run --method all` runs besides
+    #: the defaults; chosen alone with ``--variant NAME``
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: Any = None) -> None:
         self.config = self.Config() if config is None else config

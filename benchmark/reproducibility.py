@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import importlib.metadata
 import platform
 import random
@@ -41,6 +43,32 @@ def code_version() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{commit}-dirty" if status else commit
+
+
+#: modules that record or present results but cannot change them
+FRONT_ENDS = frozenset({"__main__.py", "cli.py", "report.py", "claims.py", "plots.py", "tracking.py"})
+
+
+def source_fingerprint(method_module: str) -> str:
+    """sha256 of the code that computes a method's results: ``benchmark/`` (less `FRONT_ENDS`),
+    the method's folder and the folders of the methods it imports. A commit that touches only
+    the README, reports or another method keeps the fingerprint, so finished runs stay valid."""
+    folders, todo = set(), [method_module.split(".")[1]]
+    while todo:
+        folder = REPO_ROOT / "methods" / todo.pop()
+        if folder in folders:
+            continue
+        folders.add(folder)
+        for file in folder.rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("methods."):
+                    todo.append(node.module.split(".")[1])
+    files = [f for f in (REPO_ROOT / "benchmark").rglob("*.py") if f.name not in FRONT_ENDS]
+    files += [f for folder in folders for f in folder.rglob("*.py")]
+    digest = hashlib.sha256()
+    for file in sorted(files):
+        digest.update(file.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def package_versions() -> dict[str, str]:

@@ -1,17 +1,21 @@
 """One benchmark invocation: check the request, load data, fit/predict/evaluate per seed, track.
 
-Everything the user supplied is validated before the first MLflow run is created, so bad input
-leaves nothing behind.
+Everything the user supplied is validated (`plan_run`) before the first MLflow run is created,
+so bad input leaves nothing behind. A seed that already finished with the same `RunConfig.key`
+(method, settings, data, seed, evaluator, code and packages) is skipped unless forced, so an
+interrupted comparison resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 import signal
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +24,11 @@ from benchmark.config import RunConfig, config_dict, resolve_config
 from benchmark.data.fewnerd import load_corpus
 from benchmark.encoders import check_encoder
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import EVALUATOR_VERSION, Scores, evaluate
+from benchmark.evaluate import EVALUATOR_VERSION, evaluate
 from benchmark.method import Context, Method
 from benchmark.protocols import PROTOCOLS, Protocol, get_protocol
 from benchmark.registry import METHODS
-from benchmark.reproducibility import code_version, package_versions, seed_everything
+from benchmark.reproducibility import code_version, package_versions, seed_everything, source_fingerprint
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class RunRequest:
 
     method: str
     protocol: str | None = None
+    variant: str | None = None
     dataset: str = "embedded"
     data_dir: Path | None = None
     from_hub: bool = False
@@ -42,23 +47,37 @@ class RunRequest:
     settings: tuple[str, ...] = ()
     resamples: int = 1000
     cache_dir: Path | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked request: the method, protocol and resolved settings, nothing loaded yet."""
+
+    request: RunRequest
+    method_cls: type[Method]
+    protocol: Protocol
+    config: Any
+    label: str  # method[:variant][ [key=value, ...]] — a row of the comparison tables
+    command: str  # the command line that repeats it (without --seeds)
 
 
 @dataclass
 class SeedResult:
     run_config: RunConfig
-    scores: Scores
+    metrics: dict[str, float]
     run_id: str
     seconds: float
     extra: dict[str, float]
+    skipped: bool = False  # finished earlier with the same key; metrics read from the store
 
 
 @dataclass
 class RunSummary:
-    protocol: Protocol
+    plan: RunPlan
     experiment: str
     tracking_uri: str
-    parent_run_id: str
+    parent_run_id: str | None  # None when every seed was skipped
     results: list[SeedResult] = field(default_factory=list)
 
 
@@ -76,19 +95,63 @@ def resolve_method(name: str, protocol: str | None) -> tuple[type[Method], Proto
     return method_cls, chosen
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> RunSummary:
-    """Run one method under one protocol for each seed; every seed is a child MLflow run."""
+def plan_run(request: RunRequest) -> RunPlan:
+    """Check a request completely (method, protocol, variant, settings, encoder, seeds)."""
     method_cls, protocol = resolve_method(request.method, request.protocol)
-    config = resolve_config(method_cls.Config, request.config_file, list(request.settings))
+    preset = None
+    if request.variant is not None:
+        if request.variant not in method_cls.variants:
+            known = ", ".join(method_cls.variants) or "none"
+            raise BenchmarkError(f"method {request.method!r} has no variant {request.variant!r}; its variants: {known}")
+        preset = (request.variant, method_cls.variants[request.variant])
+    config = resolve_config(method_cls.Config, request.config_file, list(request.settings), preset)
     method_cls.check_config(config, protocol.name)
     if hasattr(config, "encoder"):
         check_encoder(config.encoder, FeatureCache(request.cache_dir).root)
     if not request.seeds:
         raise BenchmarkError("--seeds needs at least one seed")
+    base = config_dict(resolve_config(method_cls.Config, preset=preset))
+    overrides = {k: v for k, v in config_dict(config).items() if v != base[k]}
+    label = request.method + (f":{request.variant}" if request.variant else "")
+    if overrides:
+        label += " [" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + "]"
+    words = ["python", "-m", "benchmark", "run", "--method", request.method, "--protocol", protocol.name]
+    words += ["--variant", request.variant] if request.variant else []
+    words += ["--dataset", request.dataset] if request.dataset != "embedded" else []
+    words += ["--data-dir", str(request.data_dir)] if request.data_dir else []
+    words += ["--from-hub"] if request.from_hub else []
+    words += ["--no-verify"] if not request.verify else []
+    for key, value in overrides.items():
+        words += ["--set", f"{key}={json.dumps(value)}"]
+    return RunPlan(request, method_cls, protocol, config, label, shlex.join(words))
+
+
+def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:
+    """Every named method (``all``: every registered one) with its defaults and each of its
+    variants, on ``protocol`` or, if None, on every protocol it supports."""
+    names = METHODS.names() if list(methods) == ["all"] else [METHODS.check(m) for m in methods]
+    if protocol is not None:
+        get_protocol(protocol)
+    requests = []
+    for name in names:
+        method_cls = METHODS.get(name)
+        chosen = [p for p in PROTOCOLS if p in method_cls.protocols and protocol in (None, p)]
+        if not chosen and list(methods) != ["all"]:
+            resolve_method(name, protocol)  # raises: the named method cannot run that protocol
+        for p in chosen:
+            for variant in (None, *method_cls.variants):
+                requests.append(replace(template, method=name, protocol=p, variant=variant))
+    return requests
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = print) -> RunSummary:
+    """Run one method under one protocol for each seed; every seed is a child MLflow run."""
+    plan = request if isinstance(request, RunPlan) else plan_run(request)
+    request, method_cls, protocol, config = plan.request, plan.method_cls, plan.protocol, plan.config
     corpus = load_corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
     train, dev, test = corpus.split("train"), corpus.split("dev"), corpus.split("test")
     train_view = protocol.train_view(train, "train", corpus.hierarchy)
@@ -101,42 +164,62 @@ def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> R
     signal.signal(signal.SIGTERM, _raise_interrupt)
     tracker = Tracker(f"{corpus.name}/{protocol.name}")
     settings = config_dict(config)
+    packages = package_versions()
     base = {
         "method": request.method,
         "protocol": protocol.name,
+        "variant": request.variant or "default",
+        "label": plan.label,
+        "command": plan.command,
         "dataset": corpus.name,
         "dataset_sha256": corpus.sha256,
         "dataset_sources": ",".join(corpus.sources),
         "encoder": str(settings.get("encoder", "none")),
         "code_version": code_version(),
+        "code_sha256": source_fingerprint(method_cls.__module__),
         "evaluator_version": EVALUATOR_VERSION,
-        **{f"version.{k}": v for k, v in package_versions().items()},
+        **{f"version.{k}": v for k, v in packages.items()},
     }
     params = flatten(settings)
-    parent_name = f"{request.method}:protocol={protocol.name}"
+    summary = RunSummary(plan, tracker.experiment, tracker.uri, None)
+    pending = []
+    for seed in request.seeds:
+        run_config = RunConfig(
+            method=request.method,
+            protocol=protocol.name,
+            dataset=corpus.name,
+            dataset_sha256=corpus.sha256,
+            seed=seed,
+            config=settings,
+            evaluator_version=EVALUATOR_VERSION,
+            code_version=base["code_version"],
+            code_sha256=base["code_sha256"],
+            packages=packages,
+        )
+        found = None if request.force else tracker.find_finished(run_config.key)
+        if found is None:
+            pending.append(run_config)
+            continue
+        run_id, metrics = found
+        echo(f"[{run_config.name}] finished before as run {run_id} (same settings, data and code): skipped")
+        seconds = metrics.get("time/fit_seconds", 0.0) + metrics.get("time/predict_seconds", 0.0)
+        summary.results.append(SeedResult(run_config, metrics, run_id, seconds, metrics, skipped=True))
+    if not pending:
+        return summary
+    parent_name = f"{plan.label}:protocol={protocol.name}"
     with tracker.run(parent_name, {**base, "role": "parent"}, {**params, "seeds": str(request.seeds)}) as parent:
-        summary = RunSummary(protocol, tracker.experiment, tracker.uri, parent)
-        for seed in request.seeds:
-            run_config = RunConfig(
-                method=request.method,
-                protocol=protocol.name,
-                dataset=corpus.name,
-                dataset_sha256=corpus.sha256,
-                seed=seed,
-                config=settings,
-                evaluator_version=EVALUATOR_VERSION,
-                code_version=base["code_version"],
-            )
-            tags = {**base, "role": "seed", "seed": str(seed), "run_key": run_config.key}
+        summary.parent_run_id = parent
+        for run_config in pending:
+            tags = {**base, "role": "seed", "seed": str(run_config.seed), "run_key": run_config.key}
             with tracker.run(run_config.name, tags, params, parent_id=parent) as run_id:
                 echo(f"[{run_config.name}] fitting on {len(train)} sentences ...")
                 with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
                     workdir, artifact_dir = Path(tmp, "work"), Path(tmp, "artifacts")
                     workdir.mkdir()
                     artifact_dir.mkdir()
-                    seed_everything(seed)
+                    seed_everything(run_config.seed)
                     features = FeatureCache(request.cache_dir)
-                    ctx = Context(seed, workdir, artifact_dir, features)
+                    ctx = Context(run_config.seed, workdir, artifact_dir, features)
                     started = time.perf_counter()
                     method = method_cls(config).fit(train_view, dev_view, ctx)
                     fitted = time.perf_counter()
@@ -155,8 +238,9 @@ def run_benchmark(request: RunRequest, echo: Callable[[str], None] = print) -> R
                         **{f"method/{k}": float(v) for k, v in ctx.metrics.items()},
                     }
                     tracker.log_result(run_id, run_config, scores, predictions, extra, artifact_dir, gold)
-                summary.results.append(SeedResult(run_config, scores, run_id, predicted - started, extra))
-        tracker.log(parent, metrics=_seed_statistics([r.scores.metrics for r in summary.results]))
+                summary.results.append(SeedResult(run_config, scores.metrics, run_id, predicted - started, extra))
+        summary.results.sort(key=lambda r: request.seeds.index(r.run_config.seed))
+        tracker.log(parent, metrics=_seed_statistics([r.metrics for r in summary.results]))
     return summary
 
 
@@ -164,7 +248,7 @@ def _seed_statistics(per_seed: list[dict[str, float]]) -> dict[str, float]:
     """Mean and standard deviation over seeds of every metric (std 0 for one seed)."""
     out = {}
     for key in per_seed[0]:
-        values = [m[key] for m in per_seed]
+        values = [m[key] for m in per_seed if key in m]
         out[f"{key}_mean"] = statistics.fmean(values)
         out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
     return out

@@ -20,8 +20,8 @@ from typing import Any
 from filelock import FileLock
 
 from benchmark.config import RunConfig
-from benchmark.evaluate import P_AT_K, Scores, correct_by_confidence
-from benchmark.plots import plot_confusion, plot_precision_at_k
+from benchmark.evaluate import P_AT_K, Scores, by_length_table, precision_curve
+from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 from benchmark.spans import Span
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -70,6 +70,16 @@ class Tracker:
             else:
                 self.experiment_id = found.experiment_id
         self.experiment = experiment
+
+    def find_finished(self, run_key: str) -> tuple[str, dict[str, float]] | None:
+        """The id and metrics of the latest FINISHED run with this `RunConfig.key`, if any."""
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.run_key = '{run_key}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return (found[0].info.run_id, dict(found[0].data.metrics)) if found else None
 
     @contextmanager
     def run(
@@ -120,8 +130,8 @@ class Tracker:
         method_artifacts: Path,
         gold: Sequence[Span],
     ) -> None:
-        """Metrics, then artifacts: run config, metrics, predictions, per-type table, confusions,
-        P@K curve."""
+        """Metrics, then artifacts: run config, metrics, predictions, per-type and by-length tables
+        with their plots, confusions, P@K curve."""
         metrics = {**scores.metrics, **extra_metrics}
         self.log(run_id, metrics=metrics)
         with tempfile.TemporaryDirectory() as tmp:
@@ -132,10 +142,15 @@ class Tracker:
                 for p in predictions:
                     f.write(json.dumps(p._asdict()) + "\n")
             scores.per_type.to_csv(out / "per_type.csv", index=False)
+            plot_per_type_f1({run_config.name: scores.per_type}, out / "per_type_f1.png", run_config.name)
+            by_length = by_length_table(gold, predictions)
+            by_length.to_csv(out / "by_length.csv", index=False)
+            plot_f1_by_length({run_config.name: by_length}, out / "f1_by_length.png", run_config.name)
             for level, matrix in scores.confusion.items():
                 matrix.to_csv(out / f"confusion_{level}.csv")
-                plot_confusion(matrix, out / f"confusion_{level}.png", f"{run_config.name} ({level})")
-            plot_precision_at_k(correct_by_confidence(gold, predictions), out / "p_at_k.png", run_config.name, P_AT_K)
+                plot_confusion({level: matrix}, out / f"confusion_{level}.png", f"{run_config.name} ({level})")
+            curve = {run_config.name: precision_curve(gold, predictions)}
+            plot_precision_at_k(curve, out / "p_at_k.png", run_config.name, P_AT_K)
             self.client.log_artifacts(run_id, str(out))
         if any(method_artifacts.iterdir()):
             self.client.log_artifacts(run_id, str(method_artifacts), artifact_path="method")

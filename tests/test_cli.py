@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -71,16 +72,46 @@ def test_gazetteer_ner_run_is_logged_with_artifacts(workdir, store, capsys):
     assert 0.1 < child.data.metrics["fine/micro_f1"] < 0.6
     assert "fine/micro_f1_mean" in parent.data.metrics
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
-    assert {"run_config.json", "predictions.jsonl", "per_type.csv", "confusion_fine.png", "metrics.json"} <= artifacts
+    expected = {"run_config.json", "predictions.jsonl", "per_type.csv", "confusion_fine.png", "metrics.json"}
+    assert expected | {"per_type_f1.png", "f1_by_length.png", "by_length.csv", "p_at_k.png"} <= artifacts
 
 
-def test_same_seed_twice_gives_identical_metrics(workdir):
+def test_same_seed_twice_gives_identical_metrics_and_a_finished_seed_is_skipped(workdir):
     request = RunRequest(method="random-within-coarse", seeds=(3,), resamples=100)
-    first = run_benchmark(request, echo=lambda _: None).results[0].scores.metrics
-    second = run_benchmark(request, echo=lambda _: None).results[0].scores.metrics
-    assert first == second
-    other = run_benchmark(RunRequest(method="random-within-coarse", seeds=(4,), resamples=100), echo=lambda _: None)
-    assert other.results[0].scores.metrics != first
+    first = run_benchmark(request, echo=lambda _: None).results[0]
+    again = run_benchmark(request, echo=lambda _: None)
+    assert again.results[0].skipped
+    assert again.parent_run_id is None
+    assert again.results[0].run_id == first.run_id
+    forced = run_benchmark(replace(request, force=True), echo=lambda _: None).results[0]
+    assert not forced.skipped
+    assert forced.run_id != first.run_id
+    assert forced.metrics == first.metrics
+    other = run_benchmark(replace(request, seeds=(4,)), echo=lambda _: None)
+    assert other.results[0].metrics != first.metrics
+
+
+def test_run_all_runs_every_method_protocol_and_variant_then_resumes(workdir, capsys):
+    args = ["run", "--method", "random-within-coarse", "gazetteer", "--seeds", "1", "--bootstrap", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for row in ("random-within-coarse  weak-typing", "gazetteer             typing", "gazetteer             ner"):
+        assert row in out
+    assert out.count("1 run, 0 skipped") == 3
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("0 run, 1 skipped") == 3
+
+
+def test_comparison_covers_variants():
+    from benchmark.runner import comparison_requests
+
+    requests = comparison_requests(["label-name"], None, RunRequest(method="all"))
+    assert [(r.method, r.protocol, r.variant) for r in requests] == [
+        ("label-name", "weak-typing", None),
+        ("label-name", "weak-typing", "readable"),
+    ]
+    everything = comparison_requests(["all"], "ner", RunRequest(method="all"))
+    assert {r.method for r in everything} == {"gazetteer", "tagger"}
 
 
 @pytest.mark.parametrize(
@@ -98,6 +129,9 @@ def test_same_seed_twice_gives_identical_metrics(workdir):
         (["--method", "gazetteer", "--set", "min_entity_ratio"], "expected key=value"),
         (["--method", "gazetteer", "--config", "missing.toml"], "missing.toml: cannot read config file"),
         (["--method", "gazetteer", "--dataset", "supervised"], "has no 'train' split"),
+        (["--method", "label-name", "--variant", "fancy"], "has no variant 'fancy'; its variants: readable"),
+        (["--method", "all", "--set", "k=3"], "--variant, --set and --config apply to one method"),
+        (["--method", "label-name", "tagger", "--protocol", "ner"], "'label-name' does not support protocol 'ner'"),
         (["--method", "label-name", "--set", "encoder=minlm"], "unknown encoder 'minlm' (did you mean 'minilm'?)"),
         (["--method", "tagger", "--set", "coarse=true"], "coarse=true predicts coarse types"),
         (["--method", "tagger", "--set", "encoder=glove-50d", "--set", "mode=finetune"], "needs a transformer"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class LabelName(Method):
     """
 
     protocols = frozenset({"weak-typing"})
+    # label texts with split compounds ("government agency organization")
+    variants: ClassVar[dict[str, dict[str, Any]]] = {"readable": {"label_names": "readable"}}
     Config = LabelNameConfig
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:

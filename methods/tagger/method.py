@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import torch
@@ -75,6 +75,8 @@ class Tagger(Method):
 
     protocols = frozenset({"ner", "typing"})
     default_protocol = "ner"
+    # a middle encoder layer and a ReLU hidden layer in the head (README: tagger results)
+    variants: ClassVar[dict[str, dict[str, Any]]] = {"layer3-mlp": {"layer": 3, "hidden": 512}}
     Config = TaggerConfig
 
     @classmethod
