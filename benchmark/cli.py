@@ -15,6 +15,9 @@ EPILOG = """examples:
   python -m benchmark run --method gazetteer --protocol ner
   python -m benchmark run --method random-within-coarse --seeds 1 2 3
   python -m benchmark run --method gazetteer --set min_entity_ratio=0.5
+  python -m benchmark run --method eigproj --variant tuned
+  python -m benchmark run --method all --seeds 1 2 3     # the whole comparison, resumable
+  python -m benchmark report                             # tables and plots in reports/
   python -m benchmark data --dataset supervised --data-dir ~/few-nerd
 results go to MLflow (sqlite:///mlflow.db here, or $MLFLOW_TRACKING_URI); browse with: mlflow ui"""
 
@@ -65,8 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--method", required=True, metavar="NAME", help="a registered method (see `list`)")
+    run.add_argument(
+        "--method",
+        required=True,
+        nargs="+",
+        metavar="NAME",
+        help="a registered method (see `list`); several, or `all`, run a comparison: each method with its "
+        "defaults and every variant, on every protocol it supports (or --protocol)",
+    )
     run.add_argument("--protocol", metavar="P", help="weak-typing, typing or ner (default: the method's first)")
+    run.add_argument("--variant", metavar="NAME", help="a named settings preset of the method (see `list`)")
     _add_dataset_options(run)
     run.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="N", help="seeds, one run each (default: 1)")
     run.add_argument("--config", type=Path, metavar="FILE.toml", help="method settings as flat TOML key = value")
@@ -76,8 +87,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for CIs (default 1000)"
     )
+    run.add_argument(
+        "--force", action="store_true", help="rerun seeds that already finished with the same settings, data and code"
+    )
     _add_cache_option(run)
     run.set_defaults(handler=cmd_run)
+
+    report = commands.add_parser(
+        "report",
+        help="comparison tables and plots from the finished runs in the store",
+        description="Read every FINISHED seed run of the MLflow store and write, per dataset and protocol, "
+        "reports/<dataset>/<protocol>.{md,csv,tex} (mean ± std over seeds, 95% CI, significance ranks) and "
+        "plots; rewrite the README's results block and reports/claims.md when unfiltered.",
+    )
+    report.add_argument("--dataset", metavar="D", help="only this dataset (default: every one in the store)")
+    report.add_argument("--protocol", metavar="P", help="only this protocol (default: every one in the store)")
+    report.add_argument(
+        "--format", default="md,csv,tex", metavar="LIST", help="comma-separated: md, csv, tex (default: all)"
+    )
+    report.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR", help="default: reports/")
+    report.add_argument("--data-dir", type=Path, metavar="DIR", help="where non-embedded datasets' gold is")
+    report.add_argument(
+        "--readme", type=Path, default=Path("README.md"), metavar="FILE", help="README whose results block to rewrite"
+    )
+    report.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
+    report.add_argument(
+        "--trials", type=int, default=1000, metavar="N", help="randomization trials and bootstrap resamples"
+    )
+    report.set_defaults(handler=cmd_report)
 
     cache = commands.add_parser(
         "cache",
@@ -110,8 +147,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in METHODS.names():
         cls = METHODS.get(name)
         encoder = getattr(cls.Config(), "encoder", "-")
-        rows.append([name, *("yes" if p in cls.protocols else "" for p in PROTOCOLS), encoder, cls.describe()])
-    print("Methods\n" + tabulate(rows, headers=["method", *PROTOCOLS, "encoder", "description"]))
+        supported = ("yes" if p in cls.protocols else "" for p in PROTOCOLS)
+        rows.append([name, *supported, encoder, ", ".join(cls.variants) or "-", cls.describe()])
+    headers = ["method", *PROTOCOLS, "encoder", "variants", "description"]
+    print("Methods\n" + tabulate(rows, headers=headers))
     protocol_rows = [[p.name, p.headline, p.summary] for p in PROTOCOLS.values()]
     print("\nProtocols\n" + tabulate(protocol_rows, headers=["protocol", "headline metric", "setting"]))
     print("\nDatasets\n" + tabulate(DATASETS.items(), headers=["dataset", "source"]))
@@ -141,13 +180,14 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunRequest, run_benchmark
+    from benchmark.runner import RunRequest, comparison_requests, plan_run, run_benchmark
 
     if args.bootstrap < 0:
         raise BenchmarkError("--bootstrap must be 0 (no CIs) or a positive number of resamples")
-    request = RunRequest(
-        method=args.method,
+    template = RunRequest(
+        method=args.method[0],
         protocol=args.protocol,
+        variant=args.variant,
         dataset=args.dataset,
         data_dir=args.data_dir,
         from_hub=args.from_hub,
@@ -157,13 +197,52 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings=tuple(args.set),
         resamples=args.bootstrap,
         cache_dir=args.cache_dir,
+        force=args.force,
     )
-    summary = run_benchmark(request, echo=lambda line: print(line, file=sys.stderr))
-    keys = summary.protocol.main_metrics
-    values = [[r.scores.metrics[k] for k in keys] for r in summary.results]
+    if args.method != ["all"] and len(args.method) == 1:
+        _print_summary(run_benchmark(template, _echo))
+        return 0
+    if args.variant or args.set or args.config:
+        raise BenchmarkError("--variant, --set and --config apply to one method; run that method alone")
+    plans = [plan_run(r) for r in comparison_requests(args.method, args.protocol, template)]
+    rows, failed = [], 0
+    for i, plan in enumerate(plans, 1):
+        _echo(f"== {i}/{len(plans)}: {plan.label} on {plan.protocol.name}")
+        try:
+            summary = run_benchmark(plan, _echo)
+        except BenchmarkError:
+            raise
+        except Exception as error:  # one broken method must not stop the comparison
+            failed += 1
+            _echo(f"FAILED: {plan.label} on {plan.protocol.name}: {type(error).__name__}: {error}")
+            rows.append([plan.label, plan.protocol.name, "FAILED", "", ""])
+            continue
+        headline = plan.protocol.headline
+        values = [r.metrics[headline] for r in summary.results]
+        skipped = sum(r.skipped for r in summary.results)
+        spread = f"±{statistics.stdev(values):.4f}" if len(values) > 1 else ""
+        rows.append([plan.label, plan.protocol.name, headline, f"{statistics.fmean(values):.4f}{spread}",
+                     f"{len(values) - skipped} run, {skipped} skipped"])  # fmt: skip
+    print(tabulate(rows, headers=["method", "protocol", "headline", "mean±std", "seeds"], disable_numparse=True))
+    print("next: python -m benchmark report   (tables and plots in reports/); browse runs with: mlflow ui")
+    if failed:
+        print(f"error: {failed} of {len(plans)} runs failed; their MLflow runs are marked FAILED", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _echo(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _print_summary(summary) -> None:
+    """Per-seed main metrics of one method, the CI of the first seed, cache use, where it went."""
+    protocol, results = summary.plan.protocol, summary.results
+    keys = protocol.main_metrics
+    values = [[r.metrics[k] for k in keys] for r in results]
     rows = [
-        [r.run_config.seed, *(f"{v:.4f}" for v in row), f"{r.seconds:.1f}"]
-        for r, row in zip(summary.results, values, strict=True)
+        [r.run_config.seed, *(f"{v:.4f}" for v in row), f"{r.seconds:.1f}" + (" (earlier run)" if r.skipped else "")]
+        for r, row in zip(results, values, strict=True)
     ]
     if len(rows) > 1:
         rows.append(
@@ -173,19 +252,46 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "",
             ]
         )
-    headline = summary.protocol.headline
-    first = summary.results[0].scores.metrics
-    print(f"\n{args.method} on {summary.experiment} (headline: {headline})")
+    headline = protocol.headline
+    first = results[0].metrics
+    print(f"\n{summary.plan.label} on {summary.experiment} (headline: {headline})")
     print(tabulate(rows, headers=["seed", *keys, "seconds"], disable_numparse=True))
     if f"{headline}_ci_low" in first:
-        print(f"95% CI of {headline} (seed {summary.results[0].run_config.seed}, sentence bootstrap): "
+        print(f"95% CI of {headline} (seed {results[0].run_config.seed}, sentence bootstrap): "
               f"[{first[f'{headline}_ci_low']:.4f}, {first[f'{headline}_ci_high']:.4f}]")  # fmt: skip
-    hits = sum(r.extra["features/cache_hits"] for r in summary.results)
-    encoded = sum(r.extra["features/encoded_sentences"] for r in summary.results)
+    fresh = [r for r in results if not r.skipped]
+    hits = sum(r.extra["features/cache_hits"] for r in fresh)
+    encoded = sum(r.extra["features/encoded_sentences"] for r in fresh)
     if hits or encoded:
         print(f"word features: {hits} cache hits, {encoded} sentences encoded")
-    print(f"logged to MLflow: {summary.tracking_uri}, experiment '{summary.experiment}', "
-          f"parent run {summary.parent_run_id}; browse with: mlflow ui")  # fmt: skip
+    if summary.parent_run_id is None:
+        print(f"every seed had finished before (--force reruns them); MLflow: {summary.tracking_uri}, "
+              f"experiment '{summary.experiment}'")  # fmt: skip
+    else:
+        print(f"logged to MLflow: {summary.tracking_uri}, experiment '{summary.experiment}', "
+              f"parent run {summary.parent_run_id}; browse with: mlflow ui")  # fmt: skip
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from benchmark.report import ReportRequest, write_reports
+
+    if not 0 < args.alpha < 1 or args.trials < 100:
+        raise BenchmarkError("--alpha must lie in (0, 1) and --trials be at least 100")
+    request = ReportRequest(
+        dataset=args.dataset,
+        protocol=args.protocol,
+        formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
+        out=args.out,
+        data_dir=args.data_dir,
+        readme=args.readme,
+        alpha=args.alpha,
+        trials=args.trials,
+    )
+    started = time.perf_counter()
+    written = write_reports(request, _echo)
+    print(f"wrote {len(written)} files under {args.out}/ in {time.perf_counter() - started:.1f} s")
     return 0
 
 

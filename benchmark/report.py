@@ -1,0 +1,487 @@
+"""``python -m benchmark report``: comparison tables and plots from the MLflow store.
+
+Only FINISHED seed runs are read (never FAILED or KILLED ones). Runs are grouped into
+*sections* — one per (dataset, protocol), of one data fingerprint and one evaluator version —
+and, within a section, into *variants*: one method with one exact set of settings. A variant
+keeps the runs of its newest code fingerprint, one per seed (the newest).
+
+Per variant: each main metric as mean ± std over seeds; a 95 % CI of the headline's seed mean
+(percentiles of 1,000 sentence-bootstrap resamples, the same resamples for every variant);
+significance between every pair by approximate randomization on per-sentence counts averaged
+over seeds, Holm-corrected. ``rank`` = 1 + the number of variants significantly better, so
+variants that share a rank are not significantly different from each other's betters.
+Everything is recomputed with the evaluator from the stored predictions and the test gold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from benchmark.data.fewnerd import load_corpus
+from benchmark.errors import BenchmarkError
+from benchmark.evaluate import (
+    P_AT_K,
+    CountTable,
+    by_length_table,
+    confusion_matrices,
+    count_table,
+    holm_adjust,
+    match,
+    mean_table,
+    per_type_table,
+    precision_curve,
+    randomization_p_value,
+    seed_mean_draws,
+)
+from benchmark.labels import LabelHierarchy
+from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
+from benchmark.protocols import PROTOCOLS, Protocol
+from benchmark.spans import Span
+from benchmark.tracking import tracking_uri
+
+FORMATS = ("md", "csv", "tex")
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    dataset: str | None = None
+    protocol: str | None = None
+    formats: tuple[str, ...] = FORMATS
+    out: Path = Path("reports")
+    data_dir: Path | None = None
+    readme: Path | None = Path("README.md")
+    alpha: float = 0.05
+    trials: int = 1000  # randomization trials and bootstrap resamples
+
+
+@dataclass
+class Variant:
+    """One method with one exact set of settings: its runs, one per seed."""
+
+    label: str
+    runs: pd.DataFrame
+    ignored: int = 0  # runs superseded by newer code or a newer run of the same seed
+    tables: list[CountTable] | None = None  # per seed, from the stored predictions
+    predictions: list[list[Span]] | None = None
+
+    def tag(self, name: str) -> str:
+        return str(self.runs[f"tags.{name}"].iloc[0])
+
+
+@dataclass
+class Section:
+    """The runs of one (dataset, protocol), one data fingerprint and one evaluator version."""
+
+    dataset: str
+    protocol: Protocol
+    dataset_sha256: str
+    evaluator_version: str
+    variants: list[Variant]
+    notes: list[str] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+    pairs: pd.DataFrame | None = None
+
+    @property
+    def slug(self) -> str:
+        return f"{self.dataset}/{self.protocol.name}"
+
+
+def load_runs(uri: str | None = None, dataset: str | None = None, protocol: str | None = None) -> pd.DataFrame:
+    """Finished seed runs of the store as one frame (``mlflow.search_runs``), filtered."""
+    import mlflow
+
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise BenchmarkError(f"no MLflow store at {uri}: run `python -m benchmark run ...` first (or set --uri)")
+    try:
+        mlflow.set_tracking_uri(uri)
+        runs = mlflow.search_runs(
+            search_all_experiments=True,
+            filter_string="tags.role = 'seed' and attributes.status = 'FINISHED'",
+            output_format="pandas",
+        )
+    except Exception as error:  # MLflow, SQLAlchemy and OS errors alike: the store is unusable
+        raise BenchmarkError(f"cannot read the MLflow store {uri}: {type(error).__name__}: {error}") from error
+    if not runs.empty:
+        runs = runs.dropna(subset=["tags.dataset", "tags.protocol", "tags.method"])
+        if dataset:
+            runs = runs[runs["tags.dataset"] == dataset]
+        if protocol:
+            runs = runs[runs["tags.protocol"] == protocol]
+    if runs.empty:
+        wanted = ", ".join(f"{k}={v}" for k, v in (("dataset", dataset), ("protocol", protocol)) if v)
+        raise BenchmarkError(f"no finished runs in {uri}" + (f" with {wanted}" if wanted else "") + ": nothing written")
+    return runs.reset_index(drop=True)
+
+
+def group_runs(runs: pd.DataFrame) -> tuple[list[Section], list[str]]:
+    """Sections and their variants; notes on what was left out."""
+    notes = []
+    runs = runs.sort_values("start_time", ascending=False)
+    param_columns = sorted(c for c in runs.columns if c.startswith("params."))
+    runs = runs.assign(_settings=runs[param_columns].apply(lambda r: json.dumps(r.dropna().to_dict()), axis=1))
+    sections = []
+    for (dataset, protocol_name), found in runs.groupby(["tags.dataset", "tags.protocol"], sort=True):
+        if protocol_name not in PROTOCOLS:
+            notes.append(f"{dataset}/{protocol_name}: unknown protocol, left out")
+            continue
+        newest = found.iloc[0]  # the newest run decides which data and evaluator the section shows
+        keep = (found["tags.dataset_sha256"] == newest["tags.dataset_sha256"]) & (
+            found["tags.evaluator_version"] == newest["tags.evaluator_version"]
+        )
+        if (~keep).any():
+            notes.append(
+                f"{dataset}/{protocol_name}: {int((~keep).sum())} runs of other data or another evaluator version "
+                f"left out (this report: data {newest['tags.dataset_sha256'][:12]}, "
+                f"evaluator {newest['tags.evaluator_version']})"
+            )
+        variants = []
+        for _, group in found[keep].groupby(["tags.method", "_settings"], sort=False):
+            latest_code = group["tags.code_sha256"].iloc[0] if "tags.code_sha256" in group else None
+            current = group if latest_code is None else group[group["tags.code_sha256"] == latest_code]
+            current = current.drop_duplicates("tags.seed").sort_values("tags.seed", key=lambda s: s.astype(int))
+            label = group["tags.label"].iloc[0] if "tags.label" in group else group["tags.method"].iloc[0]
+            variants.append(Variant(str(label), current.reset_index(drop=True), len(group) - len(current)))
+        labels = [v.label for v in variants]
+        for v in variants:  # same label, different settings (defaults changed between versions)
+            if labels.count(v.label) > 1:
+                v.label += f" #{hashlib.sha256(v.runs['_settings'].iloc[0].encode()).hexdigest()[:6]}"
+        sections.append(
+            Section(
+                dataset,
+                PROTOCOLS[protocol_name],
+                newest["tags.dataset_sha256"],
+                newest["tags.evaluator_version"],
+                variants,
+            )
+        )
+    return sections, notes
+
+
+def _read_predictions(artifact_uri: str) -> list[Span] | None:
+    """The run's predictions.jsonl (None if it has none)."""
+    local = artifact_uri.removeprefix("file://")
+    if Path(local).is_dir():
+        path = Path(local, "predictions.jsonl")
+    else:  # a remote artifact store
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        try:
+            path = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{artifact_uri}/predictions.jsonl"))
+        except (MlflowException, OSError):
+            return None
+    if not path.is_file():
+        return None
+    with path.open() as f:
+        return [Span(**json.loads(line)) for line in f]
+
+
+def attach_predictions(section: Section, gold: list[Span], n_sentences: int, hierarchy: LabelHierarchy) -> None:
+    """Count tables per seed for every variant whose runs all kept their predictions."""
+    for variant in section.variants:
+        predictions, tables = [], []
+        for _, run in variant.runs.iterrows():
+            found = _read_predictions(run["artifact_uri"])
+            if found is None or any(p.sentence_id >= n_sentences for p in found):
+                why = "has no predictions.jsonl" if found is None else "predicts sentences outside this test set"
+                section.notes.append(
+                    f"{variant.label}: run {run['run_id']} (seed {run['tags.seed']}) {why}; "
+                    "left out of significance tests and plots"
+                )
+                break
+            predictions.append(found)
+            tables.append(count_table(match(gold, found, hierarchy), n_sentences, hierarchy))
+        else:
+            variant.tables, variant.predictions = tables, predictions
+
+
+def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None:
+    """The section's table (one row per variant) and pairs (one row per pair of variants)."""
+    protocol = section.protocol
+    headline = protocol.headline
+    rows, draws = [], {}
+    for v in section.variants:
+        row = {"method": v.label, "variant": v.tag("variant") if "tags.variant" in v.runs else "default"}
+        for metric in protocol.main_metrics:
+            values = v.runs.get(f"metrics.{metric}", pd.Series(dtype=float)).astype(float)
+            row[f"{metric}_mean"] = values.mean()
+            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else np.nan
+        if v.tables is not None:
+            draws[v.label] = seed_mean_draws(v.tables, protocol.scoring, headline, trials)
+            row["ci_low"], row["ci_high"] = np.percentile(draws[v.label], [2.5, 97.5])
+        else:  # the runs' own sentence-bootstrap CIs, averaged over seeds
+            row["ci_low"] = v.runs.get(f"metrics.{headline}_ci_low", pd.Series([np.nan])).astype(float).mean()
+            row["ci_high"] = v.runs.get(f"metrics.{headline}_ci_high", pd.Series([np.nan])).astype(float).mean()
+        seconds = v.runs.get("metrics.time/fit_seconds", 0.0) + v.runs.get("metrics.time/predict_seconds", 0.0)
+        row.update(
+            seeds=len(v.runs),
+            seed_list=" ".join(v.runs["tags.seed"].astype(str)),
+            encoder=v.tag("encoder"),
+            seconds=float(np.mean(seconds)),
+            code_version=", ".join(sorted(set(v.runs["tags.code_version"].astype(str)))),
+            command=v.tag("command") if "tags.command" in v.runs else "",
+        )
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values(f"{headline}_mean", ascending=False, kind="stable")
+    tested = [v for v in section.variants if v.tables is not None]
+    pairs = []
+    for i, a in enumerate(tested):
+        pooled_a = mean_table(a.tables)
+        for b in tested[i + 1 :]:
+            p = randomization_p_value(pooled_a, mean_table(b.tables), protocol.scoring, headline, trials)
+            low, high = np.percentile(draws[a.label] - draws[b.label], [2.5, 97.5])
+            mean_a = table.loc[table["method"] == a.label, f"{headline}_mean"].iloc[0]
+            mean_b = table.loc[table["method"] == b.label, f"{headline}_mean"].iloc[0]
+            if mean_b > mean_a:
+                a_label, b_label, delta, low, high = b.label, a.label, mean_b - mean_a, -high, -low
+            else:
+                a_label, b_label, delta = a.label, b.label, mean_a - mean_b
+            pairs.append({"better": a_label, "worse": b_label, "delta": delta, "ci_low": low, "ci_high": high, "p": p})
+    pairs_frame = pd.DataFrame(pairs, columns=["better", "worse", "delta", "ci_low", "ci_high", "p"])
+    pairs_frame["p_holm"] = holm_adjust(pairs_frame["p"]) if len(pairs_frame) else []
+    pairs_frame["significant"] = pairs_frame["p_holm"] < alpha
+    beaten = pairs_frame[pairs_frame["significant"]].groupby("worse").size()
+    tested_labels = {v.label for v in tested}
+    table["rank"] = [1 + int(beaten.get(label, 0)) if label in tested_labels else pd.NA for label in table["method"]]
+    section.table = table.reset_index(drop=True)
+    section.pairs = pairs_frame.sort_values(["better", "worse"]).reset_index(drop=True)
+
+
+def plot_section(section: Section, gold: list[Span], hierarchy: LabelHierarchy, folder: Path) -> list[str]:
+    """Per-type F1 bars, coarse confusions, P@K curves and F1 by entity length, averaged over
+    seeds, one panel or line per variant (in table order); returns the file names."""
+    order = {label: i for i, label in enumerate(section.table["method"])}
+    shown = sorted((v for v in section.variants if v.predictions), key=lambda v: order[v.label])
+    if not shown:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    per_type, confusion, curves, lengths = {}, {}, {}, {}
+    for v in shown:
+        tables = [per_type_table(t, hierarchy) for t in v.tables]
+        per_type[v.label] = tables[0].assign(f1=np.mean([t["f1"] for t in tables], axis=0))
+        matrices = [confusion_matrices(match(gold, p, hierarchy), hierarchy)["coarse"] for p in v.predictions]
+        confusion[v.label] = sum(matrices[1:], matrices[0])
+        seed_curves = [precision_curve(gold, p) for p in v.predictions]
+        shortest = min(len(c) for c in seed_curves)
+        curves[v.label] = np.mean([c[:shortest] for c in seed_curves], axis=0)
+        by_length = [by_length_table(gold, p) for p in v.predictions]
+        lengths[v.label] = by_length[0].assign(f1=np.mean([t["f1"] for t in by_length], axis=0))
+    title = f"{section.slug} (mean over seeds)"
+    plot_per_type_f1(per_type, folder / "per_type_f1.png", f"per-type F1, {title}")
+    plot_confusion(confusion, folder / "confusion_coarse.png", f"coarse confusion, {section.slug} (all seeds)")
+    plot_precision_at_k(curves, folder / "p_at_k.png", f"precision@K, {title}", P_AT_K)
+    plot_f1_by_length(lengths, folder / "f1_by_length.png", f"F1 by entity length, {title}")
+    return ["per_type_f1.png", "confusion_coarse.png", "p_at_k.png", "f1_by_length.png"]
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.4f}" + ("" if pd.isna(std) else f" ± {std:.4f}")
+
+
+def _ci(low: float, high: float) -> str:
+    return "–" if pd.isna(low) else f"[{low:.4f}, {high:.4f}]"
+
+
+def _display_rows(section: Section, compact: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Rank, method, headline (bold at rank 1) and its CI, the other main metrics, seeds, …"""
+    headline = section.protocol.headline
+    others = [] if compact else [m for m in section.protocol.main_metrics if m != headline]
+    headers = ["rank", "method", f"{headline} (mean ± std)", "95% CI", *others, "seeds"]
+    headers += [] if compact else ["encoder", "s/seed"]
+    rows = []
+    for r in section.table.to_dict("records"):
+        top = r["rank"] == 1
+        value = _mean_std(r[f"{headline}_mean"], r[f"{headline}_std"])
+        cells = ["–" if pd.isna(r["rank"]) else str(r["rank"]), r["method"], f"**{value}**" if top else value]
+        cells += [_ci(r["ci_low"], r["ci_high"]), *(_mean_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in others)]
+        cells += [str(r["seeds"])] + ([] if compact else [r["encoder"], f"{r['seconds']:.0f}"])
+        rows.append(cells)
+    return headers, rows
+
+
+def _run_command(section: Section) -> str:
+    seeds = sorted({int(s) for seeds in section.table["seed_list"] for s in seeds.split()})
+    return f"python -m benchmark run --method all --seeds {' '.join(map(str, seeds))}"
+
+
+def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, trials: int = 1000) -> str:
+    protocol, table = section.protocol, section.table
+    headers, rows = _display_rows(section)
+    commits = sorted({c for cell in table["code_version"] for c in cell.split(", ")})
+    lines = [
+        f"# {section.dataset} / {protocol.name}",
+        "",
+        f"Regenerate: `python -m benchmark report --dataset {section.dataset} --protocol {protocol.name}` "
+        f"after the runs `{_run_command(section)}` (each row's own command is under *Commands*).",
+        "",
+        f"Runs from commit {', '.join(f'`{c[:12]}{c[40:]}`' for c in commits)}; data `{section.dataset}` sha256 "
+        f"`{section.dataset_sha256}`; evaluator {section.evaluator_version}.",
+        "",
+        f"Protocol: {protocol.summary}. Headline: `{protocol.headline}`.",
+        "",
+        tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+        "",
+        "*rank*: 1 + the number of rows significantly better on the headline (approximate randomization on "
+        f"per-sentence counts averaged over seeds, {trials:,} trials, Holm-corrected, α = {alpha}), so rows the "
+        "test cannot separate share a rank; every pair is under *Significance*. *95% CI*: of the seed mean, "
+        f"sentence bootstrap ({trials:,} resamples). *s/seed*: fit + predict seconds per seed.",
+    ]
+    pairs = section.pairs
+    if len(pairs):
+        rows = [
+            [r["better"], r["worse"], f"{r['delta']:+.4f}", _ci(r["ci_low"], r["ci_high"]), f"{r['p']:.4f}",
+             f"{r['p_holm']:.4f}", "yes" if r["significant"] else "no"]
+            for r in pairs.to_dict("records")
+        ]  # fmt: skip
+        headers = ["better", "worse", f"Δ {protocol.headline}", "95% CI of Δ", "p", "p (Holm)", "significant"]
+        lines += ["", "## Significance", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{name[:-4]}]({protocol.name}/{name})" for name in plots]
+    lines += ["", "## Commands", ""]
+    lines += [f"- {r['method']}: `{r['command']} --seeds {r['seed_list']}`" for r in table.to_dict("records")]
+    if section.notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in section.notes)]
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _tex_cell(text: str) -> str:
+    text = _tex_escape(text).replace(" ± ", r" $\pm$ ")
+    return rf"\textbf{{{text[2:-2]}}}" if text.startswith("**") else text
+
+
+def render_latex(section: Section) -> str:
+    """A booktabs table of the main metrics (mean ± std) and the headline CI."""
+    headers, rows = _display_rows(section)
+    headers, rows = headers[:-2], [r[:-2] for r in rows]  # without encoder and seconds
+    cells = [[_tex_cell(c) for c in row] for row in [headers, *rows]]
+    body = [" & ".join(row) + r" \\" for row in cells]
+    return "\n".join(
+        [
+            f"% python -m benchmark report --dataset {section.dataset} --protocol {section.protocol.name}",
+            r"\begin{tabular}{l" + "l" * (len(headers) - 1) + "}",
+            r"\toprule",
+            body[0],
+            r"\midrule",
+            *body[1:],
+            r"\bottomrule",
+            r"\end{tabular}",
+            "",
+        ]
+    )
+
+
+def render_readme_block(sections: list[Section], out: Path, readme: Path) -> str:
+    lines = [
+        README_START,
+        "",
+        "Generated by `python -m benchmark report` from the committed runs; do not edit by hand.",
+    ]
+    for section in sections:
+        link = os.path.relpath(out / section.dataset / f"{section.protocol.name}.md", readme.parent)
+        headers, rows = _display_rows(section, compact=True)
+        lines += ["", f"**{section.slug}** ([full report]({link}))", ""]
+        lines += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+    return "\n".join([*lines, "", README_END])
+
+
+def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -> list[Path]:
+    """Read the store, build every section and write its files; nothing is written on error."""
+    bad = [f for f in request.formats if f not in FORMATS]
+    if bad or not request.formats:
+        raise BenchmarkError(f"--format: unknown {', '.join(bad) or 'none given'}; choose from {', '.join(FORMATS)}")
+    if request.protocol is not None and request.protocol not in PROTOCOLS:
+        raise BenchmarkError(f"unknown protocol {request.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    runs = load_runs(None, request.dataset, request.protocol)
+    sections, notes = group_runs(runs)
+    for note in notes:
+        echo(f"note: {note}")
+    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=request.out.parent if request.out.parent.exists() else None))
+    try:
+        written = []
+        corpora = {}
+        for section in sections:
+            gold, n_sentences, hierarchy = _gold(section, request, corpora)
+            if gold is not None:
+                attach_predictions(section, gold, n_sentences, hierarchy)
+            summarise(section, request.alpha, request.trials)
+            folder = staging / section.dataset
+            plots = plot_section(section, gold, hierarchy, folder / section.protocol.name) if gold else []
+            folder.mkdir(parents=True, exist_ok=True)
+            name = section.protocol.name
+            if "md" in request.formats:
+                (folder / f"{name}.md").write_text(render_markdown(section, plots, request.alpha, request.trials))
+            if "csv" in request.formats:
+                section.table.to_csv(folder / f"{name}.csv", index=False)
+                section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False)
+            if "tex" in request.formats:
+                (folder / f"{name}.tex").write_text(render_latex(section))
+            for note in section.notes:
+                echo(f"note: {section.slug}: {note}")
+            echo(f"{section.slug}: {len(section.variants)} rows from {sum(len(v.runs) for v in section.variants)} "
+                 f"runs, {len(section.pairs)} pairs tested")  # fmt: skip
+        for file in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = request.out / file.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(file, target)
+            written.append(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if request.readme is not None and request.readme.is_file():
+        _update_readme(request, sections, echo)
+    return written
+
+
+def _gold(section: Section, request: ReportRequest, corpora: dict):
+    """The test gold of the section's dataset, or Nones (with a note) if it cannot be had."""
+    if section.dataset not in corpora:
+        try:
+            corpora[section.dataset] = load_corpus(section.dataset, request.data_dir)
+        except BenchmarkError as error:
+            corpora[section.dataset] = error
+    corpus = corpora[section.dataset]
+    if isinstance(corpus, BenchmarkError):
+        section.notes.append(f"test gold unavailable ({corpus}): no significance tests, no plots")
+        return None, 0, None
+    if corpus.sha256 != section.dataset_sha256:
+        section.notes.append(
+            f"the runs used data {section.dataset_sha256[:12]}, the loadable {section.dataset} is "
+            f"{corpus.sha256[:12]}: no significance tests, no plots"
+        )
+        return None, 0, None
+    test = corpus.split("test")
+    return [span for sentence in test for span in sentence.spans], len(test), corpus.hierarchy
+
+
+def _update_readme(request: ReportRequest, sections: list[Section], echo: Callable[[str], None]) -> None:
+    text = request.readme.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    if request.dataset or request.protocol:
+        echo(f"{request.readme}: results block left as it was (this report is filtered)")
+        return
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    request.readme.write_text(head + render_readme_block(sections, request.out, request.readme) + tail)
+    echo(f"{request.readme}: results block rewritten")
