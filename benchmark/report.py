@@ -28,9 +28,11 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from benchmark.claims import claims_table
 from benchmark.data.fewnerd import load_corpus
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import (
+    EVALUATOR_VERSION,
     P_AT_K,
     CountTable,
     by_length_table,
@@ -126,8 +128,13 @@ def load_runs(uri: str | None = None, dataset: str | None = None, protocol: str 
     return runs.reset_index(drop=True)
 
 
-def group_runs(runs: pd.DataFrame) -> tuple[list[Section], list[str]]:
-    """Sections and their variants; notes on what was left out."""
+def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) -> tuple[list[Section], list[str]]:
+    """Sections and their variants; notes on what was left out.
+
+    A section shows the runs of one data fingerprint and one evaluator version: the data whose
+    gold can be loaded now (``current_sha``: dataset → sha256) and this evaluator version where
+    runs of them exist, else those of the newest run.
+    """
     notes = []
     runs = runs.sort_values("start_time", ascending=False)
     param_columns = sorted(c for c in runs.columns if c.startswith("params."))
@@ -137,15 +144,16 @@ def group_runs(runs: pd.DataFrame) -> tuple[list[Section], list[str]]:
         if protocol_name not in PROTOCOLS:
             notes.append(f"{dataset}/{protocol_name}: unknown protocol, left out")
             continue
-        newest = found.iloc[0]  # the newest run decides which data and evaluator the section shows
-        keep = (found["tags.dataset_sha256"] == newest["tags.dataset_sha256"]) & (
-            found["tags.evaluator_version"] == newest["tags.evaluator_version"]
-        )
+        sha, evaluator = found["tags.dataset_sha256"].iloc[0], found["tags.evaluator_version"].iloc[0]
+        if (current_sha or {}).get(dataset) in set(found["tags.dataset_sha256"]):
+            sha = current_sha[dataset]
+        if EVALUATOR_VERSION in set(found.loc[found["tags.dataset_sha256"] == sha, "tags.evaluator_version"]):
+            evaluator = EVALUATOR_VERSION
+        keep = (found["tags.dataset_sha256"] == sha) & (found["tags.evaluator_version"] == evaluator)
         if (~keep).any():
             notes.append(
                 f"{dataset}/{protocol_name}: {int((~keep).sum())} runs of other data or another evaluator version "
-                f"left out (this report: data {newest['tags.dataset_sha256'][:12]}, "
-                f"evaluator {newest['tags.evaluator_version']})"
+                f"left out (this report: data {sha[:12]}, evaluator {evaluator})"
             )
         variants = []
         for _, group in found[keep].groupby(["tags.method", "_settings"], sort=False):
@@ -158,15 +166,7 @@ def group_runs(runs: pd.DataFrame) -> tuple[list[Section], list[str]]:
         for v in variants:  # same label, different settings (defaults changed between versions)
             if labels.count(v.label) > 1:
                 v.label += f" #{hashlib.sha256(v.runs['_settings'].iloc[0].encode()).hexdigest()[:6]}"
-        sections.append(
-            Section(
-                dataset,
-                PROTOCOLS[protocol_name],
-                newest["tags.dataset_sha256"],
-                newest["tags.evaluator_version"],
-                variants,
-            )
-        )
+        sections.append(Section(dataset, PROTOCOLS[protocol_name], sha, evaluator, variants))
     return sections, notes
 
 
@@ -406,6 +406,23 @@ def render_readme_block(sections: list[Section], out: Path, readme: Path) -> str
     return "\n".join([*lines, "", README_END])
 
 
+def render_claims(tables: dict[str, pd.DataFrame]) -> str:
+    frame = claims_table(tables)
+    return "\n".join(
+        [
+            "# Claims vs measured",
+            "",
+            "Regenerate: `python -m benchmark report` (unfiltered) after `python -m benchmark run --method all "
+            "--seeds 1 2 3`. *paper*: the number as the paper states it; *ours*: mean ± std over seeds on the "
+            "embedded default split, on the paper's scale; *our setting*: protocol · method · metric. Per-protocol "
+            "tables with CIs and significance: `embedded/<protocol>.md` beside this file.",
+            "",
+            tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True),
+            "",
+        ]
+    )
+
+
 def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -> list[Path]:
     """Read the store, build every section and write its files; nothing is written on error."""
     bad = [f for f in request.formats if f not in FORMATS]
@@ -414,15 +431,16 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
     if request.protocol is not None and request.protocol not in PROTOCOLS:
         raise BenchmarkError(f"unknown protocol {request.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     runs = load_runs(None, request.dataset, request.protocol)
-    sections, notes = group_runs(runs)
+    corpora = {name: _load_gold_corpus(name, request.data_dir) for name in sorted(set(runs["tags.dataset"]))}
+    current = {name: c.sha256 for name, c in corpora.items() if not isinstance(c, BenchmarkError)}
+    sections, notes = group_runs(runs, current)
     for note in notes:
         echo(f"note: {note}")
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=request.out.parent if request.out.parent.exists() else None))
     try:
         written = []
-        corpora = {}
         for section in sections:
-            gold, n_sentences, hierarchy = _gold(section, request, corpora)
+            gold, n_sentences, hierarchy = _gold(section, corpora[section.dataset])
             if gold is not None:
                 attach_predictions(section, gold, n_sentences, hierarchy)
             summarise(section, request.alpha, request.trials)
@@ -441,6 +459,9 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
                 echo(f"note: {section.slug}: {note}")
             echo(f"{section.slug}: {len(section.variants)} rows from {sum(len(v.runs) for v in section.variants)} "
                  f"runs, {len(section.pairs)} pairs tested")  # fmt: skip
+        defaults = {s.protocol.name: s.table for s in sections if s.dataset == "embedded"}
+        if defaults and not (request.dataset or request.protocol):
+            (staging / "claims.md").write_text(render_claims(defaults))
         for file in sorted(p for p in staging.rglob("*") if p.is_file()):
             target = request.out / file.relative_to(staging)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -453,14 +474,16 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
     return written
 
 
-def _gold(section: Section, request: ReportRequest, corpora: dict):
+def _load_gold_corpus(name: str, data_dir: Path | None):
+    """The dataset, or the error that says why it cannot be loaded."""
+    try:
+        return load_corpus(name, data_dir if name != "embedded" else None)
+    except BenchmarkError as error:
+        return error
+
+
+def _gold(section: Section, corpus):
     """The test gold of the section's dataset, or Nones (with a note) if it cannot be had."""
-    if section.dataset not in corpora:
-        try:
-            corpora[section.dataset] = load_corpus(section.dataset, request.data_dir)
-        except BenchmarkError as error:
-            corpora[section.dataset] = error
-    corpus = corpora[section.dataset]
     if isinstance(corpus, BenchmarkError):
         section.notes.append(f"test gold unavailable ({corpus}): no significance tests, no plots")
         return None, 0, None

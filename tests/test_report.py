@@ -1,0 +1,150 @@
+"""The report on a synthetic store whose numbers are known: predictions built from the real
+embedded test gold with a chosen number of wrong labels per seed."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.errors import BenchmarkError
+from benchmark.evaluate import EVALUATOR_VERSION, evaluate, holm_adjust
+from benchmark.report import README_END, README_START, ReportRequest, write_reports
+from benchmark.tracking import Tracker
+
+
+def wrong_first(gold, n, hierarchy):
+    """The gold spans with the first ``n`` relabelled to another fine type of the same coarse type."""
+    out = []
+    for i, span in enumerate(gold):
+        if i < n:
+            siblings = [t for t in hierarchy.fine_types if t.split("-")[0] == span.label.split("-")[0]]
+            span = span._replace(label=next(t for t in siblings if t != span.label))
+        out.append(span._replace(score=1.0 - i / len(gold)))
+    return out
+
+
+def log_run(tracker, corpus, gold, method, seed, predictions, *, sha=None, status="FINISHED", keep=True):
+    test = corpus.split("test")
+    scores = evaluate(gold, predictions, len(test), corpus.hierarchy, "typing", resamples=0)
+    tags = {
+        "role": "seed", "method": method, "label": method, "variant": "default", "protocol": "typing",
+        "dataset": "embedded", "dataset_sha256": sha or corpus.sha256, "evaluator_version": EVALUATOR_VERSION,
+        "code_version": "abc", "code_sha256": "c0de", "encoder": "none", "seed": str(seed),
+        "command": f"python -m benchmark run --method {method} --protocol typing",
+    }  # fmt: skip
+    try:
+        with tracker.run(f"{method}:{seed}", tags, {"knob": method}) as run_id:
+            tracker.log(run_id, metrics={**scores.metrics, "time/fit_seconds": 2.0, "time/predict_seconds": 1.0})
+            if keep:
+                lines = "".join(json.dumps(p._asdict()) + "\n" for p in predictions)
+                tracker.client.log_text(run_id, lines, "predictions.jsonl")
+            if status == "FAILED":
+                raise RuntimeError("a crash")
+    except RuntimeError:
+        pass
+    return scores.metrics["fine/accuracy"]
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory, corpus):
+    """A store: `perfect` (2 seeds + 1 FAILED run), `noisy` (3 seeds), `noisy-copy` (the same
+    predictions), `lost` (no predictions), one run on other data."""
+    folder = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        tracker = Tracker("embedded/typing", uri)
+        gold = [s for sentence in corpus.split("test") for s in sentence.spans]
+        h = corpus.hierarchy
+        known = {"perfect": [log_run(tracker, corpus, gold, "perfect", s, gold) for s in (1, 2)]}
+        log_run(tracker, corpus, gold, "perfect", 3, wrong_first(gold, 5000, h), status="FAILED")
+        wrong = {1: 2000, 2: 2300, 3: 2600}
+        for method in ("noisy", "noisy-copy"):
+            known[method] = [
+                log_run(tracker, corpus, gold, method, s, wrong_first(gold, n, h)) for s, n in wrong.items()
+            ]
+        log_run(tracker, corpus, gold, "lost", 1, wrong_first(gold, 100, h), keep=False)
+        log_run(tracker, corpus, gold, "elsewhere", 1, gold, sha="0" * 64)
+        yield folder, known
+
+
+def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path, monkeypatch):
+    folder, known = synthetic
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# project\n\n{README_START}\nold\n{README_END}\n\nafter\n")
+    notes = []
+    written = write_reports(ReportRequest(out=tmp_path / "reports", readme=readme), notes.append)
+    table = {r["method"]: r for r in _csv(tmp_path / "reports/embedded/typing.csv")}
+
+    assert set(table) == {"perfect", "noisy", "noisy-copy", "lost"}  # no FAILED run, no other data
+    assert table["perfect"]["seeds"] == "2"
+    assert float(table["perfect"]["fine/accuracy_mean"]) == 1.0
+    assert float(table["noisy"]["fine/accuracy_mean"]) == pytest.approx(statistics.fmean(known["noisy"]))
+    assert float(table["noisy"]["fine/accuracy_std"]) == pytest.approx(statistics.stdev(known["noisy"]))
+    assert (
+        float(table["noisy"]["ci_low"]) < float(table["noisy"]["fine/accuracy_mean"]) < float(table["noisy"]["ci_high"])
+    )
+    assert float(table["perfect"]["ci_low"]) == float(table["perfect"]["ci_high"]) == 1.0
+    assert float(table["perfect"]["seconds"]) == 3.0
+    # perfect beats both noisy copies; the two copies cannot be told apart and share rank 2
+    assert [table[m]["rank"] for m in ("perfect", "noisy", "noisy-copy", "lost")] == ["1", "2", "2", ""]
+    pairs = _csv(tmp_path / "reports/embedded/typing_pairs.csv")
+    copies = next(p for p in pairs if {p["better"], p["worse"]} == {"noisy", "noisy-copy"})
+    assert float(copies["p"]) == 1.0
+    assert copies["significant"] == "False"
+    versus = next(p for p in pairs if p["better"] == "perfect" and p["worse"] == "noisy")
+    assert versus["significant"] == "True"
+    assert float(versus["delta"]) == pytest.approx(1 - statistics.fmean(known["noisy"]))
+    assert len(pairs) == 3  # `lost` has no predictions: not tested
+
+    assert any("lost" in n and "no predictions.jsonl" in n for n in notes)
+    assert any("other data" in n for n in notes)
+    names = {p.relative_to(tmp_path / "reports").as_posix() for p in written}
+    assert {"embedded/typing.md", "embedded/typing.tex", "embedded/typing/per_type_f1.png"} <= names
+    assert {"embedded/typing/confusion_coarse.png", "embedded/typing/p_at_k.png", "claims.md"} <= names
+    markdown = (tmp_path / "reports/embedded/typing.md").read_text()
+    assert "python -m benchmark report --dataset embedded --protocol typing" in markdown
+    assert "`python -m benchmark run --method noisy --protocol typing --seeds 1 2 3`" in markdown
+    assert "| 1      | perfect" in markdown
+    text = readme.read_text()
+    assert text.startswith("# project")
+    assert text.endswith("after\n")
+    assert "old" not in text
+    assert "**embedded/typing**" in text
+
+
+def test_filters_that_match_nothing_write_nothing(synthetic, tmp_path, monkeypatch):
+    folder, _ = synthetic
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    with pytest.raises(BenchmarkError, match=r"no finished runs in .* with protocol=ner: nothing written"):
+        write_reports(ReportRequest(protocol="ner", out=tmp_path / "reports", readme=None))
+    assert not (tmp_path / "reports").exists()
+
+
+def test_cli_report_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'missing.db'}")
+    assert main(["report"]) == 2
+    assert "no MLflow store at" in capsys.readouterr().err
+    (tmp_path / "broken.db").write_text("this is not a database")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'broken.db'}")
+    assert main(["report"]) == 2
+    assert "cannot read the MLflow store" in capsys.readouterr().err
+    assert main(["report", "--format", "pdf"]) == 2
+    assert "--format: unknown pdf" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_holm_adjustment():
+    assert holm_adjust([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def _csv(path):
+    import csv
+
+    with path.open() as f:
+        return list(csv.DictReader(f))
