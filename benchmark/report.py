@@ -106,7 +106,9 @@ def load_runs(uri: str | None = None, dataset: str | None = None, protocol: str 
 
     uri = uri or tracking_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise BenchmarkError(f"no MLflow store at {uri}: run `python -m benchmark run ...` first (or set --uri)")
+        raise BenchmarkError(
+            f"no MLflow store at {uri}: run `python -m benchmark run ...` first, or set MLFLOW_TRACKING_URI"
+        )
     try:
         mlflow.set_tracking_uri(uri)
         runs = mlflow.search_runs(
@@ -157,11 +159,17 @@ def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) ->
             )
         variants = []
         for _, group in found[keep].groupby(["tags.method", "_settings"], sort=False):
-            latest_code = group["tags.code_sha256"].iloc[0] if "tags.code_sha256" in group else None
-            current = group if latest_code is None else group[group["tags.code_sha256"] == latest_code]
-            current = current.drop_duplicates("tags.seed").sort_values("tags.seed", key=lambda s: s.astype(int))
-            label = group["tags.label"].iloc[0] if "tags.label" in group else group["tags.method"].iloc[0]
+            codes = group.get("tags.code_sha256", pd.Series("", index=group.index)).fillna("")
+            current = group[codes == codes.iloc[0]].drop_duplicates("tags.seed")
+            current = current.sort_values("tags.seed", key=lambda seeds: seeds.astype(int))
+            label = group.get("tags.label", group["tags.method"]).fillna(group["tags.method"]).iloc[0]
             variants.append(Variant(str(label), current.reset_index(drop=True), len(group) - len(current)))
+        superseded = sum(v.ignored for v in variants)
+        if superseded:
+            notes.append(
+                f"{dataset}/{protocol_name}: {superseded} runs superseded by newer runs of the same settings and "
+                "seed or by runs of newer code, left out"
+            )
         labels = [v.label for v in variants]
         for v in variants:  # same label, different settings (defaults changed between versions)
             if labels.count(v.label) > 1:

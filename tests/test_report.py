@@ -50,7 +50,7 @@ def log_run(tracker, corpus, gold, method, seed, predictions, *, sha=None, statu
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory, corpus):
-    """A store: `perfect` (2 seeds + 1 FAILED run), `noisy` (3 seeds), `noisy-copy` (the same
+    """A store: `perfect` (2 seeds, an older run of seed 1, a FAILED run), `noisy` (3 seeds), `noisy-copy` (the same
     predictions), `lost` (no predictions), one run on other data."""
     folder = tmp_path_factory.mktemp("store")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -59,6 +59,7 @@ def synthetic(tmp_path_factory, corpus):
         tracker = Tracker("embedded/typing", uri)
         gold = [s for sentence in corpus.split("test") for s in sentence.spans]
         h = corpus.hierarchy
+        log_run(tracker, corpus, gold, "perfect", 1, wrong_first(gold, 3000, h))  # superseded by the rerun below
         known = {"perfect": [log_run(tracker, corpus, gold, "perfect", s, gold) for s in (1, 2)]}
         log_run(tracker, corpus, gold, "perfect", 3, wrong_first(gold, 5000, h), status="FAILED")
         wrong = {1: 2000, 2: 2300, 3: 2600}
@@ -103,6 +104,7 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
 
     assert any("lost" in n and "no predictions.jsonl" in n for n in notes)
     assert any("other data" in n for n in notes)
+    assert any("1 runs superseded" in n for n in notes)
     names = {p.relative_to(tmp_path / "reports").as_posix() for p in written}
     assert {"embedded/typing.md", "embedded/typing.tex", "embedded/typing/per_type_f1.png"} <= names
     assert {"embedded/typing/confusion_coarse.png", "embedded/typing/p_at_k.png", "claims.md"} <= names
