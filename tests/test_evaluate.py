@@ -9,7 +9,17 @@ import pytest
 from seqeval.metrics import classification_report, f1_score
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from benchmark.evaluate import bootstrap_ci, count_table, evaluate, match, paired_test, precision_at_k
+from benchmark.evaluate import (
+    bootstrap_ci,
+    by_length_table,
+    count_table,
+    evaluate,
+    match,
+    mean_table,
+    paired_test,
+    precision_at_k,
+    seed_mean_draws,
+)
 from benchmark.labels import FEWNERD, coarse_of
 from benchmark.spans import Span, labels_from_spans, spans_from_labels
 
@@ -30,6 +40,25 @@ PRED = spans(
     (1, 1, 2, "event-other", 0.7),  # outer error
     (1, 3, 5, "person-actor", 0.6),  # spurious span
 )  # other-award in sentence 2 is missed
+
+
+def test_f1_by_entity_length_hand_counted():
+    table = by_length_table(GOLD, PRED, longest=2).set_index("length")
+    # length 1: gold GPE, film, award; predicted GPE→other, film→event: 0 tp, 2 fp, 3 fn
+    assert table.loc["1", ["tp", "fp", "fn"]].tolist() == [0, 2, 3]
+    # length 2+: gold actor; predicted actor (right) and a spurious span: 1 tp, 1 fp
+    assert table.loc["2+", ["tp", "fp", "fn", "support"]].tolist() == [1, 1, 0, 1]
+    assert table.loc["2+", "f1"] == pytest.approx(2 / 3)
+
+
+def test_seed_mean_draws_average_paired_resamples():
+    a = count_table(match(GOLD, PRED, FEWNERD), 3, FEWNERD)
+    b = count_table(match(GOLD, GOLD, FEWNERD), 3, FEWNERD)
+    both = seed_mean_draws([a, b], "spans", "fine/micro_f1", resamples=200)
+    alone = [seed_mean_draws([t], "spans", "fine/micro_f1", resamples=200) for t in (a, b)]
+    assert both == pytest.approx((alone[0] + alone[1]) / 2)  # the same resamples for every run
+    assert (alone[1] == 1.0).all()
+    assert mean_table([a, b]).fine.sum() == pytest.approx((a.fine.sum() + b.fine.sum()) / 2)
 
 
 def test_span_scores_hand_counted():
