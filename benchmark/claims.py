@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from benchmark.registry import METHODS
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -179,7 +181,8 @@ def claims_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             found = None if table is None else table[table["method"] == method]
             column = f"{c.metric}_mean"
             if found is None or found.empty or column not in found or pd.isna(found[column].iloc[0]):
-                ours.append(f"{method}: no finished runs")
+                missing = "no finished runs" if method.split(":")[0] in METHODS else "not implemented yet"
+                ours.append(f"{method}: {missing}")
                 continue
             r = found.iloc[0]
             mean, std = r[column], r[f"{c.metric}_std"]
