@@ -18,6 +18,7 @@ the highest scores (ties: sentence order).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -127,6 +128,14 @@ def metrics_from_totals(totals: CountTable, scoring: Scoring) -> dict[str, np.nd
     return out
 
 
+def metric_from_totals(totals: CountTable, scoring: Scoring, metric: str) -> np.ndarray:
+    """One metric of `metrics_from_totals`, computing only its level (for resampling loops)."""
+    level = metric.split("/")[0]
+    if level in ("fine", "coarse") and "/p_at_" not in metric:
+        return _level_metrics(getattr(totals, level), level, scoring)[metric]
+    return metrics_from_totals(totals, scoring)[metric]
+
+
 def match(gold: Sequence[Span], predictions: Sequence[Span], hierarchy: LabelHierarchy) -> np.ndarray:
     """Strict matching: rows (sentence, gold type, predicted type) as fine-type indices, with -1
     where a side has no span (a missed gold span or a spurious prediction)."""
@@ -185,23 +194,32 @@ def bootstrap_ci(
     return {key: tuple(np.percentile(v, [tail, 100 - tail]).tolist()) for key, v in draws.items()}
 
 
-def _bootstrap_weights(n: int, resamples: int, seed: int, chunk: int = 100):
-    """Yield (chunk, n) matrices: how often each sentence is drawn in each resample."""
+@functools.lru_cache(maxsize=4)
+def _bootstrap_weights(n: int, resamples: int, seed: int, chunk: int = 100) -> tuple[np.ndarray, ...]:
+    """(chunk, n) matrices: how often each sentence is drawn in each resample (float32: counts
+    and their sums stay exact). Cached: every run of a report is scored on the same resamples."""
     rng = np.random.default_rng(seed)
+    out = []
     for start in range(0, resamples, chunk):
         rows = min(chunk, resamples - start)
         drawn = rng.integers(0, n, size=(rows, n)) + np.arange(rows)[:, None] * n
-        yield np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
+        out.append(np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float32))
+    return tuple(out)
 
 
-def _metric_draws(table: CountTable, scoring: Scoring, weights) -> dict[str, np.ndarray]:
-    """Metrics of each reweighted copy of the table (rows with no counts are skipped)."""
-    flat = table.flat().astype(np.float64)
+def _metric_draws(table: CountTable, scoring: Scoring, weights, metric: str | None = None) -> dict[str, np.ndarray]:
+    """Metrics (or only ``metric``) of each reweighted copy of the table (rows with no counts
+    are skipped)."""
+    flat = table.flat().astype(np.float32)
     used = flat.any(axis=1)
     flat = flat[used]
     draws: dict[str, list[np.ndarray]] = {}
     for w in weights:
-        for key, value in metrics_from_totals(table.shaped(w[:, used] @ flat), scoring).items():
+        totals = table.shaped(w[:, used] @ flat)
+        found = (
+            {metric: metric_from_totals(totals, scoring, metric)} if metric else metrics_from_totals(totals, scoring)
+        )
+        for key, value in found.items():
             draws.setdefault(key, []).append(value)
     return {key: np.concatenate(values) for key, values in draws.items()}
 
@@ -223,33 +241,50 @@ def seed_mean_draws(
     sentences, so the draws of two methods are paired: ``draws_a - draws_b`` is the paired
     bootstrap distribution of their difference.
     """
-    weights = list(_bootstrap_weights(tables[0].n_sentences, resamples, seed))
-    return np.mean([_metric_draws(t, scoring, weights)[metric] for t in tables], axis=0)
+    weights = _bootstrap_weights(tables[0].n_sentences, resamples, seed)
+    return np.mean([_metric_draws(t, scoring, weights, metric)[metric] for t in tables], axis=0)
+
+
+class RandomizationTest:
+    """Two-sided approximate randomization test of ``metric(a) - metric(b)`` for runs on one
+    test set: each sentence's counts are swapped between the two runs with probability 1/2;
+    ``p = (1 + #{|delta*| >= |delta|}) / (1 + trials)``.
+
+    The swaps are drawn once (``seed``) and each table is projected on them once, so testing
+    every pair of many runs costs one matrix product per run, not per pair.
+    """
+
+    def __init__(self, n_sentences: int, scoring: Scoring, metric: str, trials: int = 1000, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.swaps = (rng.random((trials, n_sentences)) < 0.5).astype(np.float32)
+        self.scoring, self.metric, self.trials = scoring, metric, trials
+        self._projected: dict[int, tuple[CountTable, np.ndarray, np.ndarray]] = {}
+
+    def _project(self, table: CountTable) -> tuple[np.ndarray, np.ndarray]:
+        if id(table) not in self._projected:
+            if table.n_sentences != self.swaps.shape[1]:
+                raise ValueError("a paired test needs count tables of the same test set")
+            flat = table.flat().astype(np.float32)
+            self._projected[id(table)] = (table, flat.sum(0), self.swaps @ flat)
+        return self._projected[id(table)][1:]
+
+    def p_value(self, a: CountTable, b: CountTable) -> float:
+        (total_a, swapped_a), (total_b, swapped_b) = self._project(a), self._project(b)
+
+        def value(totals: np.ndarray) -> np.ndarray:
+            return metric_from_totals(a.shaped(totals), self.scoring, self.metric)
+
+        delta = float(value(total_a)) - float(value(total_b))
+        moved = swapped_b - swapped_a  # what each trial moves from b to a
+        extreme = np.abs(value(total_a + moved) - value(total_b - moved)) >= abs(delta) - 1e-6
+        return (1 + int(extreme.sum())) / (1 + self.trials)
 
 
 def randomization_p_value(
     a: CountTable, b: CountTable, scoring: Scoring, metric: str, trials: int = 1000, seed: int = 0
 ) -> float:
-    """Two-sided approximate randomization test of ``metric(a) - metric(b)``: each sentence's
-    counts are swapped between the runs with probability 1/2;
-    ``p = (1 + #{|delta*| >= |delta|}) / (1 + trials)``."""
-    if a.fine.shape != b.fine.shape:
-        raise ValueError("a paired test needs two count tables of the same test set")
-    flat_a, flat_b = a.flat().astype(np.float32), b.flat().astype(np.float32)
-    total_a, total_b = flat_a.sum(0), flat_b.sum(0)
-    delta = float(metrics_from_totals(a.shaped(total_a), scoring)[metric]) - float(
-        metrics_from_totals(a.shaped(total_b), scoring)[metric]
-    )
-    diff = (flat_b - flat_a)[(flat_b != flat_a).any(axis=1)]
-    rng = np.random.default_rng(seed)
-    extreme = 0
-    for start in range(0, trials, 200):
-        swap = (rng.random((min(200, trials - start), len(diff))) < 0.5).astype(np.float32)
-        moved = swap @ diff
-        ma = metrics_from_totals(a.shaped(total_a + moved), scoring)[metric]
-        mb = metrics_from_totals(a.shaped(total_b - moved), scoring)[metric]
-        extreme += int(np.sum(np.abs(ma - mb) >= abs(delta) - 1e-6))
-    return (1 + extreme) / (1 + trials)
+    """`RandomizationTest` for one pair."""
+    return RandomizationTest(a.n_sentences, scoring, metric, trials, seed).p_value(a, b)
 
 
 def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
@@ -291,10 +326,12 @@ def paired_test(
 
 def precision_curve(gold: Sequence[Span], predictions: Sequence[Span]) -> np.ndarray:
     """Precision of the K most confident predictions for K = 1 … len(predictions) (strict span
-    and fine type)."""
-    gold_keys = {tuple(g[:4]) for g in gold}
-    ranked = sorted(predictions, key=lambda p: (-p.score, p.sentence_id, p.start, p.end))
-    correct = np.array([tuple(p[:4]) in gold_keys for p in ranked], dtype=float)
+    and fine type; ties by sentence, start, end)."""
+    labels: dict[str | None, int] = {}
+    gold_keys, keys = _span_keys(gold, labels), _span_keys(predictions, labels)
+    scores = np.array([p.score for p in predictions], dtype=float)
+    order = np.lexsort((keys >> 8, -scores))  # by score descending, then sentence, start, end
+    correct = np.isin(keys[order], gold_keys).astype(float)
     return np.cumsum(correct) / np.arange(1, len(correct) + 1)
 
 
@@ -331,6 +368,17 @@ def per_type_table(table: CountTable, hierarchy: LabelHierarchy) -> pd.DataFrame
     return pd.concat(frames, ignore_index=True)
 
 
+def _span_keys(spans: Sequence[Span], labels: dict[str | None, int]) -> np.ndarray:
+    """One int64 per span: (sentence, start, end, label) packed, for vectorised set logic."""
+    rows = np.array([(s[0], s[1], s[2], labels.setdefault(s[3], len(labels))) for s in spans], dtype=np.int64)
+    rows = rows.reshape(-1, 4)
+    return ((rows[:, 0] << 40) | (rows[:, 1] << 24) | (rows[:, 2] << 8)) | rows[:, 3]
+
+
+def _lengths(keys: np.ndarray) -> np.ndarray:
+    return ((keys >> 8) & 0xFFFF) - ((keys >> 24) & 0xFFFF)
+
+
 def by_length_table(
     gold: Sequence[Span], predictions: Sequence[Span], longest: int = LONGEST_LENGTH_BUCKET
 ) -> pd.DataFrame:
@@ -339,20 +387,16 @@ def by_length_table(
     A predicted span counts in the bucket of its own length, a gold span in its own; under the
     typing protocols both are the gold spans, so each bucket's F1 is its accuracy.
     """
-    buckets = range(1, longest + 1)
-    gold_keys = {tuple(g[:4]) for g in gold}
-    predicted_keys = {tuple(p[:4]) for p in predictions}
+    labels: dict[str | None, int] = {}
+    gold_keys, predicted_keys = _span_keys(gold, labels), _span_keys(predictions, labels)
+    hit = np.isin(predicted_keys, gold_keys)
+    found = np.isin(gold_keys, predicted_keys)
     counts = np.zeros((longest, 3), dtype=np.int64)  # [tp, fp, fn] per bucket
-    for keys, column in (
-        (predicted_keys & gold_keys, 0),
-        (predicted_keys - gold_keys, 1),
-        (gold_keys - predicted_keys, 2),
-    ):
-        for _, start, end, _ in keys:
-            counts[min(end - start, longest) - 1, column] += 1
+    for column, keys in ((0, predicted_keys[hit]), (1, predicted_keys[~hit]), (2, gold_keys[~found])):
+        counts[:, column] = np.bincount(np.minimum(_lengths(keys), longest) - 1, minlength=longest)
     p, r, f = _prf(counts)
-    labels = [str(n) if n < longest else f"{n}+" for n in buckets]
-    frame = pd.DataFrame({"length": labels, "support": counts[:, 0] + counts[:, 2], "tp": counts[:, 0]})
+    labels_text = [str(n) if n < longest else f"{n}+" for n in range(1, longest + 1)]
+    frame = pd.DataFrame({"length": labels_text, "support": counts[:, 0] + counts[:, 2], "tp": counts[:, 0]})
     return frame.assign(fp=counts[:, 1], fn=counts[:, 2], precision=p, recall=r, f1=f)
 
 

@@ -18,9 +18,7 @@ def plot_confusion(matrices: dict[str, pd.DataFrame], path: Path, title: str) ->
     size = max(5.0, 0.18 * len(next(iter(matrices.values()))))
     columns = min(3, len(matrices))
     rows = -(-len(matrices) // columns)
-    fig, axes = plt.subplots(
-        rows, columns, figsize=(size * columns, size * rows), squeeze=False, gridspec_kw={"wspace": 0.4}
-    )
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(matrices) :]:
         ax.axis("off")
     for ax, (name, matrix) in zip(axes.flat, matrices.items(), strict=False):
@@ -35,7 +33,7 @@ def plot_confusion(matrices: dict[str, pd.DataFrame], path: Path, title: str) ->
     fig.colorbar(image, ax=axes, fraction=0.03, label="share of gold row")
     if len(matrices) > 1:
         fig.suptitle(title)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -64,7 +62,9 @@ def plot_precision_at_k(curves: dict[str, np.ndarray], path: Path, title: str, m
 def plot_per_type_f1(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None:
     """F1 of every fine type as bars coloured by coarse type, one panel per run or method
     (``tables``: name → the evaluator's per-type table, or a mean of them over seeds)."""
-    fig, axes = plt.subplots(len(tables), 1, figsize=(11, 2.4 * len(tables) + 1.2), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(tables), 1, figsize=(11, 2.4 * len(tables) + 1.6), sharex=True, squeeze=False, layout="constrained"
+    )
     for ax, (name, table) in zip(axes[:, 0], tables.items(), strict=True):
         fine = table[table["level"] == "fine"]
         coarse = fine["type"].str.split("-").str[0]
@@ -77,9 +77,9 @@ def plot_per_type_f1(tables: dict[str, pd.DataFrame], path: Path, title: str) ->
         ax.grid(axis="y", alpha=0.3)
     ax.set_xticks(range(len(fine)), fine["type"], rotation=90, fontsize=6)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    fig.suptitle(title, y=1.0)
-    fig.legend(handles, list(colours), fontsize=7, ncol=len(colours), loc="lower center", bbox_to_anchor=(0.5, 0.95))
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.suptitle(title)
+    fig.legend(handles, list(colours), fontsize=7, ncol=len(colours), loc="outside upper center")
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

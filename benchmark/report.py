@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from benchmark.evaluate import (
     EVALUATOR_VERSION,
     P_AT_K,
     CountTable,
+    RandomizationTest,
     by_length_table,
     confusion_matrices,
     count_table,
@@ -43,7 +46,6 @@ from benchmark.evaluate import (
     mean_table,
     per_type_table,
     precision_curve,
-    randomization_p_value,
     seed_mean_draws,
 )
 from benchmark.labels import LabelHierarchy
@@ -77,6 +79,7 @@ class Variant:
     ignored: int = 0  # runs superseded by newer code or a newer run of the same seed
     tables: list[CountTable] | None = None  # per seed, from the stored predictions
     predictions: list[list[Span]] | None = None
+    matches: list[np.ndarray] | None = None  # per seed, the evaluator's `match` rows
 
     def tag(self, name: str) -> str:
         return str(self.runs[f"tags.{name}"].iloc[0])
@@ -200,7 +203,7 @@ def _read_predictions(artifact_uri: str) -> list[Span] | None:
 def attach_predictions(section: Section, gold: list[Span], n_sentences: int, hierarchy: LabelHierarchy) -> None:
     """Count tables per seed for every variant whose runs all kept their predictions."""
     for variant in section.variants:
-        predictions, tables = [], []
+        predictions, tables, matches = [], [], []
         for _, run in variant.runs.iterrows():
             found = _read_predictions(run["artifact_uri"])
             if found is None or any(p.sentence_id >= n_sentences for p in found):
@@ -211,9 +214,10 @@ def attach_predictions(section: Section, gold: list[Span], n_sentences: int, hie
                 )
                 break
             predictions.append(found)
-            tables.append(count_table(match(gold, found, hierarchy), n_sentences, hierarchy))
+            matches.append(match(gold, found, hierarchy))
+            tables.append(count_table(matches[-1], n_sentences, hierarchy))
         else:
-            variant.tables, variant.predictions = tables, predictions
+            variant.tables, variant.predictions, variant.matches = tables, predictions, matches
 
 
 def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None:
@@ -247,11 +251,14 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         rows.append(row)
     table = pd.DataFrame(rows).sort_values(f"{headline}_mean", ascending=False, kind="stable")
     tested = [v for v in section.variants if v.tables is not None]
+    pooled = {v.label: mean_table(v.tables) for v in tested}
+    if tested:
+        test = RandomizationTest(tested[0].tables[0].n_sentences, protocol.scoring, headline, trials)
     pairs = []
     for i, a in enumerate(tested):
-        pooled_a = mean_table(a.tables)
+        pooled_a = pooled[a.label]
         for b in tested[i + 1 :]:
-            p = randomization_p_value(pooled_a, mean_table(b.tables), protocol.scoring, headline, trials)
+            p = test.p_value(pooled_a, pooled[b.label])
             low, high = np.percentile(draws[a.label] - draws[b.label], [2.5, 97.5])
             mean_a = table.loc[table["method"] == a.label, f"{headline}_mean"].iloc[0]
             mean_b = table.loc[table["method"] == b.label, f"{headline}_mean"].iloc[0]
@@ -270,31 +277,38 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     section.pairs = pairs_frame.sort_values(["better", "worse"]).reset_index(drop=True)
 
 
-def plot_section(section: Section, gold: list[Span], hierarchy: LabelHierarchy, folder: Path) -> list[str]:
-    """Per-type F1 bars, coarse confusions, P@K curves and F1 by entity length, averaged over
-    seeds, one panel or line per variant (in table order); returns the file names."""
+PLOTS = ("per_type_f1.png", "confusion_coarse.png", "p_at_k.png", "f1_by_length.png")
+
+
+def plot_data(section: Section, gold: list[Span], hierarchy: LabelHierarchy) -> dict[str, dict] | None:
+    """What the plots show, averaged over seeds, one entry per variant in table order: per-type
+    F1, summed coarse confusions, P@K curves, F1 by entity length (None: nothing to plot)."""
     order = {label: i for i, label in enumerate(section.table["method"])}
     shown = sorted((v for v in section.variants if v.predictions), key=lambda v: order[v.label])
     if not shown:
-        return []
-    folder.mkdir(parents=True, exist_ok=True)
-    per_type, confusion, curves, lengths = {}, {}, {}, {}
+        return None
+    data: dict[str, dict] = {"per_type": {}, "confusion": {}, "curves": {}, "lengths": {}}
     for v in shown:
         tables = [per_type_table(t, hierarchy) for t in v.tables]
-        per_type[v.label] = tables[0].assign(f1=np.mean([t["f1"] for t in tables], axis=0))
-        matrices = [confusion_matrices(match(gold, p, hierarchy), hierarchy)["coarse"] for p in v.predictions]
-        confusion[v.label] = sum(matrices[1:], matrices[0])
+        data["per_type"][v.label] = tables[0].assign(f1=np.mean([t["f1"] for t in tables], axis=0))
+        matrices = [confusion_matrices(pairs, hierarchy)["coarse"] for pairs in v.matches]
+        data["confusion"][v.label] = sum(matrices[1:], matrices[0])
         seed_curves = [precision_curve(gold, p) for p in v.predictions]
         shortest = min(len(c) for c in seed_curves)
-        curves[v.label] = np.mean([c[:shortest] for c in seed_curves], axis=0)
+        data["curves"][v.label] = np.mean([c[:shortest] for c in seed_curves], axis=0)
         by_length = [by_length_table(gold, p) for p in v.predictions]
-        lengths[v.label] = by_length[0].assign(f1=np.mean([t["f1"] for t in by_length], axis=0))
-    title = f"{section.slug} (mean over seeds)"
-    plot_per_type_f1(per_type, folder / "per_type_f1.png", f"per-type F1, {title}")
-    plot_confusion(confusion, folder / "confusion_coarse.png", f"coarse confusion, {section.slug} (all seeds)")
-    plot_precision_at_k(curves, folder / "p_at_k.png", f"precision@K, {title}", P_AT_K)
-    plot_f1_by_length(lengths, folder / "f1_by_length.png", f"F1 by entity length, {title}")
-    return ["per_type_f1.png", "confusion_coarse.png", "p_at_k.png", "f1_by_length.png"]
+        data["lengths"][v.label] = by_length[0].assign(f1=np.mean([t["f1"] for t in by_length], axis=0))
+    return data
+
+
+def render_plots(data: dict[str, dict], folder: Path, slug: str) -> None:
+    """Write `PLOTS` (run in a worker process, so drawing overlaps the next section's statistics)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    title = f"{slug} (mean over seeds)"
+    plot_per_type_f1(data["per_type"], folder / PLOTS[0], f"per-type F1, {title}")
+    plot_confusion(data["confusion"], folder / PLOTS[1], f"coarse confusion, {slug} (all seeds)")
+    plot_precision_at_k(data["curves"], folder / PLOTS[2], f"precision@K, {title}", P_AT_K)
+    plot_f1_by_length(data["lengths"], folder / PLOTS[3], f"F1 by entity length, {title}")
 
 
 def _mean_std(mean: float, std: float) -> str:
@@ -441,6 +455,15 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
         raise BenchmarkError(f"--format: unknown {', '.join(bad) or 'none given'}; choose from {', '.join(FORMATS)}")
     if request.protocol is not None and request.protocol not in PROTOCOLS:
         raise BenchmarkError(f"unknown protocol {request.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    painter = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    painter.submit(int)  # start the drawing process (imports) while the store is read
+    try:
+        return _build_and_write(request, echo, painter)
+    finally:
+        painter.shutdown(cancel_futures=True)
+
+
+def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painter: ProcessPoolExecutor) -> list[Path]:
     runs = load_runs(None, request.dataset, request.protocol)
     corpora = {name: _load_gold_corpus(name, request.data_dir) for name in sorted(set(runs["tags.dataset"]))}
     current = {name: c.sha256 for name, c in corpora.items() if not isinstance(c, BenchmarkError)}
@@ -449,14 +472,17 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
         echo(f"note: {note}")
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=request.out.parent if request.out.parent.exists() else None))
     try:
-        written = []
+        written, drawing = [], []
         for section in sections:
             gold, n_sentences, hierarchy = _gold(section, corpora[section.dataset])
             if gold is not None:
                 attach_predictions(section, gold, n_sentences, hierarchy)
             summarise(section, request.alpha, request.trials)
             folder = staging / section.dataset
-            plots = plot_section(section, gold, hierarchy, folder / section.protocol.name) if gold else []
+            data = plot_data(section, gold, hierarchy) if gold else None
+            plots = list(PLOTS) if data else []
+            if data:
+                drawing.append(painter.submit(render_plots, data, folder / section.protocol.name, section.slug))
             folder.mkdir(parents=True, exist_ok=True)
             name = section.protocol.name
             if "md" in request.formats:
@@ -473,6 +499,8 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
         defaults = {s.protocol.name: s.table for s in sections if s.dataset == "embedded"}
         if defaults and not (request.dataset or request.protocol):
             (staging / "claims.md").write_text(render_claims(defaults))
+        for job in drawing:
+            job.result()  # a failed plot fails the report before anything is moved into place
         for file in sorted(p for p in staging.rglob("*") if p.is_file()):
             target = request.out / file.relative_to(staging)
             target.parent.mkdir(parents=True, exist_ok=True)

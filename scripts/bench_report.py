@@ -79,13 +79,14 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-report-"))
     folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)  # MLflow puts artifacts in ./mlruns
     started = time.perf_counter()
     runs = build_store(folder)
     print(f"store: {runs} finished runs in {folder} (built in {time.perf_counter() - started:.0f} s)")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
     command = [sys.executable, "-m", "benchmark", "report", "--out", str(folder / "reports"), "--readme", "none"]
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=folder)
     seconds = time.perf_counter() - started
     if done.returncode:
         sys.exit(f"report failed:\n{done.stderr}")
