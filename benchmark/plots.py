@@ -77,8 +77,7 @@ def plot_per_type_f1(tables: dict[str, pd.DataFrame], path: Path, title: str) ->
         ax.grid(axis="y", alpha=0.3)
     ax.set_xticks(range(len(fine)), fine["type"], rotation=90, fontsize=6)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    fig.suptitle(title)
-    fig.legend(handles, list(colours), fontsize=7, ncol=len(colours), loc="outside upper center")
+    fig.legend(handles, list(colours), fontsize=7, ncol=len(colours), loc="outside upper center", title=title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
