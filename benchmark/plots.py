@@ -46,17 +46,8 @@ def plot_precision_at_k(curves: dict[str, np.ndarray], path: Path, title: str, m
         (line,) = ax.plot(k, precision, lw=1, label=name)
         shown = [m for m in marks if m <= len(precision)]
         ax.scatter(shown, precision[np.array(shown, dtype=int) - 1], zorder=3, s=12, color=line.get_color())
-    if len(curves) > 1:
-        ax.legend(fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel("K (most confident predictions)")
-    ax.set_ylabel("precision@K")
-    ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish_lines(fig, ax, len(curves), "K (most confident predictions)", "precision@K", title, path)
 
 
 def plot_per_type_f1(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None:
@@ -88,10 +79,15 @@ def plot_f1_by_length(tables: dict[str, pd.DataFrame], path: Path, title: str) -
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for name, table in tables.items():
         ax.plot(table["length"], table["f1"], marker="o", lw=1, label=name)
-    if len(tables) > 1:
+    _finish_lines(fig, ax, len(tables), "entity length (tokens)", "F1", title, path)
+
+
+def _finish_lines(fig: plt.Figure, ax: plt.Axes, lines: int, xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """Legend (for several lines), labels, a 0–1 y axis, grid; save and close."""
+    if lines > 1:
         ax.legend(fontsize=7)
-    ax.set_xlabel("entity length (tokens)")
-    ax.set_ylabel("F1")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.grid(alpha=0.3)

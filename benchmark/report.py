@@ -254,19 +254,15 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     pooled = {v.label: mean_table(v.tables) for v in tested}
     if tested:
         test = RandomizationTest(tested[0].tables[0].n_sentences, protocol.scoring, headline, trials)
+    means = dict(zip(table["method"], table[f"{headline}_mean"], strict=True))
     pairs = []
-    for i, a in enumerate(tested):
-        pooled_a = pooled[a.label]
-        for b in tested[i + 1 :]:
-            p = test.p_value(pooled_a, pooled[b.label])
+    for i, first in enumerate(tested):
+        for second in tested[i + 1 :]:
+            a, b = sorted((first, second), key=lambda v: -means[v.label])  # a: the better mean
+            p = test.p_value(pooled[a.label], pooled[b.label])
             low, high = np.percentile(draws[a.label] - draws[b.label], [2.5, 97.5])
-            mean_a = table.loc[table["method"] == a.label, f"{headline}_mean"].iloc[0]
-            mean_b = table.loc[table["method"] == b.label, f"{headline}_mean"].iloc[0]
-            if mean_b > mean_a:
-                a_label, b_label, delta, low, high = b.label, a.label, mean_b - mean_a, -high, -low
-            else:
-                a_label, b_label, delta = a.label, b.label, mean_a - mean_b
-            pairs.append({"better": a_label, "worse": b_label, "delta": delta, "ci_low": low, "ci_high": high, "p": p})
+            delta = means[a.label] - means[b.label]
+            pairs.append({"better": a.label, "worse": b.label, "delta": delta, "ci_low": low, "ci_high": high, "p": p})
     pairs_frame = pd.DataFrame(pairs, columns=["better", "worse", "delta", "ci_low", "ci_high", "p"])
     pairs_frame["p_holm"] = holm_adjust(pairs_frame["p"]) if len(pairs_frame) else []
     pairs_frame["significant"] = pairs_frame["p_holm"] < alpha
