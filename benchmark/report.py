@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.claims import CLAIMS, claims_table
+from benchmark.claims import CLAIMS, GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
 from benchmark.data.fewnerd import load_corpus
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import (
@@ -439,6 +439,12 @@ def render_claims(tables: dict[str, pd.DataFrame]) -> str:
             "tables with CIs and significance: `embedded/<protocol>.md` beside this file.",
             "",
             tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True),
+            "",
+            GOLD_SPAN_RECALL,
+            "",
+            tabulate(
+                gold_span_recall_table(tables), headers="keys", tablefmt="github", showindex=False, missingval="–"
+            ),
             "",
         ]
     )

@@ -135,6 +135,8 @@ def test_comparison_covers_variants():
         (["--method", "label-name", "--set", "encoder=minlm"], "unknown encoder 'minlm' (did you mean 'minilm'?)"),
         (["--method", "tagger", "--set", "coarse=true"], "coarse=true predicts coarse types"),
         (["--method", "tagger", "--set", "encoder=glove-50d", "--set", "mode=finetune"], "needs a transformer"),
+        (["--method", "span-bilstm-attn", "--set", "max_span_length=0"], "max_span_length must be at least 1 token"),
+        (["--method", "span-bilstm-attn", "--set", "encoder=minilm"], "features=static needs static word vectors"),
     ],
 )
 def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, workdir, capsys):

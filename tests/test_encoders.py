@@ -88,6 +88,15 @@ def test_glove_lookup_and_unknown_words(feature_cache_dir):
     assert glove.dim == 50
 
 
+def test_glove_backoff_finds_a_part_of_unknown_compounds(feature_cache_dir):
+    glove = StaticEncoder(feature_cache_dir)
+    words = ["-based", "CREB-binding", "2006–07", "zzqq-xxunknown", "Paris"]
+    assert glove.ids(words)[:4].tolist() == [-1, -1, -1, -1]
+    index = glove.index
+    expected = [index["based"], index["binding"], index["07"], -1, index["paris"]]
+    assert glove.ids(words, backoff=True).tolist() == expected
+
+
 def test_unknown_encoder_names_suggest_the_close_one(feature_cache_dir):
     with pytest.raises(BenchmarkError, match="unknown encoder 'minlm' \\(did you mean 'minilm'\\?\\)"):
         resolve_model_dir("minlm", feature_cache_dir)

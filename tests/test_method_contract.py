@@ -15,7 +15,10 @@ from benchmark.registry import METHODS
 from benchmark.reproducibility import seed_everything
 
 #: cheaper settings for methods whose defaults are sized for the full run
-FAST = {"eigproj": ["lime_entities=40", "lime_samples=16", "tagger_epochs=2"]}
+FAST = {
+    "eigproj": ["lime_entities=40", "lime_samples=16", "tagger_epochs=2"],
+    "span-bilstm-attn": ["epochs=2"],
+}
 CASES = [(name, p) for name in METHODS.names() for p in PROTOCOLS if p in METHODS.get(name).protocols]
 
 
