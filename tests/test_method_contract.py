@@ -13,6 +13,7 @@ from benchmark.method import Context, Method
 from benchmark.protocols import PROTOCOLS
 from benchmark.registry import METHODS
 from benchmark.reproducibility import seed_everything
+from benchmark.runner import RunRequest, comparison_requests, plan_run
 
 #: cheaper settings for methods whose defaults are sized for the full run
 FAST = {
@@ -69,6 +70,12 @@ def test_predictions_are_valid_and_deterministic(name, protocol, small, tmp_path
     assert pickle.loads(pickle.dumps(method)).predict(_views(small, protocol)[2]) == method.predict(
         _views(small, protocol)[2]
     )
+
+
+@pytest.mark.parametrize("request_", comparison_requests(["all"], None, RunRequest(method="all")), ids=str)
+def test_every_default_and_variant_passes_the_harness_checks(request_):
+    plan = plan_run(request_)  # settings, protocol and encoder checks, as `run --method all` does
+    assert plan.label.startswith(request_.method)
 
 
 @pytest.mark.parametrize("name", METHODS.names())

@@ -33,7 +33,7 @@ class SpanConfig:
     ours: the paper only types gold spans."""
 
     features: Literal["static", "contextual"] = "static"
-    encoder: str | None = None  # None: glove-50d for static features, minilm for contextual
+    encoder: str = "glove-50d"  # static: glove-50d; contextual: minilm or any transformer
     layer: int = -1  # contextual features only
     pooling: Literal["first", "mean"] = "first"  # contextual features only
     unknown: Literal["backoff", "learned", "zero"] = "backoff"  # static words not in GloVe
@@ -64,8 +64,7 @@ class SpanConfig:
 
     @property
     def encoder_settings(self) -> EncoderSettings:
-        default = "glove-50d" if self.features == "static" else "minilm"
-        return EncoderSettings(name=self.encoder or default, layer=self.layer, pooling=self.pooling)
+        return EncoderSettings(name=self.encoder, layer=self.layer, pooling=self.pooling)
 
 
 class SpanBiLSTMAttn(Method):
@@ -79,7 +78,9 @@ class SpanBiLSTMAttn(Method):
     protocols = frozenset({"typing", "ner"})
     default_protocol = "typing"
     # the shared contextual features (MiniLM's middle layer, as the tagger's best variant)
-    variants: ClassVar[dict[str, dict[str, Any]]] = {"contextual": {"features": "contextual", "layer": 3}}
+    variants: ClassVar[dict[str, dict[str, Any]]] = {
+        "contextual": {"features": "contextual", "encoder": "minilm", "layer": 3}
+    }
     Config = SpanConfig
 
     @classmethod
@@ -91,7 +92,7 @@ class SpanBiLSTMAttn(Method):
                 f"use encoder={'/'.join(sorted(STATIC_ENCODERS))} or features=contextual"
             )
         if config.features == "contextual" and name in STATIC_ENCODERS:
-            raise ConfigError(f"features=contextual needs a transformer encoder, not {name!r}")
+            raise ConfigError(f"features=contextual needs a transformer encoder, not {name!r}; e.g. encoder=minilm")
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         cfg = self.config
