@@ -23,6 +23,10 @@ FAST = {
 CASES = [(name, p) for name in METHODS.names() for p in PROTOCOLS if p in METHODS.get(name).protocols]
 
 
+def _request_id(request: RunRequest) -> str:
+    return f"{request.method}:{request.variant or 'defaults'}:{request.protocol}"
+
+
 def _views(small, protocol):
     p = PROTOCOLS[protocol]
     return (
@@ -72,7 +76,7 @@ def test_predictions_are_valid_and_deterministic(name, protocol, small, tmp_path
     )
 
 
-@pytest.mark.parametrize("request_", comparison_requests(["all"], None, RunRequest(method="all")), ids=str)
+@pytest.mark.parametrize("request_", comparison_requests(["all"], None, RunRequest(method="all")), ids=_request_id)
 def test_every_default_and_variant_passes_the_harness_checks(request_):
     plan = plan_run(request_)  # settings, protocol and encoder checks, as `run --method all` does
     assert plan.label.startswith(request_.method)
