@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import statistics
 
+import pandas as pd
 import pytest
 
+from benchmark.claims import gold_span_recall_table
 from benchmark.cli import main
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate, holm_adjust
@@ -150,3 +152,25 @@ def _csv(path):
 
     with path.open() as f:
         return list(csv.DictReader(f))
+
+
+def test_claims_explain_the_span_papers_recall_from_typing_and_ner_rows():
+    tables = {
+        "typing": pd.DataFrame({"method": ["span-bilstm-attn", "gazetteer"], "fine/accuracy_mean": [0.6, 0.4]}),
+        "ner": pd.DataFrame(
+            {
+                "method": ["span-bilstm-attn"],
+                "fine/micro_precision_mean": [0.3],
+                "fine/micro_recall_mean": [0.2],
+                "fine/micro_f1_mean": [0.24],
+            }
+        ),
+    }
+    table = gold_span_recall_table(tables).set_index("method")
+    assert list(table.index) == ["span-bilstm-attn", "gazetteer"]  # tagger has no rows: left out
+    span = table.loc["span-bilstm-attn"]
+    assert span["typing: R (paper)"] == 100
+    assert span["typing: P = acc"] == span["typing: F1 (Few-NERD)"] == 60
+    assert span["typing: F1 (paper)"] == pytest.approx(75.0)  # 2 · 0.6 / 1.6
+    assert (span["ner: P"], span["ner: R"], span["ner: F1"]) == (30, 20, 24)
+    assert pd.isna(table.loc["gazetteer", "ner: R"])
