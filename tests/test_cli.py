@@ -111,7 +111,7 @@ def test_comparison_covers_variants():
         ("label-name", "weak-typing", "readable"),
     ]
     everything = comparison_requests(["all"], "ner", RunRequest(method="all"))
-    assert {r.method for r in everything} == {"gazetteer", "tagger"}
+    assert {r.method for r in everything} == {"gazetteer", "tagger", "span-bilstm-attn"}
 
 
 @pytest.mark.parametrize(
