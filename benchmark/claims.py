@@ -41,7 +41,7 @@ SOFT = "soft-loss slides (Hagiwara et al.)"
 SOFT_DIFFERS = "their typing data → Few-NERD ner; fine-tuned BERT → frozen MiniLM features"
 SPAN = "span-level BiLSTM-attention"
 SPAN_DIFFERS = "GENIA → Few-NERD typing; the paper's formulas on gold spans"
-SPAN_METHODS = ("span-bilstm-attn", "tagger", "gazetteer")
+SPAN_METHODS = ("span-bilstm-attn", "span-bilstm-attn:contextual", "tagger", "gazetteer")
 
 CLAIMS: tuple[Claim, ...] = (
     *(
@@ -209,7 +209,7 @@ def gold_span_recall_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     numbers = frame.columns.drop("method") if len(frame) else []
     frame[numbers] = (frame[numbers] * 100).round(2)
-    return frame
+    return frame.astype(object).where(frame.notna(), None)  # None: rendered as "–"
 
 
 def _row(table: pd.DataFrame | None, method: str) -> pd.Series | None:

@@ -443,7 +443,12 @@ def render_claims(tables: dict[str, pd.DataFrame]) -> str:
             GOLD_SPAN_RECALL,
             "",
             tabulate(
-                gold_span_recall_table(tables), headers="keys", tablefmt="github", showindex=False, missingval="–"
+                gold_span_recall_table(tables),
+                headers="keys",
+                tablefmt="github",
+                showindex=False,
+                missingval="–",
+                floatfmt=".2f",
             ),
             "",
         ]
