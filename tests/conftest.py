@@ -7,6 +7,7 @@ import pytest
 from benchmark.cache import FeatureCache
 from benchmark.data.fewnerd import Corpus, load_embedded, make_sentence
 from benchmark.method import Context
+from benchmark.protocols import PROTOCOLS, View
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,6 +44,21 @@ def small(corpus: Corpus) -> Corpus:
         "test": renumber(corpus.splits["test"][:200]),
     }
     return Corpus("small", splits, corpus.hierarchy, corpus.sources)
+
+
+@pytest.fixture(scope="session")
+def views(small: Corpus):
+    """``views(protocol)``: the small slice's train, dev and test views under ``protocol``."""
+
+    def make(protocol: str) -> tuple[View, View, View]:
+        p = PROTOCOLS[protocol]
+        return (
+            p.train_view(small.splits["train"], "train", small.hierarchy),
+            p.train_view(small.splits["dev"], "dev", small.hierarchy),
+            p.test_view(small.splits["test"], small.hierarchy),
+        )
+
+    return make
 
 
 @pytest.fixture

@@ -27,17 +27,8 @@ def _request_id(request: RunRequest) -> str:
     return f"{request.method}:{request.variant or 'defaults'}:{request.protocol}"
 
 
-def _views(small, protocol):
-    p = PROTOCOLS[protocol]
-    return (
-        p.train_view(small.splits["train"], "train", small.hierarchy),
-        p.train_view(small.splits["dev"], "dev", small.hierarchy),
-        p.test_view(small.splits["test"], small.hierarchy),
-    )
-
-
-def _fit_predict(name, protocol, small, tmp_path, seed=1):
-    train, dev, test = _views(small, protocol)
+def _fit_predict(name, protocol, views, tmp_path, seed=1):
+    train, dev, test = views(protocol)
     (tmp_path / "work").mkdir(exist_ok=True)
     (tmp_path / "artifacts").mkdir(exist_ok=True)
     seed_everything(seed)
@@ -60,20 +51,19 @@ def test_every_method_declares_its_contract():
 
 
 @pytest.mark.parametrize(("name", "protocol"), CASES)
-def test_predict_before_fit_is_an_error(name, protocol, small):
+def test_predict_before_fit_is_an_error(name, protocol, views):
     with pytest.raises(NotFittedError, match="before fit"):
-        METHODS.get(name)().predict(_views(small, protocol)[2])
+        METHODS.get(name)().predict(views(protocol)[2])
 
 
 @pytest.mark.parametrize(("name", "protocol"), CASES)
-def test_predictions_are_valid_and_deterministic(name, protocol, small, tmp_path):
-    method, first = _fit_predict(name, protocol, small, tmp_path)
-    _, second = _fit_predict(name, protocol, small, tmp_path)
+def test_predictions_are_valid_and_deterministic(name, protocol, views, tmp_path):
+    method, first = _fit_predict(name, protocol, views, tmp_path)
+    _, second = _fit_predict(name, protocol, views, tmp_path)
     assert first == second
     assert first  # a method that predicts nothing is not a baseline
-    assert pickle.loads(pickle.dumps(method)).predict(_views(small, protocol)[2]) == method.predict(
-        _views(small, protocol)[2]
-    )
+    test = views(protocol)[2]
+    assert pickle.loads(pickle.dumps(method)).predict(test) == method.predict(test)
 
 
 @pytest.mark.parametrize("request_", comparison_requests(["all"], None, RunRequest(method="all")), ids=_request_id)

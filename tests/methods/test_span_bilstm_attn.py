@@ -13,17 +13,8 @@ from methods.span_bilstm_attn.method import SpanBiLSTMAttn, SpanConfig, non_enti
 from methods.span_bilstm_attn.model import SpanBiLSTMAttention, length_batches
 
 
-def _views(small, protocol):
-    p = PROTOCOLS[protocol]
-    return (
-        p.train_view(small.splits["train"], "train", small.hierarchy),
-        p.train_view(small.splits["dev"], "dev", small.hierarchy),
-        p.test_view(small.splits["test"], small.hierarchy),
-    )
-
-
-def test_the_negative_pool_is_every_short_span_but_the_gold_entities(small):
-    train = _views(small, "ner")[0]
+def test_the_negative_pool_is_every_short_span_but_the_gold_entities(views):
+    train = views("ner")[0]
     pool = non_entity_spans(train, max_length=4)
     gold = {
         (i, s.start, s.end - s.start) for i, e in enumerate(train.examples) for s in e.spans if s.end - s.start <= 4
@@ -54,8 +45,8 @@ def test_negatives_are_drawn_uniformly_within_a_sentence():
     np.testing.assert_allclose(counts / 4000, 2 / 8, atol=0.03)
 
 
-def test_max_span_length_is_chosen_from_the_training_lengths(small, ctx):
-    train, dev, _ = _views(small, "ner")
+def test_max_span_length_is_chosen_from_the_training_lengths(views, ctx):
+    train, dev, _ = views("ner")
     lengths = np.array([s.end - s.start for e in train.examples for s in e.spans])
     method = SpanBiLSTMAttn(SpanConfig(span_coverage=0.9, epochs=1))
     method.fit(train, dev, ctx)
@@ -90,8 +81,8 @@ def test_length_batches_never_mix_lengths_and_cover_every_span():
     assert all(len(set(lengths[b])) == 1 and len(b) <= 2 for b in batches)
 
 
-def test_typing_learns_fine_types_from_glove(small, ctx):
-    train, dev, test = _views(small, "typing")
+def test_typing_learns_fine_types_from_glove(small, views, ctx):
+    train, dev, test = views("typing")
     method = SpanBiLSTMAttn(SpanConfig(epochs=4)).fit(train, dev, ctx)
     predicted = PROTOCOLS["typing"].validate(method.predict(test), test)
     gold = {(s.sentence_id, s.start, s.end): s.label for x in small.splits["test"] for s in x.spans}
@@ -100,8 +91,8 @@ def test_typing_learns_fine_types_from_glove(small, ctx):
     assert accuracy > majority + 0.05
 
 
-def test_ner_predicts_non_overlapping_spans_within_the_length_limit(small, ctx):
-    train, dev, test = _views(small, "ner")
+def test_ner_predicts_non_overlapping_spans_within_the_length_limit(views, ctx):
+    train, dev, test = views("ner")
     method = SpanBiLSTMAttn(SpanConfig(epochs=2, max_span_length=3, none_bias=None)).fit(train, dev, ctx)
     predicted = PROTOCOLS["ner"].validate(method.predict(test), test)  # refuses overlaps
     assert predicted
