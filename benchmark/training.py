@@ -1,9 +1,9 @@
-"""Shared helpers for methods that train networks: decoding, dev scoring, early stopping."""
+"""Shared helpers for methods that train networks: batching, decoding, dev scoring, early stopping."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -59,3 +59,20 @@ class EarlyStopping:
     def restore(self, module) -> None:
         if self.best_state is not None:
             module.load_state_dict(self.best_state)
+
+
+def length_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
+) -> Iterator[np.ndarray]:
+    """Indices of items (spans, sentences) in batches of equal length, so a recurrent network
+    needs no padding or packing; shuffled within and across lengths when ``rng`` is given,
+    else in order of length (for prediction)."""
+    batches = []
+    for length in np.unique(lengths):
+        members = np.flatnonzero(lengths == length)
+        if rng is not None:
+            members = rng.permutation(members)
+        batches += np.array_split(members, -(-len(members) // batch_size))
+    order = rng.permutation(len(batches)) if rng is not None else range(len(batches))
+    for i in order:
+        yield batches[i]

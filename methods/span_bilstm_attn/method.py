@@ -18,8 +18,8 @@ from benchmark.errors import ConfigError
 from benchmark.method import Context, Method, check_is_fitted
 from benchmark.protocols import View
 from benchmark.spans import OUTSIDE, Span, candidate_spans, greedy_non_overlapping
-from benchmark.training import EarlyStopping, dev_f1
-from methods.span_bilstm_attn.model import SpanBiLSTMAttention, WordMatrix, length_batches
+from benchmark.training import EarlyStopping, dev_f1, length_batches
+from methods.span_bilstm_attn.model import SpanBiLSTMAttention, WordMatrix
 
 PREDICT_BATCH = 4096  # spans per forward pass at prediction
 NONE_BIAS_GRID = np.arange(-2.0, 4.01, 0.5)  # O log-probability offsets tried by none_bias=None

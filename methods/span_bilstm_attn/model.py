@@ -3,12 +3,12 @@
 The network reads only the words of one span: a BiLSTM over their vectors, dot-product
 attention of every output against the final hidden state (forward and backward halves
 concatenated), the attention-weighted sum of the outputs, and a linear layer. Spans are
-batched by length, so a batch has no padding and the final states are exact.
+batched by length (`benchmark.training.length_batches`), so a batch has no padding and the
+final states are exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,19 +52,3 @@ class WordMatrix:
         """Inputs for spans of one ``length``: (spans, length, dim) vectors and unknown flags."""
         rows = torch.from_numpy(self.offsets[sentence] + start)[:, None] + torch.arange(length)
         return self.vectors[rows], None if self.unknown is None else self.unknown[rows]
-
-
-def length_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
-) -> Iterator[np.ndarray]:
-    """Indices of spans in batches of equal length; shuffled within and across lengths when
-    ``rng`` is given, else in order of length (for prediction)."""
-    batches = []
-    for length in np.unique(lengths):
-        members = np.flatnonzero(lengths == length)
-        if rng is not None:
-            members = rng.permutation(members)
-        batches += np.array_split(members, -(-len(members) // batch_size))
-    order = rng.permutation(len(batches)) if rng is not None else range(len(batches))
-    for i in order:
-        yield batches[i]

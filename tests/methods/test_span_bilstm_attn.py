@@ -9,8 +9,9 @@ import torch
 from benchmark.errors import ConfigError
 from benchmark.protocols import PROTOCOLS
 from benchmark.spans import candidate_spans
+from benchmark.training import length_batches
 from methods.span_bilstm_attn.method import SpanBiLSTMAttn, SpanConfig, non_entity_spans, sample_negatives
-from methods.span_bilstm_attn.model import SpanBiLSTMAttention, length_batches
+from methods.span_bilstm_attn.model import SpanBiLSTMAttention
 
 
 def test_the_negative_pool_is_every_short_span_but_the_gold_entities(views):
