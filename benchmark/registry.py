@@ -44,5 +44,6 @@ METHODS = Registry(
         "label-name": "methods.label_name.method:LabelName",
         "eigproj": "methods.eigproj.method:EigProj",
         "span-bilstm-attn": "methods.span_bilstm_attn.method:SpanBiLSTMAttn",
+        "hier-soft": "methods.hier_soft.method:HierSoft",
     },
 )

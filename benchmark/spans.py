@@ -71,3 +71,17 @@ def greedy_non_overlapping(spans: Iterable[Span]) -> list[Span]:
             occupied.append((span.start, span.end))
             kept.append(span)
     return sorted(kept)
+
+
+def spans_from_bio(tags: Sequence[int]) -> list[tuple[int, int]]:
+    """Untyped ``(start, end)`` spans from tags 0 = O, 1 = B, 2 = I; an I after O opens a span
+    (the lenient reading, as seqeval's default)."""
+    spans: list[tuple[int, int]] = []
+    start = None
+    for i, tag in enumerate([*tags, 0]):
+        if start is not None and tag != 2:
+            spans.append((start, i))
+            start = None
+        if tag != 0 and start is None:
+            start = i
+    return spans

@@ -111,7 +111,7 @@ def test_comparison_covers_variants():
         ("label-name", "weak-typing", "readable"),
     ]
     everything = comparison_requests(["all"], "ner", RunRequest(method="all"))
-    assert {r.method for r in everything} == {"gazetteer", "tagger", "span-bilstm-attn"}
+    assert {r.method for r in everything} == {"gazetteer", "tagger", "span-bilstm-attn", "hier-soft"}
 
 
 @pytest.mark.parametrize(
@@ -137,6 +137,8 @@ def test_comparison_covers_variants():
         (["--method", "tagger", "--set", "encoder=glove-50d", "--set", "mode=finetune"], "needs a transformer"),
         (["--method", "span-bilstm-attn", "--set", "max_span_length=0"], "max_span_length must be at least 1 token"),
         (["--method", "span-bilstm-attn", "--set", "encoder=minilm"], "features=static needs static word vectors"),
+        (["--method", "hier-soft", "--set", "beta=1.5"], "beta must lie in [0, 1], got 1.5"),
+        (["--method", "hier-soft", "--set", "weights=nowhere.csv"], "'hierarchy', 'confusion' or a CSV file of W"),
     ],
 )
 def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, workdir, capsys):

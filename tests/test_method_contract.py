@@ -19,6 +19,7 @@ from benchmark.runner import RunRequest, comparison_requests, plan_run
 FAST = {
     "eigproj": ["lime_entities=40", "lime_samples=16", "tagger_epochs=2"],
     "span-bilstm-attn": ["epochs=2"],
+    "hier-soft": ["epochs=2", "pretrain_epochs=1"],
 }
 CASES = [(name, p) for name in METHODS.names() for p in PROTOCOLS if p in METHODS.get(name).protocols]
 
