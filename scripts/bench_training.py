@@ -50,7 +50,8 @@ def main(argv: list[str]) -> None:
                 f"predict {m['time/predict_seconds']:.0f} s, {wall:.0f} s end to end; {headline} {m[headline]:.4f}"
             )
             own = {k.removeprefix("method/"): v for k, v in sorted(m.items()) if k.startswith("method/")}
-            print("  " + ", ".join(f"{k} {v:.4g}" for k, v in own.items()))
+            if own:
+                print("  " + ", ".join(f"{k} {v:.4g}" for k, v in own.items()))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -162,3 +164,27 @@ def test_hier_soft_learns_on_a_real_slice(protocol, views, small, ctx):
         assert accuracy > majority + 0.05
     else:  # the detection head finds entities: some predicted spans are exact gold spans
         assert sum((p.sentence_id, p.start, p.end) in gold for p in predicted) > 0.1 * len(gold)
+
+
+@pytest.mark.slow
+def test_confusion_weights_come_from_a_first_models_dev_errors(views, ctx):
+    train, dev, _ = views("typing")
+    method = HierSoft(HierSoftConfig(weights="confusion", epochs=2, pretrain_epochs=1)).fit(train, dev, ctx)
+    weights = read_weights(ctx.artifact_dir / "soft_label_weights.csv", method.types_)
+    np.testing.assert_allclose(np.diag(weights), 1.0)
+    off = weights - np.eye(len(weights))
+    assert off.sum() > 0  # the first model made dev errors, and they became weights
+    assert (off.sum(axis=1) <= 1 + 1e-6).all()  # each row: shares of one type's dev entities
+    assert ctx.metrics["first/fine_epochs"] >= 1
+
+
+@pytest.mark.slow
+def test_finetuning_the_encoder_runs_on_a_tiny_slice(views, ctx):
+    train, dev, test = views("ner")
+    tiny = [replace(v, examples=v.examples[:16]) for v in (train, dev, test)]
+    config = HierSoftConfig(mode="finetune", epochs=1, pretrain_epochs=1, warmup_steps=2)
+    method = HierSoft(config).fit(tiny[0], tiny[1], ctx)
+    reference = ctx.features.encoder(method.settings_).model.state_dict()  # the pretrained weights
+    tuned = method.encoder_model_.state_dict()
+    assert any(not torch.allclose(reference[k], tuned[k]) for k in reference)
+    PROTOCOLS["ner"].validate(method.predict(tiny[2]), tiny[2])
