@@ -76,3 +76,10 @@ def length_batches(
     order = rng.permutation(len(batches)) if rng is not None else range(len(batches))
     for i in order:
         yield batches[i]
+
+
+def word_rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Rows of a flat word matrix holding sentences that start at ``starts`` with ``lengths``
+    words, one sentence after another (gathering a batch of sentences from cached features)."""
+    ends = np.cumsum(lengths)
+    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths) + np.repeat(starts, lengths)

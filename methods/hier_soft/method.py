@@ -167,7 +167,7 @@ class HierSoft(Method):
             from transformers import AutoModel
 
             self.encoder_model_ = AutoModel.from_pretrained(encoder.path).to(device())
-            data, dev = (self._live_words(d, encoder) for d in (data, dev))
+            data, dev = self._data(data.view, live=True), self._data(dev.view, live=True)
         self._stage(net, data, dev, "fine", weights, cfg.epochs, rng, metrics, f"{prefix}fine_")
         return net
 
@@ -186,7 +186,8 @@ class HierSoft(Method):
         """Train both heads on ``level`` types with soft targets under ``weights``; keep the
         epoch with the best dev score (span F1 for ``ner``, accuracy for ``typing``)."""
         cfg = self.config
-        classes = data.coarse if level == "coarse" else data.fine
+        classes, labels = (data.coarse, self.coarse_types_) if level == "coarse" else (data.fine, self.types_)
+        dev_view = _coarse_view(dev.view) if level == "coarse" else dev.view
         w = torch.as_tensor(weights, dtype=torch.float32, device=device())
         modules = nn.ModuleDict({"net": net} | ({"encoder": self.encoder_model_} if self._live(data) else {}))
         groups = [{"params": list(net.parameters()), "lr": cfg.lr}]
@@ -215,27 +216,22 @@ class HierSoft(Method):
                 optimizer.step()
                 scheduler.step()
                 sentences += len(batch)
-            labels = self.coarse_types_ if level == "coarse" else self.types_
-            if stopper.step(epoch, self._dev_score(net, dev, labels, level), modules):
+            if stopper.step(epoch, dev_f1(self._predict_with(net, dev, labels), dev_view), modules):
                 break
         stopper.restore(modules)
+        seconds = time.perf_counter() - started
         metrics.update(
             {
                 f"{prefix}epochs": len(stopper.history),
                 f"{prefix}best_epoch": stopper.best_epoch + 1,
                 f"{prefix}best_dev": stopper.best_score,
-                f"{prefix}seconds": time.perf_counter() - started,
-                f"{prefix}train_sentences_per_second": sentences / (time.perf_counter() - started),
+                f"{prefix}seconds": seconds,
+                f"{prefix}train_sentences_per_second": sentences / seconds,
             }
         )
 
     def _live(self, data: Data) -> bool:
         return data.words.cached is None
-
-    def _live_words(self, data: Data, encoder: TransformerEncoder) -> Data:
-        """``data`` reading its word vectors from a live pass of the trainable encoder."""
-        tokens = [e.tokens for e in data.view.examples]
-        return replace(data, words=WordSource(tokens, encoder=encoder, model=self.encoder_model_))
 
     @staticmethod
     def _endpoints(spans: np.ndarray, position: np.ndarray, counts: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,15 +239,21 @@ class HierSoft(Method):
         base = np.cumsum([0, *counts])[position]
         return torch.from_numpy(base + spans[:, 1]), torch.from_numpy(base + spans[:, 2] - 1)
 
-    def _data(self, view: View) -> Data:
+    def _data(self, view: View, live: bool = False) -> Data:
+        """``view`` as arrays; its word vectors come from the feature cache or, with ``live``,
+        from a pass of the encoder being fine-tuned."""
         sentences = [e.tokens for e in view.examples]
-        features = self._features.word_features(sentences, self.settings_)
+        if live:
+            words = WordSource(sentences, encoder=self._features.encoder(self.settings_), model=self.encoder_model_)
+        else:
+            features = self._features.word_features(sentences, self.settings_)
+            words = WordSource(sentences, features.matrix, features.offsets)
         spans = [(i, s.start, s.end, s.label) for i, e in enumerate(view.examples) for s in e.spans]
         fine_index = {t: k for k, t in enumerate(self.types_)}
         coarse_index = {t: k for k, t in enumerate(self.coarse_types_)}
         return Data(
             view=view,
-            words=WordSource(sentences, features.matrix, features.offsets),
+            words=words,
             tags=bio_tags([len(s) for s in sentences], [s[:3] for s in spans]),
             spans=np.array([s[:3] for s in spans], dtype=np.int64).reshape(-1, 3),
             fine=np.array([fine_index.get(s[3], -1) for s in spans], dtype=np.int64),
@@ -309,21 +311,15 @@ class HierSoft(Method):
             predicted[index] = probs.argmax(-1)
         return predicted
 
-    def _dev_score(self, net: HierSoftNet, dev: Data, labels: Sequence[str], level: str) -> float:
-        view = dev.view
-        if level == "coarse":
-            view = replace(
-                view,
-                examples=tuple(
-                    replace(e, spans=tuple(s._replace(label=coarse_of(s.label)) for s in e.spans))
-                    for e in view.examples
-                ),
-            )
-        return dev_f1(self._predict_with(net, dev, labels), view)
-
     def predict(self, view: View) -> list[Span]:
         check_is_fitted(self, "net_")
-        data = self._data(view)
-        if self.encoder_model_ is not None:
-            data = self._live_words(data, self._features.encoder(self.settings_))
+        data = self._data(view, live=self.encoder_model_ is not None)
         return self._predict_with(self.net_, data, self.types_)
+
+
+def _coarse_view(view: View) -> View:
+    """``view`` with its spans' fine labels replaced by their coarse types (coarse dev score)."""
+    examples = tuple(
+        replace(e, spans=tuple(s._replace(label=coarse_of(s.label)) for s in e.spans)) for e in view.examples
+    )
+    return replace(view, examples=examples)

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 from benchmark.encoders import TransformerEncoder
+from benchmark.training import word_rows
 
 OUT, BEGIN, INSIDE = 0, 1, 2  # detection tags
 
@@ -80,9 +81,7 @@ class WordSource:
 
     def rows(self, sentences: Sequence[int]) -> np.ndarray:
         """The flat word rows of ``sentences`` (in order) in the view's word numbering."""
-        counts = self.counts[sentences]
-        starts = np.repeat(self.offsets[sentences] - np.cumsum([0, *counts[:-1]]), counts)
-        return np.arange(counts.sum()) + starts
+        return word_rows(self.offsets[sentences], self.counts[sentences])
 
     def __call__(self, sentences: Sequence[int]) -> tuple[torch.Tensor, list[int]]:
         counts = self.counts[sentences].tolist()

@@ -17,7 +17,7 @@ from benchmark.labels import coarse_of
 from benchmark.method import Context, Method, check_is_fitted
 from benchmark.protocols import View
 from benchmark.spans import OUTSIDE, Span
-from benchmark.training import EarlyStopping, decode_io, dev_f1, vote_in_span
+from benchmark.training import EarlyStopping, decode_io, dev_f1, vote_in_span, word_rows
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,4 @@ class Tagger(Method):
 
 def _word_rows(starts: np.ndarray, lengths: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Word rows of sentences in the given order, and where each batch of sentences ends."""
-    ends = np.cumsum(lengths)
-    rows = np.arange(ends[-1]) - np.repeat(ends - lengths, lengths) + np.repeat(starts, lengths)
-    return rows, ends[batch_size - 1 : -1 : batch_size]
+    return word_rows(starts, lengths), np.cumsum(lengths)[batch_size - 1 : -1 : batch_size]
