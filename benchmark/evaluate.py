@@ -13,7 +13,10 @@ because every given span gets exactly one label. ``coarse/*`` maps fine labels t
 type first. ``detection/*`` ignores the type. Errors follow Few-NERD: ``span_fp`` (predicted span
 absent from gold), ``span_fn`` (gold span not predicted), ``within`` (span right, coarse right, fine
 wrong), ``outer`` (span right, coarse wrong). ``p_at_K`` is the precision of the K predictions with
-the highest scores (ties: sentence order).
+the highest scores (ties: sentence order). ``clusters/nmi`` and ``clusters/ari`` (only when a
+method puts its predictions in clusters) compare the clusters of the predictions that match a
+gold span with those spans' fine types: scikit-learn's normalised mutual information and
+adjusted Rand index.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from benchmark.labels import LabelHierarchy, coarse_of
 from benchmark.spans import OUTSIDE, Span
@@ -425,6 +429,22 @@ def confusion_matrices(pairs: np.ndarray, hierarchy: LabelHierarchy) -> dict[str
     return out
 
 
+def cluster_quality(gold: Sequence[Span], predictions: Sequence[Span]) -> dict[str, float]:
+    """NMI and ARI of the predicted clusters against the gold fine types, over the predictions
+    that match a gold span and carry a cluster; empty if no prediction carries one."""
+    if all(p.cluster is None for p in predictions):
+        return {}
+    truth = {(g.sentence_id, g.start, g.end): g.label for g in gold}
+    matched = [(truth[k], p.cluster) for p in predictions if (k := (p.sentence_id, p.start, p.end)) in truth]
+    labels = [label for label, cluster in matched if cluster is not None]
+    clusters = [cluster for _, cluster in matched if cluster is not None]
+    return {
+        "clusters/nmi": float(normalized_mutual_info_score(labels, clusters)) if labels else 0.0,
+        "clusters/ari": float(adjusted_rand_score(labels, clusters)) if labels else 0.0,
+        "clusters/n_matched": float(len(labels)),
+    }
+
+
 def evaluate(
     gold: Sequence[Span],
     predictions: Sequence[Span],
@@ -446,6 +466,7 @@ def evaluate(
         metrics[f"fine/p_at_{k}"] = value
     metrics["n_gold"] = float(len(gold))
     metrics["n_predicted"] = float(len(predictions))
+    metrics.update(cluster_quality(gold, predictions))
     return Scores(
         scoring=scoring,
         metrics=metrics,

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
+
+import numpy as np
 
 from benchmark.data.fewnerd import Sentence
 from benchmark.errors import BenchmarkError, ProtocolViolation
@@ -107,7 +109,9 @@ class Protocol:
             score = float(p.score)
             if not math.isfinite(score):
                 raise ProtocolViolation(f"{where} has a non-finite score")
-            checked[key] = Span(*key, p.label, score)
+            if p.cluster is not None and not (isinstance(p.cluster, int | np.integer) and p.cluster >= 0):
+                raise ProtocolViolation(f"{where} has a cluster that is not a non-negative integer")
+            checked[key] = Span(*key, p.label, score, None if p.cluster is None else int(p.cluster))
         if self.scoring == "typing":
             self._check_one_per_given_span(checked, view)
         else:
@@ -134,6 +138,19 @@ class Protocol:
             if span.start < last.get(span.sentence_id, 0):
                 raise ProtocolViolation(f"{self.name}: predicted spans overlap at {tuple(span)}")
             last[span.sentence_id] = span.end
+
+
+def coarse_view(view: View) -> View:
+    """``view`` with its spans' and labels' fine types replaced by their coarse types."""
+    examples = tuple(
+        replace(
+            e,
+            labels=None if e.labels is None else tuple(coarse_of(x) for x in e.labels),
+            spans=tuple(s._replace(label=None if s.label is None else coarse_of(s.label)) for s in e.spans),
+        )
+        for e in view.examples
+    )
+    return replace(view, examples=examples)
 
 
 PROTOCOLS: dict[str, Protocol] = {

@@ -45,5 +45,6 @@ METHODS = Registry(
         "eigproj": "methods.eigproj.method:EigProj",
         "span-bilstm-attn": "methods.span_bilstm_attn.method:SpanBiLSTMAttn",
         "hier-soft": "methods.hier_soft.method:HierSoft",
+        "cofee": "methods.cofee.method:Cofee",
     },
 )

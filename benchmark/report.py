@@ -224,8 +224,9 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     """The section's table (one row per variant) and pairs (one row per pair of variants)."""
     protocol = section.protocol
     headline = protocol.headline
-    # besides the main metrics: P@K and what claims.md quotes (in the CSV, not the displayed table)
+    # besides the main metrics: P@K, what claims.md quotes and cluster quality (in the CSV only)
     extra = [f"fine/p_at_{k}" for k in P_AT_K] + [c.metric for c in CLAIMS if c.protocol == protocol.name]
+    extra += ["clusters/nmi", "clusters/ari"]  # methods that cluster their predictions (cofee)
     rows, draws = [], {}
     for v in section.variants:
         row = {"method": v.label, "variant": v.tag("variant") if "tags.variant" in v.runs else "default"}

@@ -23,7 +23,7 @@ from benchmark.cache import FeatureCache
 from benchmark.config import RunConfig, config_dict, resolve_config
 from benchmark.data.fewnerd import load_corpus
 from benchmark.encoders import check_encoder
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate
 from benchmark.method import Context, Method
 from benchmark.protocols import PROTOCOLS, Protocol, get_protocol
@@ -128,7 +128,7 @@ def plan_run(request: RunRequest) -> RunPlan:
 
 def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:
     """Every named method (``all``: every registered one) with its defaults and each of its
-    variants, on ``protocol`` or, if None, on every protocol it supports."""
+    variants that applies, on ``protocol`` or, if None, on every protocol it supports."""
     names = METHODS.names() if list(methods) == ["all"] else [METHODS.check(m) for m in methods]
     if protocol is not None:
         get_protocol(protocol)
@@ -140,8 +140,20 @@ def comparison_requests(methods: Sequence[str], protocol: str | None, template: 
             resolve_method(name, protocol)  # raises: the named method cannot run that protocol
         for p in chosen:
             for variant in (None, *method_cls.variants):
-                requests.append(replace(template, method=name, protocol=p, variant=variant))
+                if variant is None or _variant_applies(method_cls, variant, p):
+                    requests.append(replace(template, method=name, protocol=p, variant=variant))
     return requests
+
+
+def _variant_applies(method_cls: type[Method], variant: str, protocol: str) -> bool:
+    """Whether the variant's settings pass the method's check for ``protocol`` (a supervised
+    variant, say, does not apply to a protocol without fine labels)."""
+    config = resolve_config(method_cls.Config, preset=(variant, method_cls.variants[variant]))
+    try:
+        method_cls.check_config(config, protocol)
+    except ConfigError:
+        return False
+    return True
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

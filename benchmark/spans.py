@@ -14,7 +14,8 @@ class Span(NamedTuple):
     """An entity mention: tokens ``start`` (inclusive) to ``end`` (exclusive) of one sentence.
 
     ``label`` is ``None`` where a protocol hands out untyped spans; ``score`` is the method's
-    confidence (higher is surer) and is used for P@K.
+    confidence (higher is surer) and is used for P@K; ``cluster`` is the cluster a clustering
+    method put the entity in (the evaluator scores it against the hidden fine labels).
     """
 
     sentence_id: int
@@ -22,6 +23,7 @@ class Span(NamedTuple):
     end: int
     label: str | None
     score: float = 1.0
+    cluster: int | None = None
 
 
 def spans_from_labels(sentence_id: int, labels: Sequence[str]) -> tuple[Span, ...]:
@@ -73,15 +75,28 @@ def greedy_non_overlapping(spans: Iterable[Span]) -> list[Span]:
     return sorted(kept)
 
 
-def spans_from_bio(tags: Sequence[int]) -> list[tuple[int, int]]:
-    """Untyped ``(start, end)`` spans from tags 0 = O, 1 = B, 2 = I; an I after O opens a span
-    (the lenient reading, as seqeval's default)."""
-    spans: list[tuple[int, int]] = []
-    start = None
+def bio_tags(lengths: Sequence[int], spans: Iterable[Sequence[int]]) -> np.ndarray:
+    """Flat BIO tags of sentences of ``lengths`` words holding ``(sentence, start, end)`` spans
+    or ``(sentence, start, end, type)`` ones: 0 = O, ``1 + 2 * type`` = B, ``2 + 2 * type`` = I
+    (untyped spans are type 0: tags O, B, I = 0, 1, 2)."""
+    offsets = np.cumsum([0, *lengths])
+    tags = np.zeros(offsets[-1], dtype=np.int64)
+    for sentence, start, end, *kind in spans:
+        begin = 1 + 2 * (kind[0] if kind else 0)
+        tags[offsets[sentence] + start] = begin
+        tags[offsets[sentence] + start + 1 : offsets[sentence] + end] = begin + 1
+    return tags
+
+
+def spans_from_bio(tags: Sequence[int]) -> list[tuple[int, int, int]]:
+    """``(start, end, type)`` spans from the tags of `bio_tags`; an I after O or after another
+    type's tag opens a span (the lenient reading, as seqeval's default)."""
+    spans: list[tuple[int, int, int]] = []
+    start, kind = None, -1
     for i, tag in enumerate([*tags, 0]):
-        if start is not None and tag != 2:
-            spans.append((start, i))
+        if start is not None and not (tag > 0 and tag % 2 == 0 and (tag - 2) // 2 == kind):
+            spans.append((start, i, kind))
             start = None
         if tag != 0 and start is None:
-            start = i
+            start, kind = i, (tag - 1) // 2
     return spans

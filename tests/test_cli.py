@@ -95,11 +95,11 @@ def test_run_all_runs_every_method_protocol_and_variant_then_resumes(workdir, ca
     args = ["run", "--method", "random-within-coarse", "gazetteer", "--seeds", "1", "--bootstrap", "0"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    for row in ("random-within-coarse  weak-typing", "gazetteer             typing", "gazetteer             ner"):
+    for row in ("random-within-coarse  weak-typing", "gazetteer             typing", "gazetteer:half        ner"):
         assert row in out
-    assert out.count("1 run, 0 skipped") == 3
+    assert out.count("1 run, 0 skipped") == 5  # gazetteer: defaults and variant half on ner and typing
     assert main(args) == 0
-    assert capsys.readouterr().out.count("0 run, 1 skipped") == 3
+    assert capsys.readouterr().out.count("0 run, 1 skipped") == 5
 
 
 def test_comparison_covers_variants():
@@ -111,7 +111,13 @@ def test_comparison_covers_variants():
         ("label-name", "weak-typing", "readable"),
     ]
     everything = comparison_requests(["all"], "ner", RunRequest(method="all"))
-    assert {r.method for r in everything} == {"gazetteer", "tagger", "span-bilstm-attn", "hier-soft"}
+    assert {r.method for r in everything} == {"gazetteer", "tagger", "span-bilstm-attn", "hier-soft", "cofee"}
+    # a variant whose settings cannot work under a protocol is not run there
+    cofee = {(r.protocol, r.variant) for r in comparison_requests(["cofee"], None, RunRequest(method="all"))}
+    assert ("ner", "supervised") in cofee
+    assert ("weak-typing", "no-fet") in cofee
+    assert ("weak-typing", "supervised") not in cofee
+    assert ("weak-typing", "no-pretrain") not in cofee
 
 
 @pytest.mark.parametrize(
@@ -139,6 +145,14 @@ def test_comparison_covers_variants():
         (["--method", "span-bilstm-attn", "--set", "encoder=minilm"], "features=static needs static word vectors"),
         (["--method", "hier-soft", "--set", "beta=1.5"], "beta must lie in [0, 1], got 1.5"),
         (["--method", "hier-soft", "--set", "weights=nowhere.csv"], "'hierarchy', 'confusion' or a CSV file of W"),
+        (["--method", "cofee", "--set", "clusters=1"], "clusters (K) must be at least 2, got 1"),
+        (["--method", "cofee", "--set", "delta=1"], "delta (the self-picking threshold δ) must lie in (0, 1), got 1"),
+        (["--method", "cofee", "--set", "delta=0"], "must lie in (0, 1), got 0"),
+        (["--method", "cofee", "--set", "gazetteer_fraction=0"], "so there would be no distant labels"),
+        (
+            ["--method", "cofee", "--protocol", "weak-typing", "--variant", "supervised"],
+            "setting=supervised fine-tunes on fine labels, which 'weak-typing' does not give",
+        ),
     ],
 )
 def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, workdir, capsys):

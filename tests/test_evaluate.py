@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from benchmark.evaluate import (
     bootstrap_ci,
     by_length_table,
+    cluster_quality,
     count_table,
     evaluate,
     match,
@@ -221,3 +222,23 @@ def test_empty_predictions_score_zero_without_warnings():
     assert m["fine/micro_f1"] == 0.0
     assert m["fine/micro_f1_ci_high"] == 0.0
     assert np.isfinite(list(m.values())).all()
+
+
+def test_cluster_quality_scores_matched_predictions_against_gold_fine_types():
+    gold = [
+        Span(0, 0, 1, "art-film"),
+        Span(0, 2, 3, "art-film"),
+        Span(1, 0, 2, "person-actor"),
+        Span(1, 3, 4, "person-actor"),
+    ]
+    perfect = [g._replace(cluster=7 if g.label == "art-film" else 2) for g in gold]  # cluster ids are arbitrary
+    assert cluster_quality(gold, perfect) == {"clusters/nmi": 1.0, "clusters/ari": 1.0, "clusters/n_matched": 4.0}
+    unmatched = Span(0, 5, 6, "art-film", cluster=7)  # a false positive has no gold type: left out
+    mixed = [g._replace(cluster=i % 2) for i, g in enumerate(gold)] + [unmatched]
+    scores = cluster_quality(gold, mixed)
+    assert scores["clusters/n_matched"] == 4.0
+    assert scores["clusters/nmi"] == pytest.approx(0.0, abs=1e-12)
+    assert scores["clusters/ari"] < 0
+    assert cluster_quality(gold, gold) == {}  # no clusters: no cluster metrics
+    metrics = evaluate(gold, perfect, 2, FEWNERD, "spans", resamples=0).metrics
+    assert metrics["clusters/nmi"] == 1.0

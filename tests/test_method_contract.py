@@ -20,6 +20,10 @@ FAST = {
     "eigproj": ["lime_entities=40", "lime_samples=16", "tagger_epochs=2"],
     "span-bilstm-attn": ["epochs=2"],
     "hier-soft": ["epochs=2", "pretrain_epochs=1"],
+    "cofee": [
+        *("hidden=128", "batch_size=4", "lr=0.003", "gazetteer_fraction=1.0", "clusters=8"),
+        *("esi_epochs=1", "nee_epochs=3", "patience=3", "fet_epochs=2", "epochs=2"),
+    ],
 }
 CASES = [(name, p) for name in METHODS.names() for p in PROTOCOLS if p in METHODS.get(name).protocols]
 

@@ -9,8 +9,8 @@ import pytest
 
 from benchmark.data.fewnerd import Sentence
 from benchmark.errors import BenchmarkError, ProtocolViolation
-from benchmark.labels import FEWNERD
-from benchmark.protocols import PROTOCOLS, get_protocol
+from benchmark.labels import FEWNERD, coarse_of
+from benchmark.protocols import PROTOCOLS, coarse_view, get_protocol
 from benchmark.spans import Span
 
 
@@ -80,11 +80,26 @@ def test_validate_accepts_a_complete_answer(typing_view):
         (lambda a: [*a, a[0]], "repeats a span"),
         (lambda a: [a[0]._replace(score=float("nan")), *a[1:]], "non-finite score"),
         (lambda a: [a[0]._replace(end=999), *a[1:]], "outside its sentence"),
+        (lambda a: [a[0]._replace(cluster=-1), *a[1:]], "cluster that is not a non-negative integer"),
+        (lambda a: [a[0]._replace(cluster=1.5), *a[1:]], "cluster that is not a non-negative integer"),
     ],
 )  # fmt: skip
 def test_validate_rejects_what_weak_typing_forbids(typing_view, change, message):
     with pytest.raises(ProtocolViolation, match=message):
         PROTOCOLS["weak-typing"].validate(change(_answer(typing_view)), typing_view)
+
+
+def test_validate_keeps_clusters(typing_view):
+    answer = [s._replace(cluster=i % 3) for i, s in enumerate(_answer(typing_view))]
+    assert PROTOCOLS["weak-typing"].validate(answer, typing_view) == sorted(answer)
+
+
+def test_coarse_view_maps_labels_and_spans_to_coarse_types(small):
+    view = PROTOCOLS["ner"].train_view(small.splits["train"][:20], "train", small.hierarchy)
+    coarse = coarse_view(view)
+    for fine, mapped in zip(view.examples, coarse.examples, strict=True):
+        assert mapped.labels == tuple(coarse_of(x) for x in fine.labels)
+        assert mapped.spans == tuple(s._replace(label=coarse_of(s.label)) for s in fine.spans)
 
 
 def test_ner_rejects_overlapping_predictions(small):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.spans import Span, candidate_spans, greedy_non_overlapping
+from benchmark.spans import Span, bio_tags, candidate_spans, greedy_non_overlapping, spans_from_bio
 
 
 def test_candidate_spans_lists_every_span_up_to_the_maximum_once():
@@ -43,3 +43,12 @@ def test_greedy_decoding_breaks_score_ties_by_position_then_length():
     spans = [Span(0, 1, 3, "long", 0.5), Span(0, 1, 2, "short", 0.5), Span(0, 0, 2, "first", 0.5)]
     assert greedy_non_overlapping(spans) == [Span(0, 0, 2, "first", 0.5)]
     assert greedy_non_overlapping(spans[:2]) == [Span(0, 1, 2, "short", 0.5)]
+
+
+def test_typed_bio_tags_round_trip_and_a_type_change_opens_a_span():
+    spans = [(0, 0, 2, 1), (0, 2, 3, 0), (1, 1, 4, 2)]
+    tags = bio_tags([4, 5], spans)
+    assert tags.tolist() == [3, 4, 1, 0, 0, 5, 6, 6, 0]
+    assert spans_from_bio(tags[:4].tolist()) == [(0, 2, 1), (2, 3, 0)]
+    assert spans_from_bio(tags[4:].tolist()) == [(1, 4, 2)]
+    assert spans_from_bio([4, 2, 6, 0]) == [(0, 1, 1), (1, 2, 0), (2, 3, 2)]  # I of another type: a new span

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, ClassVar, Self
+
+import numpy as np
 
 from benchmark.errors import ConfigError
 from benchmark.method import Context, Method, check_is_fitted
@@ -19,14 +21,36 @@ Key = tuple[str, ...]
 class GazetteerConfig:
     """``min_entity_ratio`` 0 is CoFEE's plain matching; a higher value drops strings that are
     mentions in fewer than that share of their training occurrences, counting occurrences that
-    are a mention or lie wholly outside entities (e.g. "May", "The")."""
+    are a mention or lie wholly outside entities (e.g. "May", "The"). ``fraction`` keeps that
+    share of the distinct entity strings, drawn by the run's seed (an incomplete dictionary, as
+    in CoFEE §6.3; CoFEE's NEE stage draws the same strings for the same seed)."""
 
     min_entity_ratio: float = 0.0
     lowercase: bool = False
+    fraction: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_entity_ratio <= 1.0:
             raise ConfigError(f"min_entity_ratio must lie in [0, 1], got {self.min_entity_ratio}")
+        check_fraction("fraction", self.fraction)
+
+
+def check_fraction(name: str, fraction: float) -> None:
+    """A dictionary share must keep some strings: 0 would leave no distant labels at all."""
+    if fraction == 0:
+        raise ConfigError(f"{name}=0 keeps no dictionary strings, so there would be no distant labels; use (0, 1]")
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"{name} must lie in (0, 1], got {fraction}")
+
+
+def sample_keys(keys: Iterable[Key], fraction: float, seed: int) -> set[Key]:
+    """``fraction`` of the distinct ``keys`` (at least one), drawn with ``seed``; all for 1."""
+    ordered = sorted(set(keys))
+    if fraction >= 1:
+        return set(ordered)
+    size = max(1, round(fraction * len(ordered)))
+    chosen = np.random.default_rng(seed).choice(len(ordered), size=size, replace=False)
+    return {ordered[i] for i in chosen}
 
 
 class Gazetteer(Method):
@@ -40,15 +64,21 @@ class Gazetteer(Method):
 
     protocols = frozenset({"ner", "typing"})
     default_protocol = "ner"
+    # half of the training entity strings: the dictionary CoFEE's NEE stage uses by default
+    variants: ClassVar[dict[str, dict[str, Any]]] = {"half": {"fraction": 0.5}}
     Config = GazetteerConfig
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         types: dict[Key, Counter[str]] = defaultdict(Counter)
         heads: dict[str, Counter[str]] = defaultdict(Counter)
         overall: Counter[str] = Counter()
+        strings = (self._normalise(e.tokens)[s.start : s.end] for e in train.examples for s in e.spans)
+        kept = sample_keys(strings, self.config.fraction, ctx.seed)
         for example in train.examples:
             tokens = self._normalise(example.tokens)
             for span in example.spans:
+                if tokens[span.start : span.end] not in kept:
+                    continue
                 types[tokens[span.start : span.end]][span.label] += 1
                 heads[tokens[span.end - 1]][span.label] += 1
                 overall[span.label] += 1
@@ -75,7 +105,7 @@ class Gazetteer(Method):
     def predict(self, view: View) -> list[Span]:
         check_is_fitted(self, "entries_")
         if view.protocol == "ner":
-            return [span for example in view.examples for span in self._tag(example.id, example.tokens)]
+            return [span for example in view.examples for span in self.tag(example.id, example.tokens)]
         return [self._type(example.tokens, span) for example in view.examples for span in example.spans]
 
     def _normalise(self, tokens: Sequence[str]) -> Key:
@@ -90,7 +120,8 @@ class Gazetteer(Method):
             if key in entries:
                 yield key
 
-    def _tag(self, sentence_id: int, tokens: Sequence[str]) -> Iterator[Span]:
+    def tag(self, sentence_id: int, tokens: Sequence[str]) -> Iterator[Span]:
+        """Dictionary matches in a sentence: greedy longest match, left to right."""
         normalised = self._normalise(tokens)
         start = 0
         while start < len(normalised):

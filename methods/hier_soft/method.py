@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
@@ -20,10 +20,10 @@ from benchmark.encoders import STATIC_ENCODERS, TransformerEncoder, device
 from benchmark.errors import ConfigError
 from benchmark.labels import FEWNERD, coarse_of
 from benchmark.method import Context, Method, check_is_fitted
-from benchmark.protocols import View
-from benchmark.spans import Span, spans_from_bio
+from benchmark.protocols import View, coarse_view
+from benchmark.spans import Span, bio_tags, spans_from_bio
 from benchmark.training import EarlyStopping, dev_f1, length_batches
-from methods.hier_soft.model import HierSoftNet, WordSource, bio_tags
+from methods.hier_soft.model import HierSoftNet, WordSource
 from methods.hier_soft.soft_loss import (
     confusion_weights,
     hierarchy_weights,
@@ -187,7 +187,7 @@ class HierSoft(Method):
         epoch with the best dev score (span F1 for ``ner``, accuracy for ``typing``)."""
         cfg = self.config
         classes, labels = (data.coarse, self.coarse_types_) if level == "coarse" else (data.fine, self.types_)
-        dev_view = _coarse_view(dev.view) if level == "coarse" else dev.view
+        dev_view = coarse_view(dev.view) if level == "coarse" else dev.view
         w = torch.as_tensor(weights, dtype=torch.float32, device=device())
         modules = nn.ModuleDict({"net": net} | ({"encoder": self.encoder_model_} if self._live(data) else {}))
         groups = [{"params": list(net.parameters()), "lr": cfg.lr}]
@@ -279,7 +279,7 @@ class HierSoft(Method):
                     found = [
                         (k, a, b, tag_probs[bounds[k] + np.arange(a, b), best[bounds[k] + a : bounds[k] + b]].mean())
                         for k in range(len(batch))
-                        for a, b in spans_from_bio(best[bounds[k] : bounds[k + 1]])
+                        for a, b, _ in spans_from_bio(best[bounds[k] : bounds[k + 1]])
                     ]
                     table = np.array([f[:3] for f in found], dtype=np.int64).reshape(-1, 3)
                     position, spans = table[:, 0], table.copy()
@@ -315,11 +315,3 @@ class HierSoft(Method):
         check_is_fitted(self, "net_")
         data = self._data(view, live=self.encoder_model_ is not None)
         return self._predict_with(self.net_, data, self.types_)
-
-
-def _coarse_view(view: View) -> View:
-    """``view`` with its spans' fine labels replaced by their coarse types (coarse dev score)."""
-    examples = tuple(
-        replace(e, spans=tuple(s._replace(label=coarse_of(s.label)) for s in e.spans)) for e in view.examples
-    )
-    return replace(view, examples=examples)

@@ -17,8 +17,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_se
 from benchmark.encoders import TransformerEncoder
 from benchmark.training import word_rows
 
-OUT, BEGIN, INSIDE = 0, 1, 2  # detection tags
-
 
 class HierSoftNet(nn.Module):
     """BiLSTM states → BIO detection logits per word and type logits per span."""
@@ -91,13 +89,3 @@ class WordSource:
         assert self.units is not None
         batch = self.encoder.batch([self.units[i] for i in sentences], counts)
         return self.encoder.forward(self.model, batch), counts
-
-
-def bio_tags(lengths: Sequence[int], spans: Sequence[tuple[int, int, int]]) -> np.ndarray:
-    """Flat BIO tags of sentences of ``lengths`` words holding ``(sentence, start, end)`` spans."""
-    offsets = np.cumsum([0, *lengths])
-    tags = np.full(offsets[-1], OUT, dtype=np.int64)
-    for sentence, start, end in spans:
-        tags[offsets[sentence] + start] = BEGIN
-        tags[offsets[sentence] + start + 1 : offsets[sentence] + end] = INSIDE
-    return tags

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from benchmark.errors import ConfigError
 from benchmark.labels import FEWNERD
 from benchmark.protocols import PROTOCOLS
-from benchmark.spans import spans_from_bio
+from benchmark.spans import bio_tags, spans_from_bio
 from methods.hier_soft.method import HierSoft, HierSoftConfig
-from methods.hier_soft.model import HierSoftNet, bio_tags
+from methods.hier_soft.model import HierSoftNet
 from methods.hier_soft.soft_loss import (
     check_weights,
     confusion_weights,
@@ -126,8 +126,8 @@ def test_a_weight_file_is_checked_before_any_data_is_loaded(tmp_path):
 def test_bio_tags_separate_adjacent_entities_and_decode_back():
     tags = bio_tags([6, 2], [(0, 0, 2), (0, 2, 3), (0, 4, 6), (1, 1, 2)])
     assert tags.tolist() == [1, 2, 1, 0, 1, 2, 0, 1]
-    assert spans_from_bio(tags[:6].tolist()) == [(0, 2), (2, 3), (4, 6)]
-    assert spans_from_bio([2, 2, 0, 2, 1, 2]) == [(0, 2), (3, 4), (4, 6)]  # an I after O opens a span
+    assert spans_from_bio(tags[:6].tolist()) == [(0, 2, 0), (2, 3, 0), (4, 6, 0)]
+    assert spans_from_bio([2, 2, 0, 2, 1, 2]) == [(0, 2, 0), (3, 4, 0), (4, 6, 0)]  # an I after O opens a span
 
 
 def test_equal_length_batches_give_the_packed_states():

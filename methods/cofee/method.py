@@ -1,0 +1,392 @@
+"""CoFEE (Xue et al., EMNLP 2020): coarse-to-fine pre-training for NER in three stages —
+entity span identification (ESI), named entity extraction from a gazetteer with iterative
+self-picking (NEE), and fine-grained entity typing by k-means pseudo labels (FET)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import KMeans
+
+from benchmark.cache import settings_from
+from benchmark.errors import ConfigError
+from benchmark.labels import label_text
+from benchmark.method import Context, Method, check_is_fitted
+from benchmark.protocols import View, coarse_view
+from benchmark.spans import Span, bio_tags
+from benchmark.training import EarlyStopping, dev_f1, word_rows
+from methods.cofee.model import (
+    CofeeNet,
+    cluster_variances,
+    decode_tags,
+    pick_spans,
+    pool_spans,
+    split_rows,
+    variance_weighted_loss,
+    variance_weights,
+)
+from methods.gazetteer.method import Gazetteer, GazetteerConfig, check_fraction
+
+Triples = list[list[tuple[int, int, int]]]  # per sentence: (start, end, type index)
+CHUNK = 50_000  # words per forward pass outside training
+
+
+@dataclass(frozen=True)
+class CofeeConfig:
+    """The paper's Algorithm 1 on the CoFEE-BERT backbone (a token tagger), over frozen encoder
+    features with a trainable ReLU layer. δ = 0.1 and K = the number of fine types are the
+    paper's best values; epochs, γ, the layer size and the dictionary share are our choices (the
+    paper gives none). ``setting=weak`` tags coarse types with no human labels (Table 3);
+    ``supervised`` fine-tunes the pre-trained model on fine labels (Table 2)."""
+
+    encoder: str = "minilm"
+    layer: int = -1
+    pooling: Literal["first", "mean"] = "first"
+    setting: Literal["weak", "supervised"] = "weak"
+    pretrain: bool = True  # False (supervised only): the backbone without CoFEE pre-training
+    esi: bool = True  # stage 1 on untyped training spans (the stand-in for Wikipedia anchors)
+    fet: bool = True  # stage 3
+    gazetteer_fraction: float = 0.5  # share of the distinct training entity strings in the dictionary
+    delta: float = 0.1  # self-picking threshold δ
+    clusters: int | None = None  # K; None: the number of fine types
+    gamma: float = 1.0  # trade-off γ of the clustering loss
+    variance_weighted: bool = True  # Eq. 9-10; False: plain cross-entropy on pseudo labels (Eq. 7)
+    label_names: Literal["raw", "readable"] = "readable"  # fine-type texts that clusters are matched to
+    hidden: int = 512
+    dropout: float = 0.1
+    lr: float = 1e-3
+    batch_size: int = 32  # sentences per step
+    esi_epochs: int = 2
+    nee_epochs: int = 10  # self-picking iterations, one epoch each, best on dev
+    fet_epochs: int = 5  # best on dev
+    epochs: int = 10  # supervised fine-tuning, best on dev
+    patience: int = 2
+
+    def __post_init__(self) -> None:
+        check_fraction("gazetteer_fraction", self.gazetteer_fraction)
+        if not 0 < self.delta < 1:
+            raise ConfigError(f"delta (the self-picking threshold δ) must lie in (0, 1), got {self.delta}")
+        if self.clusters is not None and self.clusters < 2:
+            raise ConfigError(f"clusters (K) must be at least 2, got {self.clusters}")
+        if self.gamma < 0 or self.lr <= 0 or not 0 <= self.dropout < 1:
+            raise ConfigError("gamma must not be negative, lr must be positive and dropout lie in [0, 1)")
+        if min(self.hidden, self.batch_size, self.nee_epochs, self.fet_epochs, self.epochs, self.patience) < 1:
+            raise ConfigError("hidden, batch_size, nee_epochs, fet_epochs, epochs and patience must be at least 1")
+        if self.esi_epochs < 0:
+            raise ConfigError(f"esi_epochs must not be negative, got {self.esi_epochs}")
+
+
+@dataclass(frozen=True)
+class Words:
+    """A view's cached word vectors, as one float32 matrix with sentence offsets."""
+
+    x: torch.Tensor
+    offsets: np.ndarray
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def rows(self, sentences: np.ndarray) -> np.ndarray:
+        return word_rows(self.offsets[sentences], self.counts[sentences])
+
+    def spans(self, triples: Triples) -> np.ndarray:
+        """Rows ``(sentence, start, end, type)`` of per-sentence triples, sorted by sentence."""
+        out = [(i, *t) for i, sentence in enumerate(triples) for t in sentence]
+        return np.array(out, dtype=np.int64).reshape(-1, 4)
+
+
+class Cofee(Method):
+    """CoFEE coarse-to-fine pre-training on a token-tagger backbone (ESI → NEE → FET).
+
+    ``weak`` (default): ``ner`` tags the coarse types learnt from the gazetteer and gives each
+    entity the fine type whose name is nearest its cluster's centre (within its coarse type);
+    ``weak-typing`` does the same on the gold spans. ``supervised``: the pre-trained network is
+    fine-tuned on the fine labels. Predictions carry their k-means cluster, which the evaluator
+    scores against the hidden fine types (NMI, ARI).
+    """
+
+    protocols = frozenset({"ner", "weak-typing"})
+    default_protocol = "ner"
+    variants: ClassVar[dict[str, dict[str, Any]]] = {
+        "no-fet": {"fet": False},  # Table 3's -FET
+        "no-fet-esi": {"fet": False, "esi": False},  # Table 3's -FET-ESI
+        "supervised": {"setting": "supervised"},  # Table 2's CoFEE-BERT
+        "no-pretrain": {"setting": "supervised", "pretrain": False},  # Table 2's BERT: the bare backbone
+    }
+    Config = CofeeConfig
+
+    @classmethod
+    def check_config(cls, config: CofeeConfig, protocol: str) -> None:
+        if config.setting == "supervised" and protocol != "ner":
+            raise ConfigError(f"setting=supervised fine-tunes on fine labels, which {protocol!r} does not give")
+        if not config.pretrain and config.setting != "supervised":
+            raise ConfigError("pretrain=false leaves nothing to train in setting=weak; use setting=supervised")
+
+    def fit(self, train: View, dev: View, ctx: Context) -> Self:
+        cfg = self.config
+        self.check_config(cfg, train.protocol)
+        self.settings_ = settings_from(cfg)
+        self._features = ctx.features
+        self.hierarchy_ = train.hierarchy
+        self.coarse_types_ = list(train.hierarchy.coarse_types)
+        self._rng = np.random.default_rng(ctx.seed)
+        self._metrics = ctx.metrics
+        words, dev_words = self._words(train), self._words(dev)
+        self.net_ = CofeeNet(words.x.shape[1], cfg.hidden, cfg.dropout)
+        self.kmeans_: KMeans | None = None
+        coarse_dev = coarse_view(dev)
+        if cfg.pretrain:
+            if cfg.esi:
+                self._timed("esi", self._esi, train, words)
+            labelled = self._timed("nee", self._nee, train, words, dev_words, coarse_dev, ctx)
+            if cfg.fet:
+                self._timed("fet", self._fet, words, dev_words, coarse_dev, labelled, ctx.seed)
+        if cfg.setting == "supervised":
+            self.fine_types_ = list(train.hierarchy.fine_types)
+            self._timed("finetune", self._finetune, train, dev, words, dev_words)
+        else:
+            self._timed("clusters", self._fit_clusters, words, labelled, ctx)
+        return self
+
+    # ----- stages -------------------------------------------------------------------------
+
+    def _esi(self, train: View, words: Words) -> None:
+        """Stage 1: untyped BIO tagging of the training entity spans (the anchors' stand-in)."""
+        self.net_.add_head("esi", 3)
+        triples = [[(s.start, s.end, 0) for s in e.spans] for e in train.examples]
+        tags = self._tags(words, triples)
+        optimizer = self._optimizer()
+        for _ in range(self.config.esi_epochs):
+            self._epoch("esi", words, tags, optimizer)
+
+    def _nee(self, train: View, words: Words, dev_words: Words, coarse_dev: View, ctx: Context) -> Triples:
+        """Stage 2: coarse BIO tagging on gazetteer matches, re-labelled by self-picking after
+        each epoch; returns the label set of the best epoch on dev (``D_s^best``)."""
+        cfg = self.config
+        gazetteer = Gazetteer(GazetteerConfig(fraction=cfg.gazetteer_fraction)).fit(coarse_view(train), coarse_dev, ctx)
+        index = {c: i for i, c in enumerate(self.coarse_types_)}
+        labelled = [[(s.start, s.end, index[s.label]) for s in gazetteer.tag(e.id, e.tokens)] for e in train.examples]
+        self._metrics["nee_matched_entities"] = sum(map(len, labelled))
+        self.net_.add_head("nee", 1 + 2 * len(self.coarse_types_))
+        optimizer = self._optimizer()
+        stopper = EarlyStopping(cfg.patience)
+        best = labelled
+        for epoch in range(cfg.nee_epochs):
+            self._epoch("nee", words, self._tags(words, labelled), optimizer)
+            stop = stopper.step(epoch, dev_f1(self._coarse_spans(coarse_dev, dev_words), coarse_dev), self.net_)
+            if stopper.best_epoch == epoch:
+                best = labelled
+            if stop:
+                break
+            probabilities = split_rows(self._probabilities("nee", words), words.counts)
+            labelled = [pick_spans(p, cfg.delta) for p in probabilities]
+            self._metrics[f"nee_picked_entities_{epoch + 1}"] = sum(map(len, labelled))
+        stopper.restore(self.net_)
+        self._metrics |= {"nee_best_epoch": stopper.best_epoch + 1, "nee_dev_f1": stopper.best_score}
+        self._metrics["nee_best_entities"] = sum(map(len, best))
+        return best
+
+    def _fet(self, words: Words, dev_words: Words, coarse_dev: View, labelled: Triples, seed: int) -> None:
+        """Stage 3: NEE tagging on ``D_s^best`` plus γ × the variance-weighted cross-entropy of a
+        cluster classifier on k-means pseudo labels of the entities, re-clustered every epoch."""
+        cfg = self.config
+        entities = words.spans(labelled)
+        k = self._k(len(entities))
+        self.net_.add_head("clusters", k)
+        optimizer = self._optimizer()
+        stopper = EarlyStopping(cfg.patience)
+        tags = self._tags(words, labelled)
+        centres: np.ndarray | None = None
+        for epoch in range(cfg.fet_epochs):
+            vectors = self._entity_vectors(words, entities)
+            kmeans = self._kmeans(vectors, k, centres, seed)
+            centres = kmeans.cluster_centers_
+            variances = cluster_variances(vectors, kmeans.labels_, centres)
+            alpha = variance_weights(variances) if cfg.variance_weighted else np.ones(k)
+            if epoch == 0:
+                self._metrics["fet_alpha_max_over_min"] = float(alpha.max() / max(alpha[alpha > 0].min(), 1e-300))
+            pseudo = (entities, kmeans.labels_, torch.as_tensor(alpha, dtype=torch.float32))
+            self._epoch("nee", words, tags, optimizer, pseudo)
+            if stopper.step(epoch, dev_f1(self._coarse_spans(coarse_dev, dev_words), coarse_dev), self.net_):
+                break
+        stopper.restore(self.net_)
+        self._metrics |= {"fet_best_epoch": stopper.best_epoch + 1, "fet_dev_f1": stopper.best_score}
+
+    def _finetune(self, train: View, dev: View, words: Words, dev_words: Words) -> None:
+        """Supervised setting: a new BIO head over the fine types, trained with the pre-trained
+        layer on the human fine labels; best epoch on dev fine F1."""
+        cfg = self.config
+        index = {f: i for i, f in enumerate(self.fine_types_)}
+        triples = [[(s.start, s.end, index[s.label]) for s in e.spans] for e in train.examples]
+        tags = self._tags(words, triples)
+        self.net_.add_head("fine", 1 + 2 * len(self.fine_types_))
+        optimizer = self._optimizer()
+        stopper = EarlyStopping(cfg.patience + 1)
+        for epoch in range(cfg.epochs):
+            self._epoch("fine", words, tags, optimizer)
+            if stopper.step(epoch, dev_f1(self._tagged(dev, dev_words, "fine", self.fine_types_), dev), self.net_):
+                break
+        stopper.restore(self.net_)
+        self._metrics |= {"finetune_best_epoch": stopper.best_epoch + 1, "finetune_dev_f1": stopper.best_score}
+
+    def _fit_clusters(self, words: Words, labelled: Triples, ctx: Context) -> None:
+        """Weak setting: cluster ``D_s^best``'s entities with the final network, and score each
+        cluster against every fine-type name by the cosine between the name's embedding and the
+        mean of its members' (unit) encoder vectors."""
+        entities = words.spans(labelled)
+        vectors = self._entity_vectors(words, entities)
+        self.kmeans_ = self._kmeans(vectors, self._k(len(entities)), None, ctx.seed)
+        raw = _unit(pool_spans(words.x, entities[:, 1] + words.offsets[entities[:, 0]], _ends(entities, words)).numpy())
+        k = self.kmeans_.n_clusters
+        centres = _unit(np.stack([raw[self.kmeans_.labels_ == c].mean(axis=0) for c in range(k)]))
+        fine = list(self.hierarchy_.fine_types)
+        texts = [label_text(f, self.config.label_names) for f in fine]
+        names = _unit(self._features.encoder(self.settings_).embed_phrases(texts))
+        self.similarity_ = pd.DataFrame(centres @ names.T, columns=fine)
+        members = pd.DataFrame({"cluster": self.kmeans_.labels_, "coarse": entities[:, 3]})
+        table = members.groupby("cluster").agg(size=("coarse", "size"), coarse=("coarse", lambda x: x.mode().iloc[0]))
+        table["coarse"] = [self.coarse_types_[c] for c in table["coarse"]]
+        table["nearest_fine_type"] = [
+            self.similarity_.loc[i, list(self.hierarchy_.fines_of(c))].idxmax() for i, c in table["coarse"].items()
+        ]
+        table.to_csv(ctx.artifact_dir / "clusters.csv")
+        self._metrics["entities_clustered"] = len(entities)
+
+    # ----- prediction ---------------------------------------------------------------------
+
+    def predict(self, view: View) -> list[Span]:
+        check_is_fitted(self, "net_")
+        words = self._words(view)
+        if self.config.setting == "supervised":
+            return self._tagged(view, words, "fine", self.fine_types_)
+        if view.protocol == "ner":
+            spans = self._coarse_spans(view, words)
+        else:
+            spans = [s for e in view.examples for s in e.spans]
+        return self._fine_from_clusters(spans, view, words)
+
+    def _fine_from_clusters(self, spans: Sequence[Span], view: View, words: Words) -> list[Span]:
+        """Each coarse-typed span → its nearest cluster → that cluster's best fine type under the
+        span's coarse type. Score: the span's own score under ``ner``, else the margin between
+        the best and second-best fine type."""
+        position = {e.id: i for i, e in enumerate(view.examples)}
+        rows = np.array([(position[s.sentence_id], s.start, s.end, 0) for s in spans], dtype=np.int64).reshape(-1, 4)
+        if not len(rows):
+            return []
+        clusters = self.kmeans_.predict(self._entity_vectors(words, rows))
+        out = []
+        for span, cluster in zip(spans, clusters, strict=True):
+            options = self.similarity_.loc[int(cluster), list(self.hierarchy_.fines_of(span.label))]
+            ranked = options.sort_values(ascending=False, kind="stable")
+            score = span.score
+            if view.protocol != "ner":
+                score = float(ranked.iloc[0] - (ranked.iloc[1] if len(ranked) > 1 else -1.0))
+            out.append(span._replace(label=ranked.index[0], score=score, cluster=int(cluster)))
+        return out
+
+    # ----- helpers ------------------------------------------------------------------------
+
+    def _timed(self, stage: str, fn, *args):
+        started = time.perf_counter()
+        out = fn(*args)
+        self._metrics[f"{stage}_seconds"] = time.perf_counter() - started
+        return out
+
+    def _words(self, view: View) -> Words:
+        features = self._features.word_features([e.tokens for e in view.examples], self.settings_)
+        return Words(torch.from_numpy(np.asarray(features.matrix, dtype=np.float32)), features.offsets)
+
+    def _tags(self, words: Words, triples: Triples) -> torch.Tensor:
+        spans = [(i, *t) for i, sentence in enumerate(triples) for t in sentence]
+        return torch.from_numpy(bio_tags(words.counts.tolist(), spans))
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net_.parameters(), lr=self.config.lr)
+
+    def _k(self, n_entities: int) -> int:
+        k = self.config.clusters or len(self.hierarchy_.fine_types)
+        if n_entities < k:
+            raise ConfigError(f"clusters (K) is {k}, but NEE left only {n_entities} entities to cluster")
+        return k
+
+    def _kmeans(self, vectors: np.ndarray, k: int, centres: np.ndarray | None, seed: int) -> KMeans:
+        """k-means (scikit-learn); started from the previous centres when re-clustering, so a
+        cluster keeps its index and ``W_c`` its meaning from one epoch to the next."""
+        init = centres if centres is not None else "k-means++"
+        return KMeans(n_clusters=k, init=init, n_init=1, random_state=seed).fit(vectors)
+
+    def _epoch(self, head: str, words: Words, tags: torch.Tensor, optimizer, pseudo=None) -> None:
+        """One pass over the sentences in random batches; with ``pseudo`` = (entities, cluster
+        labels, α) the loss adds γ × the variance-weighted cluster loss of the batch's entities."""
+        cfg = self.config
+        self.net_.train()
+        order = self._rng.permutation(len(words.counts))
+        for batch in np.array_split(order, -(-len(order) // cfg.batch_size)):
+            rows = words.rows(batch)
+            h = self.net_(words.x[rows])
+            loss = F.cross_entropy(self.net_.heads[head](h), tags[rows])
+            if pseudo is not None:
+                entities, labels, alpha = pseudo
+                chosen, local = _entities_in(entities, batch, words.counts)
+                if len(chosen):
+                    e = pool_spans(h, local, local + entities[chosen, 2] - entities[chosen, 1])
+                    target = torch.from_numpy(labels[chosen]).long()
+                    loss = loss + cfg.gamma * variance_weighted_loss(self.net_.heads["clusters"](e), target, alpha)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    def _hidden(self, words: Words) -> torch.Tensor:
+        self.net_.eval()
+        with torch.inference_mode():
+            return torch.cat([self.net_(part) for part in words.x.split(CHUNK)])
+
+    def _probabilities(self, head: str, words: Words) -> np.ndarray:
+        self.net_.eval()
+        with torch.inference_mode():
+            parts = [self.net_.heads[head](self.net_(part)).softmax(-1) for part in words.x.split(CHUNK)]
+        return torch.cat(parts).numpy()
+
+    def _entity_vectors(self, words: Words, entities: np.ndarray) -> np.ndarray:
+        """``e_i``: the network's ``h`` sum-pooled over each entity (rows sentence, start, end, …)."""
+        starts = words.offsets[entities[:, 0]] + entities[:, 1]
+        return pool_spans(self._hidden(words), starts, _ends(entities, words)).numpy()
+
+    def _tagged(self, view: View, words: Words, head: str, types: Sequence[str]) -> list[Span]:
+        probabilities = split_rows(self._probabilities(head, words), words.counts)
+        return [
+            Span(e.id, a, b, types[kind], score)
+            for e, p in zip(view.examples, probabilities, strict=True)
+            for a, b, kind, score in decode_tags(p)
+        ]
+
+    def _coarse_spans(self, view: View, words: Words) -> list[Span]:
+        return self._tagged(view, words, "nee", self.coarse_types_)
+
+
+def _ends(entities: np.ndarray, words: Words) -> np.ndarray:
+    return words.offsets[entities[:, 0]] + entities[:, 2]
+
+
+def _entities_in(entities: np.ndarray, batch: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the entities (sorted by sentence) in ``batch``'s sentences, and each one's
+    start row in the batch's word matrix."""
+    lo = np.searchsorted(entities[:, 0], batch, side="left")
+    hi = np.searchsorted(entities[:, 0], batch, side="right")
+    chosen = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]).astype(np.int64)
+    first_row = np.cumsum([0, *counts[batch][:-1]])
+    local = np.repeat(first_row, hi - lo) + entities[chosen, 1]
+    return chosen, local
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1)
