@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -220,6 +221,13 @@ def attach_predictions(section: Section, gold: list[Span], n_sentences: int, hie
             variant.tables, variant.predictions, variant.matches = tables, predictions, matches
 
 
+def randomization_trials(trials: int, n_pairs: int, alpha: float) -> int:
+    """Enough randomization trials that Holm's correction over ``n_pairs`` can reach ``alpha``:
+    the smallest p-value is 1 / (trials + 1), and Holm multiplies it by the number of pairs, so
+    with 1,000 trials more than 50 pairs could never be significant at 0.05."""
+    return max(trials, math.ceil(2 * n_pairs / alpha))
+
+
 def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None:
     """The section's table (one row per variant) and pairs (one row per pair of variants)."""
     protocol = section.protocol
@@ -254,7 +262,10 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     tested = [v for v in section.variants if v.tables is not None]
     pooled = {v.label: mean_table(v.tables) for v in tested}
     if tested:
-        test = RandomizationTest(tested[0].tables[0].n_sentences, protocol.scoring, headline, trials)
+        n_pairs = len(tested) * (len(tested) - 1) // 2
+        test = RandomizationTest(
+            tested[0].tables[0].n_sentences, protocol.scoring, headline, randomization_trials(trials, n_pairs, alpha)
+        )
     means = dict(zip(table["method"], table[f"{headline}_mean"], strict=True))
     pairs = []
     for i, first in enumerate(tested):
@@ -358,9 +369,11 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
         "",
         "*rank*: 1 + the number of rows significantly better on the headline (approximate randomization on "
-        f"per-sentence counts averaged over seeds, {trials:,} trials, Holm-corrected, α = {alpha}), so rows the "
-        "test cannot separate share a rank; every pair is under *Significance*. *95% CI*: of the seed mean, "
-        f"sentence bootstrap ({trials:,} resamples). *s/seed*: fit + predict seconds per seed.",
+        "per-sentence counts averaged over seeds, "
+        f"{randomization_trials(trials, len(section.pairs), alpha):,} trials, Holm-corrected, α = {alpha}), "
+        "so rows the test cannot separate share a rank; every pair is under *Significance*. "
+        f"*95% CI*: of the seed mean, sentence bootstrap ({trials:,} resamples). "
+        "*s/seed*: fit + predict seconds per seed.",
     ]
     pairs = section.pairs
     if len(pairs):

@@ -143,6 +143,15 @@ def test_cli_report_errors(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "reports").exists()
 
 
+def test_enough_randomization_trials_for_holm_to_reach_alpha():
+    from benchmark.report import randomization_trials
+
+    assert randomization_trials(1000, 10, 0.05) == 1000
+    for n_pairs in (78, 300):
+        trials = randomization_trials(1000, n_pairs, 0.05)
+        assert n_pairs / (trials + 1) < 0.05  # the smallest Holm-adjusted p-value can pass
+
+
 def test_holm_adjustment():
     assert holm_adjust([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
 
