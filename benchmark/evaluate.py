@@ -435,9 +435,9 @@ def cluster_quality(gold: Sequence[Span], predictions: Sequence[Span]) -> dict[s
     if all(p.cluster is None for p in predictions):
         return {}
     truth = {(g.sentence_id, g.start, g.end): g.label for g in gold}
-    matched = [(truth[k], p.cluster) for p in predictions if (k := (p.sentence_id, p.start, p.end)) in truth]
-    labels = [label for label, cluster in matched if cluster is not None]
-    clusters = [cluster for _, cluster in matched if cluster is not None]
+    clustered = [p for p in predictions if p.cluster is not None and (p.sentence_id, p.start, p.end) in truth]
+    labels = [truth[p.sentence_id, p.start, p.end] for p in clustered]
+    clusters = [p.cluster for p in clustered]
     return {
         "clusters/nmi": float(normalized_mutual_info_score(labels, clusters)) if labels else 0.0,
         "clusters/ari": float(adjusted_rand_score(labels, clusters)) if labels else 0.0,

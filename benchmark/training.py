@@ -10,7 +10,7 @@ import numpy as np
 from benchmark.evaluate import evaluate
 from benchmark.labels import LabelHierarchy
 from benchmark.protocols import View
-from benchmark.spans import OUTSIDE, Span, spans_from_labels
+from benchmark.spans import OUTSIDE, Span, spans_from_bio, spans_from_labels
 
 
 def decode_io(sentence_id: int, probabilities: np.ndarray, labels: Sequence[str]) -> list[Span]:
@@ -19,6 +19,14 @@ def decode_io(sentence_id: int, probabilities: np.ndarray, labels: Sequence[str]
     spans = spans_from_labels(sentence_id, [labels[i] for i in best])
     top = probabilities.max(axis=1)
     return [s._replace(score=float(top[s.start : s.end].mean())) for s in spans]
+
+
+def decode_bio(probabilities: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """Argmax BIO decoding of one sentence's tag probabilities (columns as `bio_tags`):
+    ``(start, end, type, score)`` with the span's mean top probability as its score."""
+    best = probabilities.argmax(axis=1)
+    top = probabilities.max(axis=1)
+    return [(a, b, kind, float(top[a:b].mean())) for a, b, kind in spans_from_bio(best.tolist())]
 
 
 def vote_in_span(probabilities: np.ndarray, labels: Sequence[str]) -> tuple[str, float]:

@@ -21,11 +21,10 @@ from benchmark.labels import label_text
 from benchmark.method import Context, Method, check_is_fitted
 from benchmark.protocols import View, coarse_view
 from benchmark.spans import Span, bio_tags
-from benchmark.training import EarlyStopping, dev_f1, word_rows
+from benchmark.training import EarlyStopping, decode_bio, dev_f1
 from methods.cofee.model import (
     CofeeNet,
     cluster_variances,
-    decode_tags,
     pick_spans,
     pool_spans,
     split_rows,
@@ -33,6 +32,8 @@ from methods.cofee.model import (
     variance_weights,
 )
 from methods.gazetteer.method import Gazetteer, GazetteerConfig, check_fraction
+from methods.hier_soft.model import WordSource
+from methods.label_name.method import unit_rows
 
 Triples = list[list[tuple[int, int, int]]]  # per sentence: (start, end, type index)
 CHUNK = 50_000  # words per forward pass outside training
@@ -83,26 +84,6 @@ class CofeeConfig:
             raise ConfigError(f"esi_epochs must not be negative, got {self.esi_epochs}")
 
 
-@dataclass(frozen=True)
-class Words:
-    """A view's cached word vectors, as one float32 matrix with sentence offsets."""
-
-    x: torch.Tensor
-    offsets: np.ndarray
-
-    @property
-    def counts(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def rows(self, sentences: np.ndarray) -> np.ndarray:
-        return word_rows(self.offsets[sentences], self.counts[sentences])
-
-    def spans(self, triples: Triples) -> np.ndarray:
-        """Rows ``(sentence, start, end, type)`` of per-sentence triples, sorted by sentence."""
-        out = [(i, *t) for i, sentence in enumerate(triples) for t in sentence]
-        return np.array(out, dtype=np.int64).reshape(-1, 4)
-
-
 class Cofee(Method):
     """CoFEE coarse-to-fine pre-training on a token-tagger backbone (ESI → NEE → FET).
 
@@ -140,7 +121,7 @@ class Cofee(Method):
         self._rng = np.random.default_rng(ctx.seed)
         self._metrics = ctx.metrics
         words, dev_words = self._words(train), self._words(dev)
-        self.net_ = CofeeNet(words.x.shape[1], cfg.hidden, cfg.dropout)
+        self.net_ = CofeeNet(words.cached.shape[1], cfg.hidden, cfg.dropout)
         self.kmeans_: KMeans | None = None
         coarse_dev = coarse_view(dev)
         if cfg.pretrain:
@@ -158,7 +139,7 @@ class Cofee(Method):
 
     # ----- stages -------------------------------------------------------------------------
 
-    def _esi(self, train: View, words: Words) -> None:
+    def _esi(self, train: View, words: WordSource) -> None:
         """Stage 1: untyped BIO tagging of the training entity spans (the anchors' stand-in)."""
         self.net_.add_head("esi", 3)
         triples = [[(s.start, s.end, 0) for s in e.spans] for e in train.examples]
@@ -167,7 +148,7 @@ class Cofee(Method):
         for _ in range(self.config.esi_epochs):
             self._epoch("esi", words, tags, optimizer)
 
-    def _nee(self, train: View, words: Words, dev_words: Words, coarse_dev: View, ctx: Context) -> Triples:
+    def _nee(self, train: View, words: WordSource, dev_words: WordSource, coarse_dev: View, ctx: Context) -> Triples:
         """Stage 2: coarse BIO tagging on gazetteer matches, re-labelled by self-picking after
         each epoch; returns the label set of the best epoch on dev (``D_s^best``)."""
         cfg = self.config
@@ -194,11 +175,11 @@ class Cofee(Method):
         self._metrics["nee_best_entities"] = sum(map(len, best))
         return best
 
-    def _fet(self, words: Words, dev_words: Words, coarse_dev: View, labelled: Triples, seed: int) -> None:
+    def _fet(self, words: WordSource, dev_words: WordSource, coarse_dev: View, labelled: Triples, seed: int) -> None:
         """Stage 3: NEE tagging on ``D_s^best`` plus γ × the variance-weighted cross-entropy of a
         cluster classifier on k-means pseudo labels of the entities, re-clustered every epoch."""
         cfg = self.config
-        entities = words.spans(labelled)
+        entities = _rows_of(labelled)
         k = self._k(len(entities))
         self.net_.add_head("clusters", k)
         optimizer = self._optimizer()
@@ -220,7 +201,7 @@ class Cofee(Method):
         stopper.restore(self.net_)
         self._metrics |= {"fet_best_epoch": stopper.best_epoch + 1, "fet_dev_f1": stopper.best_score}
 
-    def _finetune(self, train: View, dev: View, words: Words, dev_words: Words) -> None:
+    def _finetune(self, train: View, dev: View, words: WordSource, dev_words: WordSource) -> None:
         """Supervised setting: a new BIO head over the fine types, trained with the pre-trained
         layer on the human fine labels; best epoch on dev fine F1."""
         cfg = self.config
@@ -237,19 +218,19 @@ class Cofee(Method):
         stopper.restore(self.net_)
         self._metrics |= {"finetune_best_epoch": stopper.best_epoch + 1, "finetune_dev_f1": stopper.best_score}
 
-    def _fit_clusters(self, words: Words, labelled: Triples, ctx: Context) -> None:
+    def _fit_clusters(self, words: WordSource, labelled: Triples, ctx: Context) -> None:
         """Weak setting: cluster ``D_s^best``'s entities with the final network, and score each
         cluster against every fine-type name by the cosine between the name's embedding and the
         mean of its members' (unit) encoder vectors."""
-        entities = words.spans(labelled)
+        entities = _rows_of(labelled)
         vectors = self._entity_vectors(words, entities)
         self.kmeans_ = self._kmeans(vectors, self._k(len(entities)), None, ctx.seed)
-        raw = _unit(pool_spans(words.x, entities[:, 1] + words.offsets[entities[:, 0]], _ends(entities, words)).numpy())
+        raw = unit_rows(pool_spans(words.cached, *_word_bounds(entities, words)).numpy())
         k = self.kmeans_.n_clusters
-        centres = _unit(np.stack([raw[self.kmeans_.labels_ == c].mean(axis=0) for c in range(k)]))
+        centres = unit_rows(np.stack([raw[self.kmeans_.labels_ == c].mean(axis=0) for c in range(k)]))
         fine = list(self.hierarchy_.fine_types)
         texts = [label_text(f, self.config.label_names) for f in fine]
-        names = _unit(self._features.encoder(self.settings_).embed_phrases(texts))
+        names = unit_rows(self._features.encoder(self.settings_).embed_phrases(texts))
         self.similarity_ = pd.DataFrame(centres @ names.T, columns=fine)
         members = pd.DataFrame({"cluster": self.kmeans_.labels_, "coarse": entities[:, 3]})
         table = members.groupby("cluster").agg(size=("coarse", "size"), coarse=("coarse", lambda x: x.mode().iloc[0]))
@@ -273,7 +254,7 @@ class Cofee(Method):
             spans = [s for e in view.examples for s in e.spans]
         return self._fine_from_clusters(spans, view, words)
 
-    def _fine_from_clusters(self, spans: Sequence[Span], view: View, words: Words) -> list[Span]:
+    def _fine_from_clusters(self, spans: Sequence[Span], view: View, words: WordSource) -> list[Span]:
         """Each coarse-typed span → its nearest cluster → that cluster's best fine type under the
         span's coarse type. Score: the span's own score under ``ner``, else the margin between
         the best and second-best fine type."""
@@ -300,13 +281,13 @@ class Cofee(Method):
         self._metrics[f"{stage}_seconds"] = time.perf_counter() - started
         return out
 
-    def _words(self, view: View) -> Words:
-        features = self._features.word_features([e.tokens for e in view.examples], self.settings_)
-        return Words(torch.from_numpy(np.asarray(features.matrix, dtype=np.float32)), features.offsets)
+    def _words(self, view: View) -> WordSource:
+        sentences = [e.tokens for e in view.examples]
+        features = self._features.word_features(sentences, self.settings_)
+        return WordSource(sentences, features.matrix, features.offsets)
 
-    def _tags(self, words: Words, triples: Triples) -> torch.Tensor:
-        spans = [(i, *t) for i, sentence in enumerate(triples) for t in sentence]
-        return torch.from_numpy(bio_tags(words.counts.tolist(), spans))
+    def _tags(self, words: WordSource, triples: Triples) -> torch.Tensor:
+        return torch.from_numpy(bio_tags(words.counts.tolist(), _rows_of(triples)))
 
     def _optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.net_.parameters(), lr=self.config.lr)
@@ -323,7 +304,7 @@ class Cofee(Method):
         init = centres if centres is not None else "k-means++"
         return KMeans(n_clusters=k, init=init, n_init=1, random_state=seed).fit(vectors)
 
-    def _epoch(self, head: str, words: Words, tags: torch.Tensor, optimizer, pseudo=None) -> None:
+    def _epoch(self, head: str, words: WordSource, tags: torch.Tensor, optimizer, pseudo=None) -> None:
         """One pass over the sentences in random batches; with ``pseudo`` = (entities, cluster
         labels, α) the loss adds γ × the variance-weighted cluster loss of the batch's entities."""
         cfg = self.config
@@ -331,7 +312,7 @@ class Cofee(Method):
         order = self._rng.permutation(len(words.counts))
         for batch in np.array_split(order, -(-len(order) // cfg.batch_size)):
             rows = words.rows(batch)
-            h = self.net_(words.x[rows])
+            h = self.net_(words.cached[rows])
             loss = F.cross_entropy(self.net_.heads[head](h), tags[rows])
             if pseudo is not None:
                 entities, labels, alpha = pseudo
@@ -344,36 +325,43 @@ class Cofee(Method):
             loss.backward()
             optimizer.step()
 
-    def _hidden(self, words: Words) -> torch.Tensor:
+    def _hidden(self, words: WordSource) -> torch.Tensor:
         self.net_.eval()
         with torch.inference_mode():
-            return torch.cat([self.net_(part) for part in words.x.split(CHUNK)])
+            return torch.cat([self.net_(part) for part in words.cached.split(CHUNK)])
 
-    def _probabilities(self, head: str, words: Words) -> np.ndarray:
+    def _probabilities(self, head: str, words: WordSource) -> np.ndarray:
         self.net_.eval()
         with torch.inference_mode():
-            parts = [self.net_.heads[head](self.net_(part)).softmax(-1) for part in words.x.split(CHUNK)]
+            parts = [self.net_.heads[head](self.net_(part)).softmax(-1) for part in words.cached.split(CHUNK)]
         return torch.cat(parts).numpy()
 
-    def _entity_vectors(self, words: Words, entities: np.ndarray) -> np.ndarray:
+    def _entity_vectors(self, words: WordSource, entities: np.ndarray) -> np.ndarray:
         """``e_i``: the network's ``h`` sum-pooled over each entity (rows sentence, start, end, …)."""
-        starts = words.offsets[entities[:, 0]] + entities[:, 1]
-        return pool_spans(self._hidden(words), starts, _ends(entities, words)).numpy()
+        return pool_spans(self._hidden(words), *_word_bounds(entities, words)).numpy()
 
-    def _tagged(self, view: View, words: Words, head: str, types: Sequence[str]) -> list[Span]:
+    def _tagged(self, view: View, words: WordSource, head: str, types: Sequence[str]) -> list[Span]:
         probabilities = split_rows(self._probabilities(head, words), words.counts)
         return [
             Span(e.id, a, b, types[kind], score)
             for e, p in zip(view.examples, probabilities, strict=True)
-            for a, b, kind, score in decode_tags(p)
+            for a, b, kind, score in decode_bio(p)
         ]
 
-    def _coarse_spans(self, view: View, words: Words) -> list[Span]:
+    def _coarse_spans(self, view: View, words: WordSource) -> list[Span]:
         return self._tagged(view, words, "nee", self.coarse_types_)
 
 
-def _ends(entities: np.ndarray, words: Words) -> np.ndarray:
-    return words.offsets[entities[:, 0]] + entities[:, 2]
+def _rows_of(triples: Triples) -> np.ndarray:
+    """Rows ``(sentence, start, end, type)`` of per-sentence triples, sorted by sentence."""
+    out = [(i, *t) for i, sentence in enumerate(triples) for t in sentence]
+    return np.array(out, dtype=np.int64).reshape(-1, 4)
+
+
+def _word_bounds(entities: np.ndarray, words: WordSource) -> tuple[np.ndarray, np.ndarray]:
+    """The entities' first and past-the-end rows in the view's flat word matrix."""
+    first = words.offsets[entities[:, 0]]
+    return first + entities[:, 1], first + entities[:, 2]
 
 
 def _entities_in(entities: np.ndarray, batch: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -385,8 +373,3 @@ def _entities_in(entities: np.ndarray, batch: np.ndarray, counts: np.ndarray) ->
     first_row = np.cumsum([0, *counts[batch][:-1]])
     local = np.repeat(first_row, hi - lo) + entities[chosen, 1]
     return chosen, local
-
-
-def _unit(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from scipy.special import softmax
 from torch import nn
 
-from benchmark.spans import Span, greedy_non_overlapping, spans_from_bio
+from benchmark.spans import Span, greedy_non_overlapping
 from benchmark.training import word_rows
 
 
@@ -86,14 +86,6 @@ def variance_weights(variances: np.ndarray) -> np.ndarray:
 def variance_weighted_loss(logits: torch.Tensor, pseudo: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """The paper's Eq. 9: ``-1/M Σ_i α_{y_i} log P_c(y_i | e_i)`` over M entities."""
     return (alpha[pseudo] * F.cross_entropy(logits, pseudo, reduction="none")).mean()
-
-
-def decode_tags(probabilities: np.ndarray) -> list[tuple[int, int, int, float]]:
-    """Argmax BIO decoding of one sentence: ``(start, end, type, score)`` with the span's mean
-    top probability as its score."""
-    best = probabilities.argmax(axis=1)
-    top = probabilities.max(axis=1)
-    return [(a, b, kind, float(top[a:b].mean())) for a, b, kind in spans_from_bio(best.tolist())]
 
 
 def split_rows(values: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:

@@ -21,8 +21,8 @@ from benchmark.errors import ConfigError
 from benchmark.labels import FEWNERD, coarse_of
 from benchmark.method import Context, Method, check_is_fitted
 from benchmark.protocols import View, coarse_view
-from benchmark.spans import Span, bio_tags, spans_from_bio
-from benchmark.training import EarlyStopping, dev_f1, length_batches
+from benchmark.spans import Span, bio_tags
+from benchmark.training import EarlyStopping, decode_bio, dev_f1, length_batches
 from methods.hier_soft.model import HierSoftNet, WordSource
 from methods.hier_soft.soft_loss import (
     confusion_weights,
@@ -274,12 +274,11 @@ class HierSoft(Method):
                 states = net.states(words.to(device()), counts)
                 if detect:
                     tag_probs = net.detect(states).softmax(-1).cpu().numpy()
-                    best = tag_probs.argmax(-1)
                     bounds = np.cumsum([0, *counts])
                     found = [
-                        (k, a, b, tag_probs[bounds[k] + np.arange(a, b), best[bounds[k] + a : bounds[k] + b]].mean())
+                        (k, a, b, score)
                         for k in range(len(batch))
-                        for a, b, _ in spans_from_bio(best[bounds[k] : bounds[k + 1]])
+                        for a, b, _, score in decode_bio(tag_probs[bounds[k] : bounds[k + 1]])
                     ]
                     table = np.array([f[:3] for f in found], dtype=np.int64).reshape(-1, 3)
                     position, spans = table[:, 0], table.copy()
