@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from benchmark.method import MARKS
 from benchmark.registry import METHODS
 
 
@@ -247,7 +248,9 @@ def claims_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             if c.derive is not None:
                 mean, std = c.derive(mean), float("nan")
             spread = "" if pd.isna(std) else f" ± {std * c.scale:.2f}"
-            ours.append(f"{method}: {mean * c.scale:.2f}{spread} ({r['seeds']} seeds)")
+            provenance = r.get("provenance")
+            mark = f" {MARKS[provenance]} ({provenance}, unranked)" if provenance in MARKS else ""
+            ours.append(f"{method}{mark}: {mean * c.scale:.2f}{spread} ({r['seeds']} seeds)")
         rows.append(
             {
                 "source": c.source,

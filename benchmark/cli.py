@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {list,run,data}``. Parses, dispatches, prints."""
+"""Command line: ``python -m benchmark {list,run,sweep,report,cache,data}``. Parses, dispatches, prints."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ EPILOG = """examples:
   python -m benchmark run --method gazetteer --set min_entity_ratio=0.5
   python -m benchmark run --method eigproj --variant tuned
   python -m benchmark run --method all --seeds 1 2 3     # the whole comparison, resumable
+  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512
   python -m benchmark report                             # tables and plots in reports/
   python -m benchmark data --dataset supervised --data-dir ~/few-nerd
 results go to MLflow (sqlite:///mlflow.db here, or $MLFLOW_TRACKING_URI); browse with: mlflow ui"""
@@ -93,6 +94,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache_option(run)
     run.set_defaults(handler=cmd_run)
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="choose settings on dev: fit each grid point, score dev only, print the best",
+        description="Fit every point of a settings grid on train, predict and score the dev split only (the "
+        "test split is never touched), log a parent MLflow run and a child per point and seed, print the dev "
+        "table, the selected point and the run command that uses it. Under weak-typing dev has coarse labels "
+        "only: points are scored by coarse-blind typing (the coarse type withheld, the coarse accuracy of the "
+        "fine picks) unless --oracle scores them with fine labels, which makes the choice `oracle`.",
+        epilog="examples:\n"
+        "  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512\n"
+        "  python -m benchmark sweep --method label-name --grid label_names=raw,readable\n"
+        "  python -m benchmark sweep --method eigproj --grid-file grid.toml --seeds 1 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("--method", required=True, metavar="NAME", help="a registered method (see `list`)")
+    sweep.add_argument("--protocol", metavar="P", help="weak-typing, typing or ner (default: the method's first)")
+    sweep.add_argument("--variant", metavar="NAME", help="the named settings the grid overrides (default: defaults)")
+    sweep.add_argument(
+        "--grid", action="append", default=[], metavar="KEY=V1,V2", help="a setting and its values (TOML); repeatable"
+    )
+    sweep.add_argument("--grid-file", type=Path, metavar="FILE.toml", help="a TOML table: key = [value, ...]")
+    sweep.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a fixed setting under the grid; repeatable"
+    )
+    sweep.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="N", help="seeds per point (default: 1)")
+    sweep.add_argument("--metric", metavar="NAME", help="the dev criterion (default: the protocol's headline, "
+                       "or blind_coarse/accuracy under weak-typing)")  # fmt: skip
+    sweep.add_argument("--oracle", action="store_true", help="weak-typing only: score dev with fine labels (oracle)")
+    sweep.add_argument("--force", action="store_true", help="refit points that finished before")
+    _add_dataset_options(sweep)
+    _add_cache_option(sweep)
+    sweep.set_defaults(handler=cmd_sweep)
+
     report = commands.add_parser(
         "report",
         help="comparison tables and plots from the finished runs in the store",
@@ -151,6 +185,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows.append([name, *supported, encoder, ", ".join(cls.variants) or "-", cls.describe()])
     headers = ["method", *PROTOCOLS, "encoder", "variants", "description"]
     print("Methods\n" + tabulate(rows, headers=headers))
+    settings_rows = []
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        for variant, chosen in (("(defaults)", cls.defaults), *cls.variants.items()):
+            overrides = " ".join(f"{k}={v}" for k, v in chosen.overrides.items()) or "-"
+            settings_rows.append(
+                [f"{name}:{variant}" if chosen.overrides else name, chosen.provenance, overrides, chosen.why]
+            )
+    print(
+        "\nSettings and how they were chosen (paper, prior, dev: ranked in reports; oracle, and any --set run "
+        "(custom): shown unranked)\n" + tabulate(settings_rows, headers=["row", "provenance", "settings", "why"])
+    )
     protocol_rows = [[p.name, p.headline, p.summary] for p in PROTOCOLS.values()]
     print("\nProtocols\n" + tabulate(protocol_rows, headers=["protocol", "headline metric", "setting"]))
     print("\nDatasets\n" + tabulate(DATASETS.items(), headers=["dataset", "source"]))
@@ -270,6 +316,45 @@ def _print_summary(summary) -> None:
     else:
         print(f"logged to MLflow: {summary.tracking_uri}, experiment '{summary.experiment}', "
               f"parent run {summary.parent_run_id}; browse with: mlflow ui")  # fmt: skip
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from benchmark.config import format_value
+    from benchmark.sweep import SweepRequest, run_sweep, sweep_command
+
+    request = SweepRequest(
+        method=args.method,
+        grid=tuple(args.grid),
+        grid_file=args.grid_file,
+        protocol=args.protocol,
+        variant=args.variant,
+        settings=tuple(args.set),
+        seeds=tuple(args.seeds),
+        metric=args.metric,
+        oracle=args.oracle,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        from_hub=args.from_hub,
+        verify=not args.no_verify,
+        cache_dir=args.cache_dir,
+        force=args.force,
+    )
+    summary = run_sweep(request, _echo)
+    keys = list(summary.points[0].point)
+    rows = [
+        [*(format_value(r.point[k]) for k in keys), f"{r.mean:.4f} ± {r.std:.4f}", len(r.values),
+         f"{statistics.fmean(r.seconds):.1f}", f"{r.encoded:.0f}", "<- selected" if r is summary.best else ""]
+        for r in summary.points
+    ]  # fmt: skip
+    headers = [*keys, f"dev {summary.metric} (mean ± std)", "seeds", "s/seed", "sentences encoded", ""]
+    print(f"\n{summary.request.method} on {summary.protocol.name}, scored on dev only ({summary.metric})")
+    print(tabulate(rows, headers=headers, disable_numparse=True))
+    chosen = " ".join(f"{k}={format_value(v)}" for k, v in summary.best.point.items())
+    print(f"selected: {chosen} (dev {summary.metric} {summary.best.mean:.4f}); provenance: {summary.provenance}")
+    print(f"run it:   {summary.run_command} --seeds 1 2 3")
+    print(f"card:     {sweep_command(request, summary.protocol)}")
+    print(f"logged to MLflow experiment '{summary.experiment}', parent run {summary.parent_run_id}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import tomllib
 import types
 import typing
@@ -31,6 +32,18 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         if not raw or any(c in raw for c in "[]{}\"'="):
             raise ConfigError(f"--set {text!r}: cannot parse the value {raw!r} (TOML syntax)") from None
         return key, raw
+
+
+def format_value(value: Any) -> str:
+    """A setting's value as ``--set`` reads it back: bare words stay bare, the rest is JSON
+    (which TOML parses alike for numbers, booleans, quoted strings and lists)."""
+    if (
+        isinstance(value, str)
+        and re.fullmatch(r"[A-Za-z_][\w./-]*", value)
+        and value not in ("true", "false", "inf", "nan")
+    ):
+        return value
+    return json.dumps(value)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -95,15 +108,17 @@ def resolve_config(
     file: Path | None = None,
     assignments: Sequence[str] = (),
     preset: tuple[str, Mapping[str, Any]] | None = None,
+    point: Mapping[str, Any] | None = None,
 ) -> Any:
     """The method's config: defaults, overridden by a named ``preset`` (a variant), then by
-    ``file``, then by ``key=value`` strings."""
+    ``file``, then by ``key=value`` strings, then by a sweep's grid ``point``."""
     hints = typing.get_type_hints(config_cls)
     names = [f.name for f in dataclasses.fields(config_cls)]
     values: dict[str, Any] = {}
     sources = [(f"variant {preset[0]!r}", dict(preset[1]))] if preset else []
     sources += [(str(file), read_config_file(file))] if file else []
     sources += [("--set", dict([parse_assignment(a)])) for a in assignments]
+    sources += [("--grid", dict(point))] if point else []
     for source, settings in sources:
         for key, value in settings.items():
             if key not in hints:
@@ -127,7 +142,8 @@ class RunConfig:
     """Everything that defines one run (one method, protocol, dataset and seed).
 
     ``code_sha256`` fingerprints the code that computes the result and ``packages`` the library
-    versions; ``code_version`` (the git commit) is provenance only and not part of the `key`.
+    versions; ``code_version`` (the git commit) and ``provenance`` (how the settings were chosen:
+    paper, prior, dev, oracle or custom) describe the run and are not part of the `key`.
     """
 
     method: str
@@ -136,6 +152,7 @@ class RunConfig:
     dataset_sha256: str
     seed: int
     config: dict[str, Any]
+    provenance: str
     evaluator_version: str
     code_version: str
     code_sha256: str
@@ -152,5 +169,5 @@ class RunConfig:
     def key(self) -> str:
         """Identifies identical runs: same method, settings, data, seed, evaluator, code and
         packages. A finished run with the same key is not run again."""
-        identity = {k: v for k, v in dataclasses.asdict(self).items() if k != "code_version"}
+        identity = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("code_version", "provenance")}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

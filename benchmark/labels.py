@@ -50,9 +50,10 @@ class LabelHierarchy:
     def from_labels(cls, labels: Iterable[str]) -> LabelHierarchy:
         return cls(tuple(label for label in set(labels) if label != OUTSIDE))
 
-    def fines_of(self, coarse: str) -> tuple[str, ...]:
-        """The fine types under one coarse type, sorted."""
-        return tuple(f for f in self.fine_types if coarse_of(f) == coarse)
+    def fines_of(self, coarse: str | None) -> tuple[str, ...]:
+        """The fine types under one coarse type, sorted (all of them for ``None``: a span whose
+        coarse type is withheld)."""
+        return tuple(f for f in self.fine_types if coarse is None or coarse_of(f) == coarse)
 
     def fine_name(self, fine: str) -> str:
         """The fine part alone: ``person-politician`` → ``politician``."""

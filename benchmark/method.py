@@ -10,12 +10,46 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from benchmark.cache import FeatureCache
 from benchmark.errors import NotFittedError
 from benchmark.protocols import View
 from benchmark.spans import Span
+
+#: how a set of settings was chosen (DESIGN §7): ``paper`` — the paper's stated setting or our
+#: documented reading of it; ``prior`` — fixed before any result was seen; ``dev`` — picked by a
+#: recorded ``benchmark sweep`` on dev with only the labels the protocol allows; ``oracle`` — picked
+#: with information the protocol forbids (fine labels under weak-typing, anything from test).
+Provenance = Literal["paper", "prior", "dev", "oracle"]
+PROVENANCES: tuple[str, ...] = ("paper", "prior", "dev", "oracle")
+#: a run with ad-hoc ``--set``/``--config`` overrides: chosen by hand, by nobody knows what
+CUSTOM = "custom"
+#: the provenances whose rows reports rank; the others are shown, marked and unranked
+RANKED: frozenset[str] = frozenset({"paper", "prior", "dev"})
+#: how reports mark the unranked rows
+MARKS = {"oracle": "†", CUSTOM: "‡"}
+MARKS_SENTENCE = (
+    "Rows marked † (oracle: settings chosen with information the protocol forbids, e.g. test or fine labels) "
+    "or ‡ (custom: ad-hoc --set settings) are listed below the ranked rows and never ranked."
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A named set of setting overrides (empty: the method's defaults) and how it was chosen.
+
+    ``why`` says it in one line: the paper's section, the prior, the sweep (its command is in the
+    method's card) or the forbidden information that was used.
+    """
+
+    provenance: Provenance
+    why: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.provenance not in PROVENANCES:
+            raise ValueError(f"provenance must be one of {', '.join(PROVENANCES)}, got {self.provenance!r}")
 
 
 @dataclass(frozen=True)
@@ -43,9 +77,11 @@ class Method(ABC):
     default_protocol: ClassVar[str | None] = None
     #: frozen dataclass of hyper-parameters whose defaults are the paper's
     Config: ClassVar[type]
+    #: how the ``Config`` defaults were chosen (every method declares it)
+    defaults: ClassVar[Settings]
     #: named setting presets (improvements, ablations) that `run --method all` runs besides
-    #: the defaults; chosen alone with ``--variant NAME``
-    variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: the defaults, each with its provenance; chosen alone with ``--variant NAME``
+    variants: ClassVar[dict[str, Settings]] = {}
 
     def __init__(self, config: Any = None) -> None:
         self.config = self.Config() if config is None else config

@@ -79,8 +79,9 @@ class Protocol:
             examples.append(Example(s.id, s.tokens, labels, spans_from_labels(s.id, labels)))
         return View(self.name, split, tuple(examples), hierarchy)
 
-    def test_view(self, sentences: Sequence[Sentence], hierarchy: LabelHierarchy) -> View:
-        """Tokens plus the spans this protocol gives at test time; never the fine gold labels."""
+    def test_view(self, sentences: Sequence[Sentence], hierarchy: LabelHierarchy, split: str = "test") -> View:
+        """Tokens plus the spans this protocol gives at test time; never the fine gold labels.
+        (``split`` names where the sentences come from: a sweep predicts dev this way.)"""
         examples = []
         for s in sentences:
             if self.test_spans == "none":
@@ -90,7 +91,7 @@ class Protocol:
             else:
                 spans = tuple(Span(x.sentence_id, x.start, x.end, None) for x in s.spans)
             examples.append(Example(s.id, s.tokens, None, spans))
-        return View(self.name, "test", tuple(examples), hierarchy)
+        return View(self.name, split, tuple(examples), hierarchy)
 
     def validate(self, predictions: Iterable[Span], view: View) -> list[Span]:
         """Check predictions against the protocol; return them with float scores."""
@@ -127,7 +128,7 @@ class Protocol:
             )
         if self.test_spans == "coarse":
             for key, span in checked.items():
-                if coarse_of(span.label) != given[key]:
+                if given[key] is not None and coarse_of(span.label) != given[key]:
                     raise ProtocolViolation(
                         f"{self.name}: {span.label!r} is not under the given coarse type {given[key]!r}"
                     )
@@ -138,6 +139,16 @@ class Protocol:
             if span.start < last.get(span.sentence_id, 0):
                 raise ProtocolViolation(f"{self.name}: predicted spans overlap at {tuple(span)}")
             last[span.sentence_id] = span.end
+
+
+def withhold_coarse(view: View) -> View:
+    """A weak-typing view whose spans carry no coarse type (``label=None``): the method must then
+    choose among all fine types. A sweep scores such predictions at the coarse level, so it
+    selects settings with coarse labels only."""
+    examples = tuple(
+        replace(e, labels=None, spans=tuple(s._replace(label=None) for s in e.spans)) for e in view.examples
+    )
+    return replace(view, examples=examples)
 
 
 def coarse_view(view: View) -> View:

@@ -8,8 +8,10 @@ keeps the runs of its newest code fingerprint, one per seed (the newest).
 Per variant: each main metric as mean ± std over seeds; a 95 % CI of the headline's seed mean
 (percentiles of 1,000 sentence-bootstrap resamples, the same resamples for every variant);
 significance between every pair by approximate randomization on per-sentence counts averaged
-over seeds, Holm-corrected. ``rank`` = 1 + the number of variants significantly better, so
-variants that share a rank are not significantly different from each other's betters.
+over seeds, Holm-corrected. ``rank`` = 1 + the number of ranked variants significantly better, so
+variants that share a rank are not significantly different from each other's betters. Only rows
+whose settings were chosen honestly (provenance ``paper``, ``prior`` or ``dev``) are ranked;
+``oracle`` and ``custom`` rows are listed below them, marked, with their pairs still tested.
 Everything is recomputed with the evaluator from the stored predictions and the test gold.
 """
 
@@ -25,6 +27,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmark.claims import CLAIMS, GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
+from benchmark.config import config_dict
 from benchmark.data.fewnerd import load_corpus
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import (
@@ -50,6 +54,7 @@ from benchmark.evaluate import (
     seed_mean_draws,
 )
 from benchmark.labels import LabelHierarchy
+from benchmark.method import CUSTOM, MARKS, MARKS_SENTENCE, RANKED
 from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 from benchmark.protocols import PROTOCOLS, Protocol
 from benchmark.spans import Span
@@ -84,6 +89,35 @@ class Variant:
 
     def tag(self, name: str) -> str:
         return str(self.runs[f"tags.{name}"].iloc[0])
+
+    @cached_property
+    def provenance(self) -> str:
+        """How the settings were chosen: the current declaration of the method's variant (or
+        defaults) when the runs' settings are exactly those, else what the runs logged, else
+        `custom`; so reclassifying a variant reaches its earlier runs."""
+        variant = self.tag("variant") if "tags.variant" in self.runs else "default"
+        params = {k.removeprefix("params."): v for k, v in self.runs.iloc[0].items() if k.startswith("params.")}
+        declared = declared_provenance(self.tag("method"), variant, {k: v for k, v in params.items() if pd.notna(v)})
+        if declared is not None:
+            return declared
+        logged = self.runs.get("tags.provenance", pd.Series([None])).iloc[0]
+        return str(logged) if isinstance(logged, str) and logged else CUSTOM
+
+
+def declared_provenance(method: str, variant: str, params: dict[str, str]) -> str | None:
+    """The registered provenance of ``method``'s variant if ``params`` (a run's logged settings)
+    are exactly that variant's settings now; None otherwise."""
+    from benchmark.registry import METHODS
+    from benchmark.runner import resolve_settings
+    from benchmark.tracking import flatten
+
+    if method not in METHODS:
+        return None
+    try:
+        config, _, provenance = resolve_settings(method, None if variant == "default" else variant)
+    except BenchmarkError:
+        return None
+    return provenance if flatten(config_dict(config)) == params else None
 
 
 @dataclass
@@ -237,7 +271,11 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     extra += ["clusters/nmi", "clusters/ari"]  # methods that cluster their predictions (cofee)
     rows, draws = [], {}
     for v in section.variants:
-        row = {"method": v.label, "variant": v.tag("variant") if "tags.variant" in v.runs else "default"}
+        row = {
+            "method": v.label,
+            "variant": v.tag("variant") if "tags.variant" in v.runs else "default",
+            "provenance": v.provenance,
+        }
         for metric in dict.fromkeys([*protocol.main_metrics, *extra]):
             values = v.runs.get(f"metrics.{metric}", pd.Series(dtype=float)).astype(float)
             row[f"{metric}_mean"] = values.mean()
@@ -259,6 +297,8 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         )
         rows.append(row)
     table = pd.DataFrame(rows).sort_values(f"{headline}_mean", ascending=False, kind="stable")
+    ranked = table["provenance"].isin(RANKED)
+    table = pd.concat([table[ranked], table[~ranked]])  # unranked rows below the ranked ones
     tested = [v for v in section.variants if v.tables is not None]
     pooled = {v.label: mean_table(v.tables) for v in tested}
     if tested:
@@ -278,9 +318,10 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     pairs_frame = pd.DataFrame(pairs, columns=["better", "worse", "delta", "ci_low", "ci_high", "p"])
     pairs_frame["p_holm"] = holm_adjust(pairs_frame["p"]) if len(pairs_frame) else []
     pairs_frame["significant"] = pairs_frame["p_holm"] < alpha
-    beaten = pairs_frame[pairs_frame["significant"]].groupby("worse").size()
-    tested_labels = {v.label for v in tested}
-    table["rank"] = [1 + int(beaten.get(label, 0)) if label in tested_labels else pd.NA for label in table["method"]]
+    ranked_labels = {v.label for v in tested if v.provenance in RANKED}
+    wins = pairs_frame[pairs_frame["significant"] & pairs_frame["better"].isin(ranked_labels)]
+    beaten = wins.groupby("worse").size()
+    table["rank"] = [1 + int(beaten.get(label, 0)) if label in ranked_labels else pd.NA for label in table["method"]]
     section.table = table.reset_index(drop=True)
     section.pairs = pairs_frame.sort_values(["better", "worse"]).reset_index(drop=True)
 
@@ -333,13 +374,15 @@ def _display_rows(section: Section, compact: bool = False) -> tuple[list[str], l
     """Rank, method, headline (bold at rank 1) and its CI, the other main metrics, seeds, …"""
     headline = section.protocol.headline
     others = [] if compact else [m for m in section.protocol.main_metrics if m != headline]
-    headers = ["rank", "method", f"{headline} (mean ± std)", "95% CI", *others, "seeds"]
+    headers = ["rank", "method", "provenance", f"{headline} (mean ± std)", "95% CI", *others, "seeds"]
     headers += [] if compact else ["encoder", "s/seed"]
     rows = []
     for r in section.table.to_dict("records"):
         top = r["rank"] == 1
         value = _mean_std(r[f"{headline}_mean"], r[f"{headline}_std"])
-        cells = ["–" if pd.isna(r["rank"]) else str(r["rank"]), r["method"], f"**{value}**" if top else value]
+        method = f"{r['method']} {MARKS[r['provenance']]}" if r["provenance"] in MARKS else r["method"]
+        cells = ["–" if pd.isna(r["rank"]) else str(r["rank"]), method, r["provenance"]]
+        cells += [f"**{value}**" if top else value]
         cells += [_ci(r["ci_low"], r["ci_high"]), *(_mean_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in others)]
         cells += [str(r["seeds"])] + ([] if compact else [r["encoder"], f"{r['seconds']:.0f}"])
         rows.append(cells)
@@ -368,7 +411,9 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         "",
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
         "",
-        "*rank*: 1 + the number of rows significantly better on the headline (approximate randomization on "
+        MARKS_SENTENCE,
+        "",
+        "*rank*: 1 + the number of ranked rows significantly better on the headline (approximate randomization on "
         "per-sentence counts averaged over seeds, "
         f"{randomization_trials(trials, len(section.pairs), alpha):,} trials, Holm-corrected, α = {alpha}), "
         "so rows the test cannot separate share a rank; every pair is under *Significance*. "
@@ -395,7 +440,10 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
 
 
 def _tex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_")):
+    for char, escaped in (
+        ("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"), ("†", r"\dag{}"),
+        ("‡", r"\ddag{}"),
+    ):  # fmt: skip
         text = text.replace(char, escaped)
     return text
 
@@ -430,8 +478,9 @@ def render_readme_block(sections: list[Section], out: Path, readme: Path) -> str
     lines = [
         README_START,
         "",
-        "Written by `python -m benchmark report`; do not edit by hand. Rank 1 + rows significantly better "
-        "(see the full reports); CI of the seed mean.",
+        "Written by `python -m benchmark report`; do not edit by hand. Rank 1 + ranked rows significantly better "
+        "(see the full reports); CI of the seed mean; *provenance*: how the row's settings were chosen "
+        f"(`python -m benchmark list`). {MARKS_SENTENCE}",
     ]
     for section in sections:
         link = os.path.relpath(out / section.dataset / f"{section.protocol.name}.md", readme.parent)
@@ -450,7 +499,9 @@ def render_claims(tables: dict[str, pd.DataFrame]) -> str:
             "Regenerate: `python -m benchmark report` (unfiltered) after `python -m benchmark run --method all "
             "--seeds 1 2 3`. *paper*: the number as the paper states it; *ours*: mean ± std over seeds on the "
             "embedded default split, on the paper's scale; *our setting*: protocol · method · metric. Per-protocol "
-            "tables with CIs and significance: `embedded/<protocol>.md` beside this file.",
+            "tables with CIs and significance: `embedded/<protocol>.md` beside this file. An *ours* entry marked † "
+            "(oracle) or ‡ (custom) comes from settings chosen with information its protocol forbids (test or fine "
+            "labels), or by hand: shown for reference, never ranked.",
             "",
             tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True),
             "",

@@ -8,7 +8,6 @@ interrupted comparison resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import shlex
 import signal
 import statistics
@@ -20,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cache import FeatureCache
-from benchmark.config import RunConfig, config_dict, resolve_config
-from benchmark.data.fewnerd import load_corpus
+from benchmark.config import RunConfig, config_dict, format_value, resolve_config
+from benchmark.data.fewnerd import Corpus, load_corpus
 from benchmark.encoders import check_encoder
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate
-from benchmark.method import Context, Method
-from benchmark.protocols import PROTOCOLS, Protocol, get_protocol
+from benchmark.method import CUSTOM, Context, Method, Settings
+from benchmark.protocols import PROTOCOLS, Protocol, View, get_protocol
 from benchmark.registry import METHODS
 from benchmark.reproducibility import code_version, package_versions, seed_everything, source_fingerprint
+from benchmark.spans import Span
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class RunPlan:
     config: Any
     label: str  # method[:variant][ [key=value, ...]] — a row of the comparison tables
     command: str  # the command line that repeats it (without --seeds)
+    provenance: str  # how the settings were chosen: the variant's (or defaults') or `custom`
 
 
 @dataclass
@@ -95,23 +96,41 @@ def resolve_method(name: str, protocol: str | None) -> tuple[type[Method], Proto
     return method_cls, chosen
 
 
+def chosen_settings(method_cls: type[Method], variant: str | None, method: str) -> Settings:
+    """The variant's settings (or the defaults') with their provenance; unknown names raise."""
+    if variant is None:
+        return method_cls.defaults
+    if variant not in method_cls.variants:
+        known = ", ".join(method_cls.variants) or "none"
+        raise BenchmarkError(f"method {method!r} has no variant {variant!r}; its variants: {known}")
+    return method_cls.variants[variant]
+
+
+def resolve_settings(
+    method: str, variant: str | None, file: Path | None = None, assignments: Sequence[str] = ()
+) -> tuple[Any, dict[str, Any], str]:
+    """The config, its overrides of the variant (or defaults) and its provenance: the variant's,
+    or `custom` when ``--set``/``--config`` changed anything."""
+    method_cls = METHODS.get(method)
+    chosen = chosen_settings(method_cls, variant, method)
+    preset = None if variant is None else (variant, chosen.overrides)
+    config = resolve_config(method_cls.Config, file, list(assignments), preset)
+    base = config_dict(resolve_config(method_cls.Config, preset=preset))
+    overrides = {k: v for k, v in config_dict(config).items() if v != base[k]}
+    return config, overrides, CUSTOM if overrides else chosen.provenance
+
+
 def plan_run(request: RunRequest) -> RunPlan:
     """Check a request completely (method, protocol, variant, settings, encoder, seeds)."""
     method_cls, protocol = resolve_method(request.method, request.protocol)
-    preset = None
-    if request.variant is not None:
-        if request.variant not in method_cls.variants:
-            known = ", ".join(method_cls.variants) or "none"
-            raise BenchmarkError(f"method {request.method!r} has no variant {request.variant!r}; its variants: {known}")
-        preset = (request.variant, method_cls.variants[request.variant])
-    config = resolve_config(method_cls.Config, request.config_file, list(request.settings), preset)
+    config, overrides, provenance = resolve_settings(
+        request.method, request.variant, request.config_file, request.settings
+    )
     method_cls.check_config(config, protocol.name)
     if hasattr(config, "encoder"):
         check_encoder(config.encoder, FeatureCache(request.cache_dir).root)
     if not request.seeds:
         raise BenchmarkError("--seeds needs at least one seed")
-    base = config_dict(resolve_config(method_cls.Config, preset=preset))
-    overrides = {k: v for k, v in config_dict(config).items() if v != base[k]}
     label = request.method + (f":{request.variant}" if request.variant else "")
     if overrides:
         label += " [" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + "]"
@@ -122,8 +141,8 @@ def plan_run(request: RunRequest) -> RunPlan:
     words += ["--from-hub"] if request.from_hub else []
     words += ["--no-verify"] if not request.verify else []
     for key, value in overrides.items():
-        words += ["--set", f"{key}={json.dumps(value)}"]
-    return RunPlan(request, method_cls, protocol, config, label, shlex.join(words))
+        words += ["--set", f"{key}={format_value(value)}"]
+    return RunPlan(request, method_cls, protocol, config, label, shlex.join(words), provenance)
 
 
 def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:
@@ -148,7 +167,7 @@ def comparison_requests(methods: Sequence[str], protocol: str | None, template: 
 def _variant_applies(method_cls: type[Method], variant: str, protocol: str) -> bool:
     """Whether the variant's settings pass the method's check for ``protocol`` (a supervised
     variant, say, does not apply to a protocol without fine labels)."""
-    config = resolve_config(method_cls.Config, preset=(variant, method_cls.variants[variant]))
+    config = resolve_config(method_cls.Config, preset=(variant, method_cls.variants[variant].overrides))
     try:
         method_cls.check_config(config, protocol)
     except ConfigError:
@@ -158,6 +177,25 @@ def _variant_applies(method_cls: type[Method], variant: str, protocol: str) -> b
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def identity_tags(
+    method: str, variant: str | None, protocol: Protocol, corpus: Corpus, method_cls: type[Method], packages: dict
+) -> dict[str, str]:
+    """What every run and sweep records: the method and variant, protocol, data, code, evaluator
+    and package versions."""
+    return {
+        "method": method,
+        "protocol": protocol.name,
+        "variant": variant or "default",
+        "dataset": corpus.name,
+        "dataset_sha256": corpus.sha256,
+        "dataset_sources": ",".join(corpus.sources),
+        "code_version": code_version(),
+        "code_sha256": source_fingerprint(method_cls.__module__),
+        "evaluator_version": EVALUATOR_VERSION,
+        **{f"version.{k}": v for k, v in packages.items()},
+    }
 
 
 def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = print) -> RunSummary:
@@ -178,19 +216,11 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
     settings = config_dict(config)
     packages = package_versions()
     base = {
-        "method": request.method,
-        "protocol": protocol.name,
-        "variant": request.variant or "default",
+        **identity_tags(request.method, request.variant, protocol, corpus, method_cls, packages),
         "label": plan.label,
+        "provenance": plan.provenance,
         "command": plan.command,
-        "dataset": corpus.name,
-        "dataset_sha256": corpus.sha256,
-        "dataset_sources": ",".join(corpus.sources),
         "encoder": str(settings.get("encoder", "none")),
-        "code_version": code_version(),
-        "code_sha256": source_fingerprint(method_cls.__module__),
-        "evaluator_version": EVALUATOR_VERSION,
-        **{f"version.{k}": v for k, v in packages.items()},
     }
     params = flatten(settings)
     summary = RunSummary(plan, tracker.experiment, tracker.uri, None)
@@ -203,6 +233,7 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
             dataset_sha256=corpus.sha256,
             seed=seed,
             config=settings,
+            provenance=plan.provenance,
             evaluator_version=EVALUATOR_VERSION,
             code_version=base["code_version"],
             code_sha256=base["code_sha256"],
@@ -226,34 +257,54 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
             with tracker.run(run_config.name, tags, params, parent_id=parent) as run_id:
                 echo(f"[{run_config.name}] fitting on {len(train)} sentences ...")
                 with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
-                    workdir, artifact_dir = Path(tmp, "work"), Path(tmp, "artifacts")
-                    workdir.mkdir()
-                    artifact_dir.mkdir()
-                    seed_everything(run_config.seed)
-                    features = FeatureCache(request.cache_dir)
-                    ctx = Context(run_config.seed, workdir, artifact_dir, features)
-                    started = time.perf_counter()
-                    method = method_cls(config).fit(train_view, dev_view, ctx)
-                    fitted = time.perf_counter()
-                    predictions = protocol.validate(method.predict(test_view), test_view)
-                    predicted = time.perf_counter()
+                    predictions, extra = fit_predict(
+                        method_cls(config), protocol, (train_view, dev_view), test_view, run_config.seed,
+                        FeatureCache(request.cache_dir), Path(tmp),
+                    )  # fmt: skip
                     scores = evaluate(
                         gold, predictions, len(test), corpus.hierarchy, protocol.scoring, request.resamples
                     )
-                    extra = {
-                        "time/fit_seconds": fitted - started,
-                        "time/predict_seconds": predicted - fitted,
-                        "features/cache_hits": features.hits,
-                        "features/cache_misses": features.misses,
-                        "features/encoded_sentences": features.encoded_sentences,
-                        "features/stage_cache_hits": features.stage_hits,
-                        **{f"method/{k}": float(v) for k, v in ctx.metrics.items()},
-                    }
-                    tracker.log_result(run_id, run_config, scores, predictions, extra, artifact_dir, gold)
-                summary.results.append(SeedResult(run_config, scores.metrics, run_id, predicted - started, extra))
+                    tracker.log_result(run_id, run_config, scores, predictions, extra, Path(tmp, "artifacts"), gold)
+                seconds = extra["time/fit_seconds"] + extra["time/predict_seconds"]
+                summary.results.append(SeedResult(run_config, scores.metrics, run_id, seconds, extra))
         summary.results.sort(key=lambda r: request.seeds.index(r.run_config.seed))
         tracker.log(parent, metrics=_seed_statistics([r.metrics for r in summary.results]))
     return summary
+
+
+def fit_predict(
+    method: Method,
+    protocol: Protocol,
+    training: tuple[View, View],
+    view: View,
+    seed: int,
+    features: FeatureCache,
+    scratch: Path,
+) -> tuple[list[Span], dict[str, float]]:
+    """Seed, fit on (train, dev), predict ``view`` and check the predictions against the protocol.
+
+    ``scratch/work`` is the method's scratch space and ``scratch/artifacts`` what it logs. Returns
+    the predictions and the run's bookkeeping metrics (seconds, cache use, the method's own).
+    """
+    workdir, artifact_dir = scratch / "work", scratch / "artifacts"
+    workdir.mkdir()
+    artifact_dir.mkdir()
+    seed_everything(seed)
+    ctx = Context(seed, workdir, artifact_dir, features)
+    started = time.perf_counter()
+    method.fit(*training, ctx)
+    fitted = time.perf_counter()
+    predictions = protocol.validate(method.predict(view), view)
+    predicted = time.perf_counter()
+    return predictions, {
+        "time/fit_seconds": fitted - started,
+        "time/predict_seconds": predicted - fitted,
+        "features/cache_hits": features.hits,
+        "features/cache_misses": features.misses,
+        "features/encoded_sentences": features.encoded_sentences,
+        "features/stage_cache_hits": features.stage_hits,
+        **{f"method/{k}": float(v) for k, v in ctx.metrics.items()},
+    }
 
 
 def _seed_statistics(per_seed: list[dict[str, float]]) -> dict[str, float]:

@@ -71,11 +71,12 @@ class Tracker:
                 self.experiment_id = found.experiment_id
         self.experiment = experiment
 
-    def find_finished(self, run_key: str) -> tuple[str, dict[str, float]] | None:
-        """The id and metrics of the latest FINISHED run with this `RunConfig.key`, if any."""
+    def find_finished(self, run_key: str, tag: str = "run_key") -> tuple[str, dict[str, float]] | None:
+        """The id and metrics of the latest FINISHED run whose ``tag`` is ``run_key`` (by default
+        the `RunConfig.key`), if any."""
         found = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.run_key = '{run_key}' and attributes.status = 'FINISHED'",
+            filter_string=f"tags.{tag} = '{run_key}' and attributes.status = 'FINISHED'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +44,9 @@ def test_list_shows_methods_protocols_datasets(capsys):
     out = capsys.readouterr().out
     for name in [*METHODS.names(), "weak-typing", "fine/weighted_f1", "embedded", "supervised"]:
         assert name in out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith(("eigproj", "hier-soft"))}
+    assert rows["eigproj"] == "paper"  # each setting set with its provenance
+    assert rows["hier-soft:one-hot"] == "paper"
 
 
 def test_data_prints_embedded_split_sizes(capsys):
@@ -74,6 +78,17 @@ def test_gazetteer_ner_run_is_logged_with_artifacts(workdir, store, capsys):
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
     expected = {"run_config.json", "predictions.jsonl", "per_type.csv", "confusion_fine.png", "metrics.json"}
     assert expected | {"per_type_f1.png", "f1_by_length.png", "by_length.csv", "p_at_k.png"} <= artifacts
+    assert child.data.tags["provenance"] == parent.data.tags["provenance"] == "paper"
+    run_config = json.loads(Path(client.download_artifacts(child.info.run_id, "run_config.json")).read_text())
+    assert run_config["provenance"] == "paper"
+
+
+def test_a_run_with_ad_hoc_settings_is_custom(workdir, store):
+    assert main(["run", "--method", "gazetteer", "--protocol", "ner", "--set", "min_entity_ratio=0.5"]) == 0
+    assert main(["run", "--method", "gazetteer", "--protocol", "ner", "--variant", "half"]) == 0
+    _, found = runs(store, "embedded/ner")
+    provenance = {r.data.tags["label"]: r.data.tags["provenance"] for r in found if r.data.tags["role"] == "seed"}
+    assert provenance == {"gazetteer [min_entity_ratio=0.5]": "custom", "gazetteer:half": "prior"}
 
 
 def test_same_seed_twice_gives_identical_metrics_and_a_finished_seed_is_skipped(workdir):

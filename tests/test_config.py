@@ -74,7 +74,9 @@ def test_bare_strings_and_toml_values():
 
 
 def test_run_config_names_and_keys_runs():
-    run = RunConfig("eigproj", "weak-typing", "embedded", "abc", 1, {"k": 5}, "1.0", "deadbeef", "c0de", {"torch": "2"})
+    run = RunConfig(
+        "eigproj", "weak-typing", "embedded", "abc", 1, {"k": 5}, "paper", "1.0", "deadbeef", "c0de", {"torch": "2"}
+    )
     assert run.name == "eigproj:protocol=weak-typing,seed=1"
     assert run.key == RunConfig(**{**run.__dict__}).key
     assert run.key == RunConfig(**{**run.__dict__, "code_version": "another-commit"}).key  # provenance only

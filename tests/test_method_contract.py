@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pickle
+import sys
+from pathlib import Path
 
 import pytest
 
 from benchmark.cache import FeatureCache
 from benchmark.config import config_dict, resolve_config
 from benchmark.errors import NotFittedError
-from benchmark.method import Context, Method
-from benchmark.protocols import PROTOCOLS
+from benchmark.method import PROVENANCES, Context, Method, Settings
+from benchmark.protocols import PROTOCOLS, withhold_coarse
 from benchmark.registry import METHODS
 from benchmark.reproducibility import seed_everything
 from benchmark.runner import RunRequest, comparison_requests, plan_run
@@ -53,6 +55,39 @@ def test_every_method_declares_its_contract():
         assert cls.default_protocol is None or cls.default_protocol in cls.protocols
         assert cls.__doc__
         assert cls.Config.__dataclass_params__.frozen
+
+
+def test_every_setting_set_declares_how_it_was_chosen():
+    """DESIGN §7 in code: the defaults and every variant carry a provenance and a reason, and a
+    `dev` one names the recorded sweep that chose it in the method's card."""
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        assert isinstance(cls.__dict__.get("defaults"), Settings), f"{name} declares no provenance of its defaults"
+        assert not cls.defaults.overrides
+        for variant, chosen in {"defaults": cls.defaults, **cls.variants}.items():
+            assert isinstance(chosen, Settings), f"{name}:{variant}"
+            assert chosen.provenance in PROVENANCES, f"{name}:{variant}"
+            assert chosen.why, f"{name}:{variant}"
+            resolve_config(cls.Config, preset=(variant, chosen.overrides))  # the settings exist
+            if chosen.provenance == "dev":
+                card = Path(sys.modules[cls.__module__].__file__).with_name("README.md")
+                text = card.read_text() if card.is_file() else ""
+                assert f"python -m benchmark sweep --method {name} " in text, (
+                    f"{name}:{variant} is `dev` but {card} quotes no `benchmark sweep --method {name}` command"
+                )
+
+
+WEAK = [name for name, protocol in CASES if protocol == "weak-typing"]
+
+
+@pytest.mark.parametrize("name", WEAK)
+def test_weak_typing_methods_type_spans_whose_coarse_type_is_withheld(name, views, tmp_path):
+    """What a weak-typing sweep scores: with the coarse type withheld a method may pick any fine type."""
+    method, _ = _fit_predict(name, "weak-typing", views, tmp_path)
+    blind = withhold_coarse(views("weak-typing")[2])
+    predictions = PROTOCOLS["weak-typing"].validate(method.predict(blind), blind)
+    assert len(predictions) == sum(len(e.spans) for e in blind.examples)
+    assert len({p.label.split("-")[0] for p in predictions}) > 1
 
 
 @pytest.mark.parametrize(("name", "protocol"), CASES)

@@ -28,13 +28,15 @@ def wrong_first(gold, n, hierarchy):
     return out
 
 
-def log_run(tracker, corpus, gold, method, seed, predictions, *, sha=None, status="FINISHED", keep=True):
+def log_run(
+    tracker, corpus, gold, method, seed, predictions, *, sha=None, status="FINISHED", keep=True, provenance="prior"
+):
     test = corpus.split("test")
     scores = evaluate(gold, predictions, len(test), corpus.hierarchy, "typing", resamples=0)
     tags = {
         "role": "seed", "method": method, "label": method, "variant": "default", "protocol": "typing",
         "dataset": "embedded", "dataset_sha256": sha or corpus.sha256, "evaluator_version": EVALUATOR_VERSION,
-        "code_version": "abc", "code_sha256": "c0de", "encoder": "none", "seed": str(seed),
+        "code_version": "abc", "code_sha256": "c0de", "encoder": "none", "seed": str(seed), "provenance": provenance,
         "command": f"python -m benchmark run --method {method} --protocol typing",
     }  # fmt: skip
     try:
@@ -53,7 +55,8 @@ def log_run(tracker, corpus, gold, method, seed, predictions, *, sha=None, statu
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory, corpus):
     """A store: `perfect` (2 seeds, an older run of seed 1, a FAILED run), `noisy` (3 seeds), `noisy-copy` (the same
-    predictions), `lost` (no predictions), one run on other data."""
+    predictions), `lost` (no predictions), one run on other data, `peeked` (perfect too, but its settings were
+    chosen on test: oracle) and `by-hand` (noisy, an ad-hoc --set run: custom)."""
     folder = tmp_path_factory.mktemp("store")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as patch:
@@ -71,6 +74,8 @@ def synthetic(tmp_path_factory, corpus):
             ]
         log_run(tracker, corpus, gold, "lost", 1, wrong_first(gold, 100, h), keep=False)
         log_run(tracker, corpus, gold, "elsewhere", 1, gold, sha="0" * 64)
+        log_run(tracker, corpus, gold, "peeked", 1, gold, provenance="oracle")
+        log_run(tracker, corpus, gold, "by-hand", 1, wrong_first(gold, 2000, h), provenance="custom")
         yield folder, known
 
 
@@ -83,7 +88,7 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     written = write_reports(ReportRequest(out=tmp_path / "reports", readme=readme), notes.append)
     table = {r["method"]: r for r in _csv(tmp_path / "reports/embedded/typing.csv")}
 
-    assert set(table) == {"perfect", "noisy", "noisy-copy", "lost"}  # no FAILED run, no other data
+    assert set(table) == {"perfect", "noisy", "noisy-copy", "lost", "peeked", "by-hand"}  # no FAILED run, no other data
     assert table["perfect"]["seeds"] == "2"
     assert float(table["perfect"]["fine/accuracy_mean"]) == 1.0
     assert float(table["noisy"]["fine/accuracy_mean"]) == pytest.approx(statistics.fmean(known["noisy"]))
@@ -93,8 +98,14 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     )
     assert float(table["perfect"]["ci_low"]) == float(table["perfect"]["ci_high"]) == 1.0
     assert float(table["perfect"]["seconds"]) == 3.0
-    # perfect beats both noisy copies; the two copies cannot be told apart and share rank 2
-    assert [table[m]["rank"] for m in ("perfect", "noisy", "noisy-copy", "lost")] == ["1", "2", "2", ""]
+    # perfect beats both noisy copies; the two copies cannot be told apart and share rank 2; the oracle and
+    # custom rows get no rank (and `peeked`, though perfect, does not push the others down), listed last
+    ranks = [table[m]["rank"] for m in ("perfect", "noisy", "noisy-copy", "lost", "peeked", "by-hand")]
+    assert ranks == ["1", "2", "2", "", "", ""]
+    assert [table[m]["provenance"] for m in ("perfect", "peeked", "by-hand")] == ["prior", "oracle", "custom"]
+    order = list(table)
+    assert order.index("peeked") > order.index("lost")
+    assert order.index("by-hand") > order.index("lost")
     pairs = _csv(tmp_path / "reports/embedded/typing_pairs.csv")
     copies = next(p for p in pairs if {p["better"], p["worse"]} == {"noisy", "noisy-copy"})
     assert float(copies["p"]) == 1.0
@@ -102,7 +113,8 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     versus = next(p for p in pairs if p["better"] == "perfect" and p["worse"] == "noisy")
     assert versus["significant"] == "True"
     assert float(versus["delta"]) == pytest.approx(1 - statistics.fmean(known["noisy"]))
-    assert len(pairs) == 3  # `lost` has no predictions: not tested
+    assert any(p["better"] == "peeked" and p["worse"] == "noisy" for p in pairs)  # oracle pairs still tested
+    assert len(pairs) == 10  # `lost` has no predictions: not tested
 
     assert any("lost" in n and "no predictions.jsonl" in n for n in notes)
     assert any("other data" in n for n in notes)
@@ -114,6 +126,10 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     assert "python -m benchmark report --dataset embedded --protocol typing" in markdown
     assert "`python -m benchmark run --method noisy --protocol typing --seeds 1 2 3`" in markdown
     assert "| 1      | perfect" in markdown
+    peeked = next(line for line in markdown.splitlines() if "peeked †" in line)
+    assert [c.strip() for c in peeked.split("|")[1:4]] == ["–", "peeked †", "oracle"]
+    assert "**" not in peeked  # the unranked perfect row is not bold
+    assert "never ranked" in markdown
     text = readme.read_text()
     assert text.startswith("# project")
     assert text.endswith("after\n")

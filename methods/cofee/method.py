@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from benchmark.cache import settings_from
 from benchmark.errors import ConfigError
 from benchmark.labels import label_text
-from benchmark.method import Context, Method, check_is_fitted
+from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View, coarse_view
 from benchmark.spans import Span, bio_tags
 from benchmark.training import EarlyStopping, decode_bio, dev_f1
@@ -96,11 +96,18 @@ class Cofee(Method):
 
     protocols = frozenset({"ner", "weak-typing"})
     default_protocol = "ner"
-    variants: ClassVar[dict[str, dict[str, Any]]] = {
-        "no-fet": {"fet": False},  # Table 3's -FET
-        "no-fet-esi": {"fet": False, "esi": False},  # Table 3's -FET-ESI
-        "supervised": {"setting": "supervised"},  # Table 2's CoFEE-BERT
-        "no-pretrain": {"setting": "supervised", "pretrain": False},  # Table 2's BERT: the bare backbone
+    defaults = Settings(
+        "oracle", "Algorithm 1 with δ, K as the paper; readable label texts chosen after label-name's test F1"
+    )
+    variants: ClassVar[dict[str, Settings]] = {
+        "no-fet": Settings("oracle", "Table 3's -FET, with the defaults' label texts", {"fet": False}),
+        "no-fet-esi": Settings(
+            "oracle", "Table 3's -FET-ESI, with the defaults' label texts", {"fet": False, "esi": False}
+        ),
+        "supervised": Settings("paper", "Table 2's CoFEE-BERT: fine-tuned on fine labels", {"setting": "supervised"}),
+        "no-pretrain": Settings(
+            "paper", "Table 2's BERT row: the bare backbone", {"setting": "supervised", "pretrain": False}
+        ),
     }
     Config = CofeeConfig
 

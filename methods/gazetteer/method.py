@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import numpy as np
 
 from benchmark.errors import ConfigError
-from benchmark.method import Context, Method, check_is_fitted
+from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View
 from benchmark.spans import Span
 
@@ -65,7 +65,14 @@ class Gazetteer(Method):
     protocols = frozenset({"ner", "typing"})
     default_protocol = "ner"
     # half of the training entity strings: the dictionary CoFEE's NEE stage uses by default
-    variants: ClassVar[dict[str, dict[str, Any]]] = {"half": {"fraction": 0.5}}
+    defaults = Settings("paper", "CoFEE's Matching baseline: every training entity string, longest match")
+    variants: ClassVar[dict[str, Settings]] = {
+        "half": Settings(
+            "prior",
+            "half the strings, the incomplete dictionary cofee's NEE stage draws (share fixed a priori)",
+            {"fraction": 0.5},
+        ),
+    }
     Config = GazetteerConfig
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from benchmark.cache import settings_from
 from benchmark.encoders import STATIC_ENCODERS, TransformerEncoder, device
 from benchmark.errors import ConfigError
 from benchmark.labels import FEWNERD, coarse_of
-from benchmark.method import Context, Method, check_is_fitted
+from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View, coarse_view
 from benchmark.spans import Span, bio_tags
 from benchmark.training import EarlyStopping, decode_bio, dev_f1, length_batches
@@ -107,9 +107,10 @@ class HierSoft(Method):
 
     protocols = frozenset({"ner", "typing"})
     default_protocol = "ner"
-    variants: ClassVar[dict[str, dict[str, Any]]] = {
-        "direct": {"transfer": "none"},  # the slides' "Direct" row: no coarse pre-training
-        "one-hot": {"beta": 0.0, "gamma": 0.0},  # the slides' "w/o soft loss" ablation
+    defaults = Settings("paper", "the slides' model, optimiser and coarse → fine transfer; β, γ, stopping a priori")
+    variants: ClassVar[dict[str, Settings]] = {
+        "direct": Settings("paper", "the slides' Direct row: no coarse pre-training", {"transfer": "none"}),
+        "one-hot": Settings("paper", "the slides' w/o soft loss ablation", {"beta": 0.0, "gamma": 0.0}),
     }
     Config = HierSoftConfig
 

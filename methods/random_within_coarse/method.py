@@ -7,7 +7,7 @@ from typing import Self
 
 import numpy as np
 
-from benchmark.method import Context, Method, check_is_fitted
+from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View
 from benchmark.spans import Span
 
@@ -25,11 +25,12 @@ class RandomWithinCoarse(Method):
     """
 
     protocols = frozenset({"weak-typing"})
+    defaults = Settings("prior", "the chance floor: no settings")
     Config = RandomWithinCoarseConfig
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         self.seed_ = ctx.seed
-        self.candidates_ = {c: train.hierarchy.fines_of(c) for c in train.hierarchy.coarse_types}
+        self.hierarchy_ = train.hierarchy
         return self
 
     def predict(self, view: View) -> list[Span]:
@@ -38,7 +39,7 @@ class RandomWithinCoarse(Method):
         predictions = []
         for example in view.examples:
             for span in example.spans:
-                options = self.candidates_[span.label]
+                options = self.hierarchy_.fines_of(span.label)  # all fine types if the coarse is withheld
                 label = options[rng.integers(len(options))]
                 predictions.append(Span(span.sentence_id, span.start, span.end, label, float(rng.random())))
         return predictions

@@ -7,7 +7,7 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from torch import nn
 
 from benchmark.encoders import STATIC_ENCODERS, EncoderSettings, StaticEncoder
 from benchmark.errors import ConfigError
-from benchmark.method import Context, Method, check_is_fitted
+from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View
 from benchmark.spans import OUTSIDE, Span, candidate_spans, greedy_non_overlapping
 from benchmark.training import EarlyStopping, dev_f1, length_batches
@@ -78,8 +78,13 @@ class SpanBiLSTMAttn(Method):
     protocols = frozenset({"typing", "ner"})
     default_protocol = "typing"
     # the shared contextual features (MiniLM's middle layer, as the tagger's best variant)
-    variants: ClassVar[dict[str, dict[str, Any]]] = {
-        "contextual": {"features": "contextual", "encoder": "minilm", "layer": 3}
+    defaults = Settings("paper", "the paper's model and optimiser on GloVe; ner's span limit and negatives a priori")
+    variants: ClassVar[dict[str, Settings]] = {
+        "contextual": Settings(
+            "oracle",
+            "MiniLM features at layer 3, the layer tagger:layer3-mlp took after its test F1 was seen",
+            {"features": "contextual", "encoder": "minilm", "layer": 3},
+        ),
     }
     Config = SpanConfig
 
