@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comparison tables and plots from the finished runs in the store",
         description="Read every FINISHED seed run of the MLflow store and write, per dataset and protocol, "
         "reports/<dataset>/<protocol>.{md,csv,tex} (mean ± std over seeds, 95% CI, significance ranks) and "
-        "plots; rewrite the README's results block and reports/claims.md when unfiltered.",
+        "plots; then rebuild reports/claims.md and the README's results block from every table in --out.",
     )
     report.add_argument("--dataset", metavar="D", help="only this dataset (default: every one in the store)")
     report.add_argument("--protocol", metavar="P", help="only this protocol (default: every one in the store)")

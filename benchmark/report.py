@@ -296,9 +296,7 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
             command=v.tag("command") if "tags.command" in v.runs else "",
         )
         rows.append(row)
-    table = pd.DataFrame(rows).sort_values(f"{headline}_mean", ascending=False, kind="stable")
-    ranked = table["provenance"].isin(RANKED)
-    table = pd.concat([table[ranked], table[~ranked]])  # unranked rows below the ranked ones
+    table = pd.DataFrame(rows)
     tested = [v for v in section.variants if v.tables is not None]
     pooled = {v.label: mean_table(v.tables) for v in tested}
     if tested:
@@ -318,12 +316,23 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     pairs_frame = pd.DataFrame(pairs, columns=["better", "worse", "delta", "ci_low", "ci_high", "p"])
     pairs_frame["p_holm"] = holm_adjust(pairs_frame["p"]) if len(pairs_frame) else []
     pairs_frame["significant"] = pairs_frame["p_holm"] < alpha
-    ranked_labels = {v.label for v in tested if v.provenance in RANKED}
-    wins = pairs_frame[pairs_frame["significant"] & pairs_frame["better"].isin(ranked_labels)]
-    beaten = wins.groupby("worse").size()
-    table["rank"] = [1 + int(beaten.get(label, 0)) if label in ranked_labels else pd.NA for label in table["method"]]
-    section.table = table.reset_index(drop=True)
+    tested_labels = {v.label for v in tested}
+    section.table = rank_rows(table, pairs_frame, headline, tested_labels)
     section.pairs = pairs_frame.sort_values(["better", "worse"]).reset_index(drop=True)
+
+
+def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: set[str]) -> pd.DataFrame:
+    """``table`` ordered and ranked: ranked rows (provenance paper, prior, dev) by the headline's
+    mean, each at 1 + the number of ranked rows significantly better (``pairs``); then the
+    unranked ones (oracle, custom, or untested), with no rank."""
+    table = table.sort_values(f"{headline}_mean", ascending=False, kind="stable")
+    honest = table["provenance"].isin(RANKED)
+    table = pd.concat([table[honest], table[~honest]]).reset_index(drop=True)
+    ranked = set(table.loc[table["provenance"].isin(RANKED), "method"]) & tested
+    significant = pairs["significant"].astype(str) == "True"  # a bool, or its text in a CSV
+    beaten = pairs[significant & pairs["better"].isin(ranked)].groupby("worse").size()
+    table["rank"] = [1 + int(beaten.get(label, 0)) if label in ranked else pd.NA for label in table["method"]]
+    return table
 
 
 PLOTS = ("per_type_f1.png", "confusion_coarse.png", "p_at_k.png", "f1_by_length.png")
@@ -370,14 +379,14 @@ def _ci(low: float, high: float) -> str:
     return "–" if pd.isna(low) else f"[{low:.4f}, {high:.4f}]"
 
 
-def _display_rows(section: Section, compact: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Rank, method, headline (bold at rank 1) and its CI, the other main metrics, seeds, …"""
-    headline = section.protocol.headline
-    others = [] if compact else [m for m in section.protocol.main_metrics if m != headline]
+def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Rank, method, provenance, headline (bold at rank 1) and its CI, the other main metrics, seeds, …"""
+    headline = protocol.headline
+    others = [] if compact else [m for m in protocol.main_metrics if m != headline]
     headers = ["rank", "method", "provenance", f"{headline} (mean ± std)", "95% CI", *others, "seeds"]
     headers += [] if compact else ["encoder", "s/seed"]
     rows = []
-    for r in section.table.to_dict("records"):
+    for r in table.to_dict("records"):
         top = r["rank"] == 1
         value = _mean_std(r[f"{headline}_mean"], r[f"{headline}_std"])
         method = f"{r['method']} {MARKS[r['provenance']]}" if r["provenance"] in MARKS else r["method"]
@@ -396,7 +405,7 @@ def _run_command(section: Section) -> str:
 
 def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, trials: int = 1000) -> str:
     protocol, table = section.protocol, section.table
-    headers, rows = _display_rows(section)
+    headers, rows = _display_rows(table, protocol)
     commits = sorted({c for cell in table["code_version"] for c in cell.split(", ")})
     lines = [
         f"# {section.dataset} / {protocol.name}",
@@ -455,7 +464,7 @@ def _tex_cell(text: str) -> str:
 
 def render_latex(section: Section) -> str:
     """A booktabs table of the main metrics (mean ± std) and the headline CI."""
-    headers, rows = _display_rows(section)
+    headers, rows = _display_rows(section.table, section.protocol)
     headers, rows = headers[:-2], [r[:-2] for r in rows]  # without encoder and seconds
     cells = [[_tex_cell(c) for c in row] for row in [headers, *rows]]
     body = [" & ".join(row) + r" \\" for row in cells]
@@ -474,7 +483,8 @@ def render_latex(section: Section) -> str:
     )
 
 
-def render_readme_block(sections: list[Section], out: Path, readme: Path) -> str:
+def render_readme_block(tables: dict[tuple[str, str], pd.DataFrame], out: Path, readme: Path) -> str:
+    """The README's results block: the compact table of every (dataset, protocol) in ``tables``."""
     lines = [
         README_START,
         "",
@@ -482,10 +492,10 @@ def render_readme_block(sections: list[Section], out: Path, readme: Path) -> str
         "(see the full reports); CI of the seed mean; *provenance*: how the row's settings were chosen "
         f"(`python -m benchmark list`). {MARKS_SENTENCE}",
     ]
-    for section in sections:
-        link = os.path.relpath(out / section.dataset / f"{section.protocol.name}.md", readme.parent)
-        headers, rows = _display_rows(section, compact=True)
-        lines += ["", f"**{section.slug}** ([full report]({link}))", ""]
+    for (dataset, protocol), table in sorted(tables.items()):
+        link = os.path.relpath(out / dataset / f"{protocol}.md", readme.parent)
+        headers, rows = _display_rows(table, PROTOCOLS[protocol], compact=True)
+        lines += ["", f"**{dataset}/{protocol}** ([full report]({link}))", ""]
         lines += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
     return "\n".join([*lines, "", README_END])
 
@@ -568,9 +578,6 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
                 echo(f"note: {section.slug}: {note}")
             echo(f"{section.slug}: {len(section.variants)} rows from {sum(len(v.runs) for v in section.variants)} "
                  f"runs, {len(section.pairs)} pairs tested")  # fmt: skip
-        defaults = {s.protocol.name: s.table for s in sections if s.dataset == "embedded"}
-        if defaults and not (request.dataset or request.protocol):
-            (staging / "claims.md").write_text(render_claims(defaults))
         for job in drawing:
             job.result()  # a failed plot fails the report before anything is moved into place
         for file in sorted(p for p in staging.rglob("*") if p.is_file()):
@@ -580,9 +587,50 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             written.append(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    tables = read_tables(request.out, echo)
+    defaults = {protocol: table for (dataset, protocol), table in tables.items() if dataset == "embedded"}
+    if defaults:
+        (request.out / "claims.md").write_text(render_claims(defaults))
+        written.append(request.out / "claims.md")
     if request.readme is not None and request.readme.is_file():
-        _update_readme(request, sections, echo)
+        _update_readme(request, tables, echo)
     return written
+
+
+def read_tables(out: Path, echo: Callable[[str], None] = print) -> dict[tuple[str, str], pd.DataFrame]:
+    """Every report table under ``out`` (``<dataset>/<protocol>.csv`` with its pairs), ranked by
+    `rank_rows`: the README block and claims.md summarise the committed tables, whichever run
+    of `report` wrote each. A table written before rows had a provenance gets each row's
+    current declaration (by its method and variant), and says so."""
+    tables = {}
+    for path in sorted(out.glob("*/*.csv")):
+        if path.stem not in PROTOCOLS:
+            continue
+        table = pd.read_csv(path)
+        pairs_path = path.with_name(f"{path.stem}_pairs.csv")
+        pairs = pd.read_csv(pairs_path) if pairs_path.is_file() else pd.DataFrame(columns=["better", "worse"])
+        pairs["significant"] = pairs.get("significant", pd.Series(dtype=str)).astype(str) == "True"
+        if "provenance" not in table:
+            table["provenance"] = [
+                _declared_by_name(label, v) for label, v in zip(table["method"], table["variant"], strict=True)
+            ]
+            echo(f"note: {path}: written before provenance was recorded; rows take their variant's declaration now")
+        tested = set(pairs["better"]) | set(pairs["worse"])
+        tables[(path.parent.name, path.stem)] = rank_rows(table, pairs, PROTOCOLS[path.stem].headline, tested)
+    return tables
+
+
+def _declared_by_name(label: str, variant: str) -> str:
+    """A row's current declared provenance from its label (`method[:variant]`); `custom` for a
+    row with overrides (``[k=v]``) or settings no declaration names (``#hash``)."""
+    from benchmark.runner import resolve_settings
+
+    if " " in label:
+        return CUSTOM
+    try:
+        return resolve_settings(label.split(":")[0], None if variant == "default" else variant)[2]
+    except BenchmarkError:
+        return CUSTOM
 
 
 def _load_gold_corpus(name: str, data_dir: Path | None):
@@ -608,14 +656,13 @@ def _gold(section: Section, corpus):
     return [span for sentence in test for span in sentence.spans], len(test), corpus.hierarchy
 
 
-def _update_readme(request: ReportRequest, sections: list[Section], echo: Callable[[str], None]) -> None:
+def _update_readme(
+    request: ReportRequest, tables: dict[tuple[str, str], pd.DataFrame], echo: Callable[[str], None]
+) -> None:
     text = request.readme.read_text()
     if README_START not in text or README_END not in text:
         return
-    if request.dataset or request.protocol:
-        echo(f"{request.readme}: results block left as it was (this report is filtered)")
-        return
     head, rest = text.split(README_START, 1)
     tail = rest.split(README_END, 1)[1]
-    request.readme.write_text(head + render_readme_block(sections, request.out, request.readme) + tail)
+    request.readme.write_text(head + render_readme_block(tables, request.out, request.readme) + tail)
     echo(f"{request.readme}: results block rewritten")

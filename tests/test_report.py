@@ -199,3 +199,35 @@ def test_claims_explain_the_span_papers_recall_from_typing_and_ner_rows():
     assert span["typing: F1 (paper)"] == pytest.approx(75.0)  # 2 · 0.6 / 1.6
     assert (span["ner: P"], span["ner: R"], span["ner: F1"]) == (30, 20, 24)
     assert pd.isna(table.loc["gazetteer", "ner: R"])
+
+
+def test_summaries_rank_the_committed_tables_and_fill_provenance_of_old_ones(tmp_path):
+    """The README block and claims.md come from the tables in --out; a table written before
+    provenance existed takes its rows' declarations, and a custom row's wins rank nobody down."""
+    from benchmark.report import read_tables, render_readme_block
+
+    folder = tmp_path / "embedded"
+    folder.mkdir()
+    rows = [("gazetteer [min_entity_ratio=0.5]", "default", 0.30), ("gazetteer", "default", 0.25)]
+    rows += [("gazetteer:half", "half", 0.15)]
+    columns = {"fine/accuracy_std": 0.0, "seeds": 3, "rank": 1}
+    frame = [
+        {"method": m, "variant": v, "fine/accuracy_mean": x, "ci_low": x, "ci_high": x} | columns for m, v, x in rows
+    ]
+    pd.DataFrame(frame).to_csv(folder / "typing.csv", index=False)
+    pd.DataFrame(
+        [
+            {"better": "gazetteer [min_entity_ratio=0.5]", "worse": "gazetteer", "significant": True},
+            {"better": "gazetteer [min_entity_ratio=0.5]", "worse": "gazetteer:half", "significant": True},
+            {"better": "gazetteer", "worse": "gazetteer:half", "significant": True},
+        ]
+    ).to_csv(folder / "typing_pairs.csv", index=False)
+    notes = []
+    table = read_tables(tmp_path, notes.append)[("embedded", "typing")].set_index("method")
+    assert any("written before provenance" in n for n in notes)
+    assert list(table["provenance"]) == ["paper", "prior", "custom"]
+    assert list(table["rank"].astype(object).where(table["rank"].notna(), None)) == [1, 2, None]
+    block = render_readme_block({("embedded", "typing"): table.reset_index()}, tmp_path, tmp_path / "README.md")
+    assert "gazetteer [min_entity_ratio=0.5] ‡" in block
+    assert "**0.2500" in block
+    assert "**0.3000" not in block
