@@ -51,7 +51,7 @@ CLAIMS: tuple[Claim, ...] = (
             f"weighted {name}",
             value,
             "weak-typing",
-            ("eigproj", "eigproj:tuned"),
+            ("eigproj", "eigproj:tuned", "eigproj:test-picked"),
             f"fine/weighted_{name.lower()}",
             EIGPROJ_DIFFERS,
         )
@@ -63,7 +63,7 @@ CLAIMS: tuple[Claim, ...] = (
             f"P@{k}",
             value,
             "weak-typing",
-            ("eigproj", "eigproj:tuned"),
+            ("eigproj", "eigproj:tuned", "eigproj:test-picked"),
             f"fine/p_at_{k}",
             EIGPROJ_DIFFERS,
         )

@@ -75,7 +75,7 @@ class PointResult:
     values: list[float] = field(default_factory=list)  # the criterion, one per seed
     seconds: list[float] = field(default_factory=list)
     encoded: float = 0.0  # sentences the encoder had to encode (0: all from the feature cache)
-    skipped: int = 0
+    run_ids: list[str] = field(default_factory=list)  # one per seed, fitted now or finished before
 
     @property
     def mean(self) -> float:
@@ -229,8 +229,8 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
                 if found is not None:
                     echo(f"[{name}] finished before as run {found[0]}: skipped")
                     result.values.append(found[1][f"dev/{metric}"])
-                    result.seconds.append(found[1].get("time/fit_seconds", 0.0))
-                    result.skipped += 1
+                    result.seconds.append(found[1]["time/fit_seconds"] + found[1]["time/predict_seconds"])
+                    result.run_ids.append(found[0])
                     continue
                 tags = {**base, "role": "sweep-point", "seed": str(seed), "sweep_key": key,
                         "point": json.dumps(result.point)}  # fmt: skip
@@ -243,6 +243,7 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
                         )  # fmt: skip
                     scores = _score(protocol, blind, predictions, gold, len(dev), corpus.hierarchy)
                     tracker.log(run_id, metrics={**{f"dev/{k}": v for k, v in scores.items()}, **extra})
+                result.run_ids.append(run_id)
                 result.values.append(scores[metric])
                 result.seconds.append(extra["time/fit_seconds"] + extra["time/predict_seconds"])
                 result.encoded += extra["features/encoded_sentences"]
@@ -251,7 +252,11 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
         tracker.log(
             parent,
             metrics={f"best/dev/{metric}": best.mean},
-            tags={"selected": json.dumps(best.point), "selected_command": command},
+            tags={
+                "selected": json.dumps(best.point),
+                "selected_command": command,
+                "point_runs": json.dumps({_point_text(r.point): r.run_ids for r in results}),  # reused ones too
+            },
         )
     return SweepSummary(request, protocol, metric, provenance, results, best, command, tracker.experiment, parent)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -55,6 +57,7 @@ def test_sweep_scores_dev_only_logs_parent_and_children_and_resumes(workdir, sto
         assert scores
         assert all(k.startswith("dev/") for k in scores)  # nothing scored on test
         assert 0.05 < run.data.metrics["dev/fine/micro_f1"] < 0.6
+    assert len(json.loads(parents[0].data.tags["point_runs"])) == 2
     assert parents[0].data.tags["selected"] in ('{"min_entity_ratio": 0.0}', '{"min_entity_ratio": 0.5}')
     assert client.get_experiment_by_name("embedded/ner") is None  # no `run` records either
 
