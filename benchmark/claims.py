@@ -74,7 +74,7 @@ CLAIMS: tuple[Claim, ...] = (
         "BERT-Tagger micro F1 (%)",
         67.13,
         "ner",
-        ("tagger", "tagger:layer3-mlp"),
+        ("tagger", "tagger:layer4-mlp"),
         "fine/micro_f1",
         "fine-tuned BERT-base on 132k sentences → frozen MiniLM features on the 13k embedded split",
         scale=100,
@@ -202,7 +202,8 @@ def gold_span_recall_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         typing, ner = (_row(tables.get(p), method) for p in ("typing", "ner"))
         if typing is None and ner is None:
             continue
-        row = {"method": method}
+        marks = {MARKS[r["provenance"]] for r in (typing, ner) if r is not None and r.get("provenance") in MARKS}
+        row = {"method": " ".join([method, *sorted(marks)])}
         if typing is not None:
             accuracy = typing["fine/accuracy_mean"]
             row |= {

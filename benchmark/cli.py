@@ -351,8 +351,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(tabulate(rows, headers=headers, disable_numparse=True))
     chosen = " ".join(f"{k}={format_value(v)}" for k, v in summary.best.point.items())
     print(f"selected: {chosen} (dev {summary.metric} {summary.best.mean:.4f}); provenance: {summary.provenance}")
-    print(f"run it:   {summary.run_command} --seeds 1 2 3")
-    print(f"card:     {sweep_command(request, summary.protocol)}")
+    if request.settings:
+        print(f"          (the fixed --set {' '.join(request.settings)} were chosen by hand, not by this sweep)")
+    print(f"try it:   {summary.run_command} --seeds 1 2 3   (ad-hoc settings: `custom`, unranked)")
+    declaration = f"Settings({summary.provenance!r}, why, {summary.best.point})"
+    print(f"rank it:  declare it in the method's `variants` as {declaration}")
+    print(f"          and quote the sweep in its card: {sweep_command(request, summary.protocol)}")
     print(f"logged to MLflow experiment '{summary.experiment}', parent run {summary.parent_run_id}")
     return 0
 

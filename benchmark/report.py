@@ -91,33 +91,53 @@ class Variant:
         return str(self.runs[f"tags.{name}"].iloc[0])
 
     @cached_property
-    def provenance(self) -> str:
-        """How the settings were chosen: the current declaration of the method's variant (or
-        defaults) when the runs' settings are exactly those, else what the runs logged, else
-        `custom`; so reclassifying a variant reaches its earlier runs."""
-        variant = self.tag("variant") if "tags.variant" in self.runs else "default"
+    def declared(self) -> tuple[str, str] | None:
+        """The method's declared setting set (``default`` or a variant) whose settings are exactly
+        the runs', with its provenance, if one is."""
         params = {k.removeprefix("params."): v for k, v in self.runs.iloc[0].items() if k.startswith("params.")}
-        declared = declared_provenance(self.tag("method"), variant, {k: v for k, v in params.items() if pd.notna(v)})
-        if declared is not None:
-            return declared
+        return declared_settings(self.tag("method"), {k: v for k, v in params.items() if pd.notna(v)})
+
+    @property
+    def provenance(self) -> str:
+        """How the settings were chosen: the current declaration of the setting set the runs'
+        settings are exactly (so reclassifying a variant reaches its earlier runs), else what
+        the runs logged, else `custom`."""
+        if self.declared is not None:
+            return self.declared[1]
         logged = self.runs.get("tags.provenance", pd.Series([None])).iloc[0]
         return str(logged) if isinstance(logged, str) and logged else CUSTOM
 
+    @property
+    def command(self) -> str:
+        """The `run` command that repeats the row (its declaration's, when it has one)."""
+        if self.declared is None:
+            return self.tag("command") if "tags.command" in self.runs else ""
+        from benchmark.runner import RunRequest, plan_run
 
-def declared_provenance(method: str, variant: str, params: dict[str, str]) -> str | None:
-    """The registered provenance of ``method``'s variant if ``params`` (a run's logged settings)
-    are exactly that variant's settings now; None otherwise."""
+        variant = None if self.declared[0] == "default" else self.declared[0]
+        request = RunRequest(self.tag("method"), self.tag("protocol"), variant, self.tag("dataset"))
+        return plan_run(request).command
+
+    @property
+    def settings(self) -> str:
+        """The runs' settings as JSON (a column of the table)."""
+        return str(self.runs["_settings"].iloc[0])
+
+
+def declared_settings(method: str, params: dict[str, str]) -> tuple[str, str] | None:
+    """(variant name or ``default``, provenance) of ``method``'s declared setting set whose
+    resolved settings are exactly ``params`` (a run's logged settings), if any."""
     from benchmark.registry import METHODS
     from benchmark.runner import resolve_settings
     from benchmark.tracking import flatten
 
     if method not in METHODS:
         return None
-    try:
+    for variant in ("default", *METHODS.get(method).variants):
         config, _, provenance = resolve_settings(method, None if variant == "default" else variant)
-    except BenchmarkError:
-        return None
-    return provenance if flatten(config_dict(config)) == params else None
+        if flatten(config_dict(config)) == params:
+            return variant, provenance
+    return None
 
 
 @dataclass
@@ -196,12 +216,17 @@ def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) ->
                 f"left out (this report: data {sha[:12]}, evaluator {evaluator})"
             )
         variants = []
-        for _, group in found[keep].groupby(["tags.method", "_settings"], sort=False):
+        for (method, _), group in found[keep].groupby(["tags.method", "_settings"], sort=False):
             codes = group.get("tags.code_sha256", pd.Series("", index=group.index)).fillna("")
             current = group[codes == codes.iloc[0]].drop_duplicates("tags.seed")
             current = current.sort_values("tags.seed", key=lambda seeds: seeds.astype(int))
-            label = group.get("tags.label", group["tags.method"]).fillna(group["tags.method"]).iloc[0]
-            variants.append(Variant(str(label), current.reset_index(drop=True), len(group) - len(current)))
+            variant = Variant("", current.reset_index(drop=True), len(group) - len(current))
+            if variant.declared is not None:  # named by its declaration now (a renamed variant's runs follow)
+                name = variant.declared[0]
+                variant.label = str(method) + ("" if name == "default" else f":{name}")
+            else:
+                variant.label = str(group.get("tags.label", group["tags.method"]).fillna(group["tags.method"]).iloc[0])
+            variants.append(variant)
         superseded = sum(v.ignored for v in variants)
         if superseded:
             notes.append(
@@ -273,8 +298,9 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     for v in section.variants:
         row = {
             "method": v.label,
-            "variant": v.tag("variant") if "tags.variant" in v.runs else "default",
+            "variant": v.declared[0] if v.declared else v.tag("variant") if "tags.variant" in v.runs else "default",
             "provenance": v.provenance,
+            "settings": v.settings,
         }
         for metric in dict.fromkeys([*protocol.main_metrics, *extra]):
             values = v.runs.get(f"metrics.{metric}", pd.Series(dtype=float)).astype(float)
@@ -293,7 +319,7 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
             encoder=v.tag("encoder"),
             seconds=float(np.mean(seconds)),
             code_version=", ".join(sorted(set(v.runs["tags.code_version"].astype(str)))),
-            command=v.tag("command") if "tags.command" in v.runs else "",
+            command=v.command,
         )
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -46,7 +46,7 @@ def code_version() -> str:
 
 
 #: modules that record or present results but cannot change them
-FRONT_ENDS = frozenset({"__main__.py", "cli.py", "report.py", "claims.py", "plots.py", "tracking.py"})
+FRONT_ENDS = frozenset({"__main__.py", "cli.py", "report.py", "claims.py", "plots.py", "tracking.py", "sweep.py"})
 
 
 def source_fingerprint(method_module: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import shlex
 import statistics
 import tempfile
@@ -42,7 +43,7 @@ from benchmark.evaluate import EVALUATOR_VERSION, evaluate
 from benchmark.labels import LabelHierarchy, coarse_of
 from benchmark.protocols import Protocol, View, withhold_coarse
 from benchmark.reproducibility import package_versions
-from benchmark.runner import chosen_settings, fit_predict, identity_tags, resolve_method
+from benchmark.runner import RunRequest, chosen_settings, fit_predict, identity_tags, plan_run, resolve_method
 from benchmark.spans import Span
 
 BLIND = "blind_coarse"  # metric prefix of coarse-blind typing (weak-typing without --oracle)
@@ -107,9 +108,12 @@ def parse_grid(texts: Sequence[str], file: Path | None) -> dict[str, list[Any]]:
             grid[key] = list(values) if isinstance(values, list) else [values]
     for text in texts:
         key, sep, raw = text.partition("=")
-        if not sep or not key.strip() or not raw.strip():
+        key = key.strip()
+        if not sep or not key or any(not piece.strip() for piece in raw.split(",")):
             raise ConfigError(f"--grid {text!r}: expected key=value1,value2, e.g. --grid layer=2,3,4")
-        grid[key.strip()] = [parse_assignment(f"{key}={piece}")[1] for piece in raw.split(",")]
+        if key in grid:
+            raise ConfigError(f"--grid {key}: given twice (in the grid file or another --grid)")
+        grid[key] = [parse_assignment(f"{key}={piece}")[1] for piece in raw.split(",")]
     if not grid or not all(grid.values()):
         raise ConfigError("the grid is empty: give --grid key=value1,value2 (repeatable) or --grid-file FILE.toml")
     for key, values in grid.items():
@@ -122,9 +126,10 @@ def criterion_metrics(protocol: Protocol, blind: bool) -> list[str]:
     """The metric names a sweep's dev scoring produces (for checking ``--metric`` up front)."""
     hierarchy = LabelHierarchy(("a-x", "a-y"))
     names = evaluate([], [], 1, hierarchy, protocol.scoring, resamples=0).metrics
+    higher_is_better = [k for k in names if "/" in k and not k.startswith("errors/")]  # a sweep maximises
     if blind:
-        return [f"{BLIND}/{k.split('/', 1)[1]}" for k in names if k.startswith("fine/") and "p_at_" not in k]
-    return [k for k in names if "/" in k]
+        return [f"{BLIND}/{k.split('/', 1)[1]}" for k in higher_is_better if k.startswith("fine/")]
+    return higher_is_better
 
 
 def _blind_score(
@@ -138,7 +143,20 @@ def _blind_score(
     return {f"{BLIND}/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith("fine/")}
 
 
-def plan_sweep(request: SweepRequest):
+@dataclass(frozen=True)
+class SweepPlan:
+    """A checked sweep: what it fits, how dev is scored, and what its choice will be."""
+
+    method_cls: type
+    protocol: Protocol
+    metric: str
+    blind: bool  # weak-typing without --oracle: coarse-blind typing, coarse labels only
+    points: list[dict[str, Any]]
+    configs: list[Any]
+    provenance: str  # of the selected point: `oracle` with --oracle or from an oracle base, else `dev`
+
+
+def plan_sweep(request: SweepRequest) -> SweepPlan:
     """Check everything the user gave before anything is loaded or logged."""
     method_cls, protocol = resolve_method(request.method, request.protocol)
     base_settings = chosen_settings(method_cls, request.variant, request.method)
@@ -165,18 +183,19 @@ def plan_sweep(request: SweepRequest):
         configs.append(config)
     for encoder in {c.encoder for c in configs if hasattr(c, "encoder")}:
         check_encoder(encoder, FeatureCache(request.cache_dir).root)
-    return method_cls, protocol, metric, blind, points, configs
+    provenance = "oracle" if request.oracle or base_settings.provenance == "oracle" else "dev"
+    return SweepPlan(method_cls, protocol, metric, blind, points, configs, provenance)
 
 
 def _command(request: SweepRequest, protocol: Protocol, point: Mapping[str, Any]) -> str:
-    """The `run` command that uses the selected point."""
-    words = ["python", "-m", "benchmark", "run", "--method", request.method, "--protocol", protocol.name]
-    words += ["--variant", request.variant] if request.variant else []
-    words += ["--dataset", request.dataset] if request.dataset != "embedded" else []
-    settings = dict(parse_assignment(a) for a in request.settings) | dict(point)
-    for key, value in settings.items():
-        words += ["--set", f"{key}={format_value(value)}"]
-    return shlex.join(words)
+    """The `run` command that uses the selected point (its ``--set`` make it `custom` until the
+    point is declared as a named variant)."""
+    assignments = (*request.settings, *(f"{k}={format_value(v)}" for k, v in point.items()))
+    run = RunRequest(
+        request.method, protocol.name, request.variant, request.dataset, request.data_dir, request.from_hub,
+        request.verify, settings=assignments, cache_dir=request.cache_dir,
+    )  # fmt: skip
+    return plan_run(run).command
 
 
 def sweep_command(request: SweepRequest, protocol: Protocol) -> str:
@@ -193,7 +212,8 @@ def sweep_command(request: SweepRequest, protocol: Protocol) -> str:
 
 
 def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> SweepSummary:
-    method_cls, protocol, metric, blind, points, configs = plan_sweep(request)
+    plan = plan_sweep(request)
+    method_cls, protocol, metric, blind = plan.method_cls, plan.protocol, plan.metric, plan.blind
     corpus = load_corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
     train, dev = corpus.split("train"), corpus.split("dev")  # never "test"
     train_view = protocol.train_view(train, "train", corpus.hierarchy)
@@ -203,7 +223,7 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
     from benchmark.tracking import Tracker, flatten
 
     criterion = {True: "dev, coarse-blind typing (coarse labels only)", False: "dev, fine labels"}[blind]
-    provenance = "oracle" if request.oracle else "dev"
+    provenance = plan.provenance
     tracker = Tracker(f"{corpus.name}/{protocol.name}/sweeps")
     packages = package_versions()
     base = {
@@ -213,10 +233,10 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
         "provenance": provenance,
         "command": sweep_command(request, protocol),
     }
-    results = [PointResult(point) for point in points]
+    results = [PointResult(point) for point in plan.points]
     with tracker.run(f"sweep:{request.method}:protocol={protocol.name}", {**base, "role": "sweep"}, {}) as parent:
         tracker.log(parent, tags={"grid": json.dumps(parse_grid(request.grid, request.grid_file))})
-        for result, config in zip(results, configs, strict=True):
+        for result, config in zip(results, plan.configs, strict=True):
             settings = config_dict(config)
             for seed in request.seeds:
                 run_config = RunConfig(
@@ -247,17 +267,15 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
                 result.values.append(scores[metric])
                 result.seconds.append(extra["time/fit_seconds"] + extra["time/predict_seconds"])
                 result.encoded += extra["features/encoded_sentences"]
-        best = max(results, key=lambda r: r.mean)  # the first of equals, in grid order
+        best = max(results, key=lambda r: -math.inf if math.isnan(r.mean) else r.mean)  # first of equals
         command = _command(request, protocol, best.point)
         tracker.log(
             parent,
             metrics={f"best/dev/{metric}": best.mean},
-            tags={
-                "selected": json.dumps(best.point),
-                "selected_command": command,
-                "point_runs": json.dumps({_point_text(r.point): r.run_ids for r in results}),  # reused ones too
-            },
+            tags={"selected": json.dumps(best.point), "selected_command": command},
         )
+        points_table = [{"point": r.point, "values": r.values, "runs": r.run_ids} for r in results]
+        tracker.client.log_dict(parent, points_table, "points.json")  # every point's runs, reused ones too
     return SweepSummary(request, protocol, metric, provenance, results, best, command, tracker.experiment, parent)
 
 

@@ -78,9 +78,9 @@ def test_gazetteer_ner_run_is_logged_with_artifacts(workdir, store, capsys):
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
     expected = {"run_config.json", "predictions.jsonl", "per_type.csv", "confusion_fine.png", "metrics.json"}
     assert expected | {"per_type_f1.png", "f1_by_length.png", "by_length.csv", "p_at_k.png"} <= artifacts
-    assert child.data.tags["provenance"] == parent.data.tags["provenance"] == "paper"
+    assert child.data.tags["provenance"] == parent.data.tags["provenance"] == "prior"
     run_config = json.loads(Path(client.download_artifacts(child.info.run_id, "run_config.json")).read_text())
-    assert run_config["provenance"] == "paper"
+    assert run_config["provenance"] == "prior"
 
 
 def test_a_run_with_ad_hoc_settings_is_custom(workdir, store):

@@ -225,7 +225,7 @@ def test_summaries_rank_the_committed_tables_and_fill_provenance_of_old_ones(tmp
     notes = []
     table = read_tables(tmp_path, notes.append)[("embedded", "typing")].set_index("method")
     assert any("written before provenance" in n for n in notes)
-    assert list(table["provenance"]) == ["paper", "prior", "custom"]
+    assert list(table["provenance"]) == ["prior", "prior", "custom"]
     assert list(table["rank"].astype(object).where(table["rank"].notna(), None)) == [1, 2, None]
     block = render_readme_block({("embedded", "typing"): table.reset_index()}, tmp_path, tmp_path / "README.md")
     assert "gazetteer [min_entity_ratio=0.5] ‡" in block

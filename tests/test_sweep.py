@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -41,7 +42,8 @@ def test_sweep_scores_dev_only_logs_parent_and_children_and_resumes(workdir, sto
     assert "scored on dev only (fine/micro_f1)" in out
     assert "selected: min_entity_ratio=" in out
     assert "provenance: dev" in out
-    assert "run it:   python -m benchmark run --method gazetteer --protocol ner --set min_entity_ratio=" in out
+    assert "try it:   python -m benchmark run --method gazetteer --protocol ner --set min_entity_ratio=" in out
+    assert "rank it:  declare it in the method's `variants` as Settings('dev', why, {'min_entity_ratio':" in out
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("embedded/ner/sweeps")
     found = client.search_runs([experiment.experiment_id])
@@ -57,7 +59,8 @@ def test_sweep_scores_dev_only_logs_parent_and_children_and_resumes(workdir, sto
         assert scores
         assert all(k.startswith("dev/") for k in scores)  # nothing scored on test
         assert 0.05 < run.data.metrics["dev/fine/micro_f1"] < 0.6
-    assert len(json.loads(parents[0].data.tags["point_runs"])) == 2
+    points = client.download_artifacts(parents[0].info.run_id, "points.json")
+    assert sorted(len(p["runs"]) for p in json.loads(Path(points).read_text())) == [2, 2]
     assert parents[0].data.tags["selected"] in ('{"min_entity_ratio": 0.0}', '{"min_entity_ratio": 0.5}')
     assert client.get_experiment_by_name("embedded/ner") is None  # no `run` records either
 
@@ -101,6 +104,11 @@ def test_grid_from_options_and_file(tmp_path):
         (["--method", "tagger", "--protocol", "ner"], "the grid is empty"),
         (["--method", "tagger", "--protocol", "ner", "--grid", "layer="], "expected key=value1,value2"),
         (["--method", "tagger", "--protocol", "ner", "--grid", "layer=2,2"], "--grid layer: a value is repeated"),
+        (["--method", "tagger", "--protocol", "ner", "--grid", "layer=2", "--grid", "layer=3"], "given twice"),
+        (
+            ["--method", "tagger", "--protocol", "ner", "--grid", "layer=2", "--metric", "errors/span_fp"],
+            "--metric 'errors/span_fp' is not produced",
+        ),
         (
             ["--method", "tagger", "--protocol", "ner", "--grid", "layer=2,3", "--oracle"],
             "--oracle is not needed under 'ner': its dev split already carries the fine labels",

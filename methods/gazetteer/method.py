@@ -64,12 +64,11 @@ class Gazetteer(Method):
 
     protocols = frozenset({"ner", "typing"})
     default_protocol = "ner"
-    # half of the training entity strings: the dictionary CoFEE's NEE stage uses by default
-    defaults = Settings("paper", "CoFEE's Matching baseline: every training entity string, longest match")
+    defaults = Settings("prior", "the complete training dictionary: every training entity string, longest match")
     variants: ClassVar[dict[str, Settings]] = {
         "half": Settings(
             "prior",
-            "half the strings, the incomplete dictionary cofee's NEE stage draws (share fixed a priori)",
+            "CoFEE's Matching with an incomplete dictionary: the half cofee's NEE stage draws (share fixed a priori)",
             {"fraction": 0.5},
         ),
     }
