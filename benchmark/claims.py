@@ -74,7 +74,7 @@ CLAIMS: tuple[Claim, ...] = (
         "BERT-Tagger micro F1 (%)",
         67.13,
         "ner",
-        ("tagger", "tagger:layer4-mlp"),
+        ("tagger", "tagger:layer4-mlp", "tagger:layer3-mlp"),
         "fine/micro_f1",
         "fine-tuned BERT-base on 132k sentences → frozen MiniLM features on the 13k embedded split",
         scale=100,

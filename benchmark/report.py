@@ -532,7 +532,7 @@ def render_claims(tables: dict[str, pd.DataFrame]) -> str:
         [
             "# Claims vs measured",
             "",
-            "Regenerate: `python -m benchmark report` (unfiltered) after `python -m benchmark run --method all "
+            "Regenerate: `python -m benchmark report` after `python -m benchmark run --method all "
             "--seeds 1 2 3`. *paper*: the number as the paper states it; *ours*: mean ± std over seeds on the "
             "embedded default split, on the paper's scale; *our setting*: protocol · method · metric. Per-protocol "
             "tables with CIs and significance: `embedded/<protocol>.md` beside this file. An *ours* entry marked † "

@@ -99,7 +99,7 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     assert float(table["perfect"]["ci_low"]) == float(table["perfect"]["ci_high"]) == 1.0
     assert float(table["perfect"]["seconds"]) == 3.0
     # perfect beats both noisy copies; the two copies cannot be told apart and share rank 2; the oracle and
-    # custom rows get no rank (and `peeked`, though perfect, does not push the others down), listed last
+    # custom rows get no rank (and `peeked`'s wins do not count against the ranked rows), listed last
     ranks = [table[m]["rank"] for m in ("perfect", "noisy", "noisy-copy", "lost", "peeked", "by-hand")]
     assert ranks == ["1", "2", "2", "", "", ""]
     assert [table[m]["provenance"] for m in ("perfect", "peeked", "by-hand")] == ["prior", "oracle", "custom"]

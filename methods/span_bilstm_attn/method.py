@@ -77,12 +77,16 @@ class SpanBiLSTMAttn(Method):
 
     protocols = frozenset({"typing", "ner"})
     default_protocol = "typing"
-    # the shared contextual features (MiniLM's middle layer, as the tagger's best variant)
     defaults = Settings("paper", "the paper's model and optimiser on GloVe; ner's span limit and negatives a priori")
     variants: ClassVar[dict[str, Settings]] = {
+        "contextual-layer4": Settings(
+            "dev",
+            "MiniLM word features instead of GloVe, their layer (4) picked by a typing dev sweep (see the card)",
+            {"features": "contextual", "encoder": "minilm", "layer": 4},
+        ),
         "contextual": Settings(
             "oracle",
-            "MiniLM features at layer 3, the layer tagger:layer3-mlp took after its test F1 was seen",
+            "MiniLM layer 3, the layer tagger:layer3-mlp took after its test F1 was seen; kept for reference",
             {"features": "contextual", "encoder": "minilm", "layer": 3},
         ),
     }
