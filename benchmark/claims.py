@@ -42,7 +42,14 @@ SOFT = "soft-loss slides (Hagiwara et al.)"
 SOFT_DIFFERS = "AIDA with YAGO pre-training → Few-NERD with coarse pre-training; fine-tuned BERT → frozen MiniLM"
 SPAN = "span-level BiLSTM-attention"
 SPAN_DIFFERS = "GENIA → Few-NERD typing; the paper's formulas on gold spans"
-SPAN_METHODS = ("span-bilstm-attn", "span-bilstm-attn:contextual", "tagger", "gazetteer")
+SPAN_METHODS = (
+    "span-bilstm-attn",
+    "span-bilstm-attn:contextual-layer4",
+    "span-bilstm-attn:contextual",
+    "tagger",
+    "tagger:layer4-mlp",
+    "gazetteer",
+)
 
 CLAIMS: tuple[Claim, ...] = (
     *(

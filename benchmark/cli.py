@@ -353,7 +353,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"selected: {chosen} (dev {summary.metric} {summary.best.mean:.4f}); provenance: {summary.provenance}")
     if request.settings:
         print(f"          (the fixed --set {' '.join(request.settings)} were chosen by hand, not by this sweep)")
-    print(f"try it:   {summary.run_command} --seeds 1 2 3   (ad-hoc settings: `custom`, unranked)")
+    adhoc = "   (ad-hoc settings: `custom`, unranked)" if "--set" in summary.run_command else ""
+    print(f"try it:   {summary.run_command} --seeds 1 2 3{adhoc}")
     declaration = f"Settings({summary.provenance!r}, why, {summary.best.point})"
     print(f"rank it:  declare it in the method's `variants` as {declaration}")
     print(f"          and quote the sweep in its card: {sweep_command(request, summary.protocol)}")

@@ -40,12 +40,20 @@ class Settings:
     """A named set of setting overrides (empty: the method's defaults) and how it was chosen.
 
     ``why`` says it in one line: the paper's section, the prior, the sweep (its command is in the
-    method's card) or the forbidden information that was used.
+    method's card) or the forbidden information that was used. ``chosen`` names the settings the
+    provenance is about (default: the overridden ones); a dev sweep over all of them re-derives
+    an `oracle` set honestly.
     """
 
     provenance: Provenance
     why: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    chosen: tuple[str, ...] = ()
+
+    @property
+    def decided(self) -> frozenset[str]:
+        """The settings whose choice the provenance describes."""
+        return frozenset(self.chosen or self.overrides)
 
     def __post_init__(self) -> None:
         if self.provenance not in PROVENANCES:

@@ -153,7 +153,7 @@ class SweepPlan:
     blind: bool  # weak-typing without --oracle: coarse-blind typing, coarse labels only
     points: list[dict[str, Any]]
     configs: list[Any]
-    provenance: str  # of the selected point: `oracle` with --oracle or from an oracle base, else `dev`
+    provenance: str  # of the selected point: `oracle` with --oracle or from an oracle base it does not redo
 
 
 def plan_sweep(request: SweepRequest) -> SweepPlan:
@@ -183,7 +183,9 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
         configs.append(config)
     for encoder in {c.encoder for c in configs if hasattr(c, "encoder")}:
         check_encoder(encoder, FeatureCache(request.cache_dir).root)
-    provenance = "oracle" if request.oracle or base_settings.provenance == "oracle" else "dev"
+    # an oracle base taints the choice unless the grid re-derives every setting it chose forbiddenly
+    tainted = base_settings.provenance == "oracle" and not base_settings.decided <= set(points[0])
+    provenance = "oracle" if request.oracle or tainted else "dev"
     return SweepPlan(method_cls, protocol, metric, blind, points, configs, provenance)
 
 

@@ -77,7 +77,7 @@ def test_every_setting_set_declares_how_it_was_chosen():
                 # the quoted sweep varied what the variant sets, or fixed it by its base (--variant, --set):
                 # e.g. span-bilstm-attn's contextual features are the option compared, its layer is swept
                 assert any(_sweep_covers(line, cls, chosen) for line in sweeps), (
-                    f"{name}:{variant}: no quoted sweep varies or fixes all of {sorted(chosen.overrides)}"
+                    f"{name}:{variant}: no quoted sweep varies or fixes all of {sorted(chosen.decided)}"
                 )
 
 
@@ -88,8 +88,9 @@ def _sweep_covers(line: str, cls, chosen: Settings) -> bool:
         base = dict(cls.variants[words[words.index("--variant") + 1]].overrides)
     fixed = {w.split("=")[0] for i, w in enumerate(words) if i and words[i - 1] == "--set"}
     grid = {w.split("=")[0] for i, w in enumerate(words) if i and words[i - 1] == "--grid"}
-    return bool(grid & set(chosen.overrides)) and all(
-        key in grid or key in fixed or base.get(key) == value for key, value in chosen.overrides.items()
+    return bool(grid & chosen.decided) and all(
+        key in grid or key in fixed or (key in base and base[key] == chosen.overrides.get(key))
+        for key in chosen.decided
     )
 
 

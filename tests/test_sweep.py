@@ -129,3 +129,22 @@ def test_bad_sweep_input_gives_one_clear_error_and_logs_nothing(args, message, w
     assert err.count("\n") == 1
     assert message in err
     assert not (workdir / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "variant", "grid", "provenance"),
+    [
+        ("span-bilstm-attn", "contextual", "layer=3,4", "dev"),  # re-derives the layer the oracle variant took
+        ("eigproj", "test-picked", "k=10,20", "oracle"),  # its pca, similarity and label texts stay test-picked
+        ("eigproj", None, "k=10,20", "dev"),
+        ("tagger", "layer3-mlp", "layer=3,4", "oracle"),  # its hidden size stays test-picked
+        ("tagger", "layer3-mlp", "layer=3,4 hidden=0,512", "dev"),
+    ],
+)
+def test_a_sweep_from_an_oracle_base_is_dev_only_if_it_redoes_what_was_chosen_on_test(
+    method, variant, grid, provenance
+):
+    from benchmark.sweep import SweepRequest, plan_sweep
+
+    request = SweepRequest(method, grid=tuple(grid.split()), variant=variant)
+    assert plan_sweep(request).provenance == provenance

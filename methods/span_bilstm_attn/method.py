@@ -88,6 +88,7 @@ class SpanBiLSTMAttn(Method):
             "oracle",
             "MiniLM layer 3, the layer tagger:layer3-mlp took after its test F1 was seen; kept for reference",
             {"features": "contextual", "encoder": "minilm", "layer": 3},
+            chosen=("layer",),  # the contextual features are the option compared; the layer came from test
         ),
     }
     Config = SpanConfig
