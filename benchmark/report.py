@@ -351,9 +351,9 @@ def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: s
     """``table`` ordered and ranked: ranked rows (provenance paper, prior, dev) by the headline's
     mean, each at 1 + the number of ranked rows significantly better (``pairs``); then the
     unranked ones (oracle, custom, or untested), with no rank."""
-    table = table.sort_values(f"{headline}_mean", ascending=False, kind="stable")
-    honest = table["provenance"].isin(RANKED)
-    table = pd.concat([table[honest], table[~honest]]).reset_index(drop=True)
+    order = table.assign(_unranked=~table["provenance"].isin(RANKED))
+    order = order.sort_values(["_unranked", f"{headline}_mean"], ascending=[True, False], kind="stable")
+    table = order.drop(columns="_unranked").reset_index(drop=True)
     ranked = set(table.loc[table["provenance"].isin(RANKED), "method"]) & tested
     significant = pairs["significant"].astype(str) == "True"  # a bool, or its text in a CSV
     beaten = pairs[significant & pairs["better"].isin(ranked)].groupby("worse").size()

@@ -151,6 +151,7 @@ class SweepPlan:
     protocol: Protocol
     metric: str
     blind: bool  # weak-typing without --oracle: coarse-blind typing, coarse labels only
+    grid: dict[str, list[Any]]
     points: list[dict[str, Any]]
     configs: list[Any]
     provenance: str  # of the selected point: `oracle` with --oracle or from an oracle base it does not redo
@@ -186,7 +187,7 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     # an oracle base taints the choice unless the grid re-derives every setting it chose forbiddenly
     tainted = base_settings.provenance == "oracle" and not base_settings.decided <= set(points[0])
     provenance = "oracle" if request.oracle or tainted else "dev"
-    return SweepPlan(method_cls, protocol, metric, blind, points, configs, provenance)
+    return SweepPlan(method_cls, protocol, metric, blind, grid, points, configs, provenance)
 
 
 def _command(request: SweepRequest, protocol: Protocol, point: Mapping[str, Any]) -> str:
@@ -237,7 +238,7 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
     }
     results = [PointResult(point) for point in plan.points]
     with tracker.run(f"sweep:{request.method}:protocol={protocol.name}", {**base, "role": "sweep"}, {}) as parent:
-        tracker.log(parent, tags={"grid": json.dumps(parse_grid(request.grid, request.grid_file))})
+        tracker.log(parent, tags={"grid": json.dumps(plan.grid)})
         for result, config in zip(results, plan.configs, strict=True):
             settings = config_dict(config)
             for seed in request.seeds:
@@ -277,7 +278,7 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
             tags={"selected": json.dumps(best.point), "selected_command": command},
         )
         points_table = [{"point": r.point, "values": r.values, "runs": r.run_ids} for r in results]
-        tracker.client.log_dict(parent, points_table, "points.json")  # every point's runs, reused ones too
+        tracker.log_json(parent, points_table, "points.json")  # every point's runs, reused ones too
     return SweepSummary(request, protocol, metric, provenance, results, best, command, tracker.experiment, parent)
 
 

@@ -121,6 +121,10 @@ class Tracker:
             tags=[RunTag(k, str(v)) for k, v in tags.items()],
         )
 
+    def log_json(self, run_id: str, data: Any, name: str) -> None:
+        """``data`` as the JSON artifact ``name`` of the run."""
+        self.client.log_dict(run_id, data, name)
+
     def log_result(
         self,
         run_id: str,

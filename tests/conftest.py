@@ -67,3 +67,27 @@ def store(tmp_path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, store):
+    """The test's working directory, whose ``mlflow.db`` is the store."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def fails_cleanly(workdir, capsys):
+    """``fails_cleanly(argv, message)``: the CLI exits 2 with one ``error:`` line that contains
+    ``message``, and no MLflow store was written."""
+    from benchmark.cli import main
+
+    def check(argv: list[str], message: str) -> None:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ")
+        assert err.count("\n") == 1
+        assert message in err
+        assert not (workdir / "mlflow.db").exists()
+
+    return check

@@ -19,12 +19,6 @@ from benchmark.runner import RunRequest, run_benchmark
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch, store):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def runs(uri, experiment):
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
@@ -170,13 +164,8 @@ def test_comparison_covers_variants():
         ),
     ],
 )
-def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, workdir, capsys):
-    assert main(["run", *args]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ")
-    assert err.count("\n") == 1
-    assert message in err
-    assert not (workdir / "mlflow.db").exists()
+def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, fails_cleanly):
+    fails_cleanly(["run", *args], message)
 
 
 def test_malformed_data_file_names_file_and_line(workdir, capsys):
