@@ -141,9 +141,11 @@ def config_dict(config: Any) -> dict[str, Any]:
 class RunConfig:
     """Everything that defines one run (one method, protocol, dataset and seed).
 
-    ``code_sha256`` fingerprints the code that computes the result and ``packages`` the library
-    versions; ``code_version`` (the git commit) and ``provenance`` (how the settings were chosen:
-    paper, prior, dev, oracle or custom) describe the run and are not part of the `key`.
+    ``code_sha256`` fingerprints the code that computes the predictions and ``packages`` the
+    library versions; ``code_version`` (the git commit), ``provenance`` (how the settings were
+    chosen: paper, prior, dev, oracle or custom) and ``evaluator_version`` (what scored the run
+    when it ran; `report` re-scores the stored predictions with the current evaluator) describe
+    the run and are not part of the `key`.
     """
 
     method: str
@@ -167,7 +169,8 @@ class RunConfig:
 
     @property
     def key(self) -> str:
-        """Identifies identical runs: same method, settings, data, seed, evaluator, code and
-        packages. A finished run with the same key is not run again."""
-        identity = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("code_version", "provenance")}
+        """Identifies identical predictions: same method, settings, data, seed, code and packages.
+        A finished run with the same key is not run again."""
+        described = ("code_version", "provenance", "evaluator_version")
+        identity = {k: v for k, v in dataclasses.asdict(self).items() if k not in described}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

@@ -66,14 +66,14 @@ class LabelHierarchy:
 FEWNERD = LabelHierarchy(FEWNERD_FINE_TYPES)
 
 
-#: Plain-English spellings of the compound fine names, for label-text embeddings.
+#: Plain-English spellings of the compound fine names (spelling only: the words of the name,
+#: split and without slashes), for label-text embeddings (``label_names=readable``).
 READABLE_FINE_NAMES = {
     "broadcastprogram": "broadcast program",
     "writtenart": "written art",
     "sportsfacility": "sports facility",
     "attack/battle/war/militaryconflict": "attack battle war military conflict",
     "sportsevent": "sports event",
-    "GPE": "country city state",
     "bodiesofwater": "bodies of water",
     "road/railway/highway/transit": "road railway highway transit",
     "government/governmentagency": "government agency",
@@ -91,13 +91,29 @@ READABLE_FINE_NAMES = {
 }
 
 
+#: Glosses that replace a fine name by words it does not contain (``label_names=described``):
+#: every description any label text uses is in this table.
+FINE_NAME_GLOSSES = {
+    "GPE": "country city state",  # geo-political entity
+}
+
+#: The label-text styles, from the label's own spelling to added descriptions.
+LABEL_TEXT_STYLES = ("raw", "readable", "described")
+
+
 def label_text(fine: str, style: str = "raw") -> str:
     """The text that stands for a fine type: ``"<fine> <coarse>"`` (eigproj §5.2).
 
     ``raw`` keeps the label's own spelling (``government/governmentagency organization``);
-    ``readable`` splits compounds (``government agency organization``).
+    ``readable`` only spells compounds out (``government agency organization``; ``GPE location``
+    stays); ``described`` also replaces the names in `FINE_NAME_GLOSSES` by their gloss
+    (``country city state location``).
     """
+    if style not in LABEL_TEXT_STYLES:
+        raise ValueError(f"label text style {style!r}: expected one of {', '.join(LABEL_TEXT_STYLES)}")
     coarse, name = fine.split("-", 1)
-    if style == "readable":
+    if style == "described" and name in FINE_NAME_GLOSSES:
+        return f"{FINE_NAME_GLOSSES[name]} {coarse}"
+    if style in ("readable", "described"):
         name = READABLE_FINE_NAMES.get(name, name)
     return f"{name} {coarse}"

@@ -151,17 +151,24 @@ def withhold_coarse(view: View) -> View:
     return replace(view, examples=examples)
 
 
-def coarse_view(view: View) -> View:
-    """``view`` with its spans' and labels' fine types replaced by their coarse types."""
-    examples = tuple(
-        replace(
-            e,
-            labels=None if e.labels is None else tuple(coarse_of(x) for x in e.labels),
-            spans=tuple(s._replace(label=None if s.label is None else coarse_of(s.label)) for s in e.spans),
-        )
-        for e in view.examples
-    )
-    return replace(view, examples=examples)
+def coarse_view(view: View, boundaries: Literal["fine", "coarse"] = "fine") -> View:
+    """``view`` with its spans' and labels' fine types replaced by their coarse types.
+
+    ``boundaries="fine"`` keeps the spans as they are: two adjacent entities of one coarse type
+    but different fine types stay two spans, a boundary only the fine labels draw.
+    ``boundaries="coarse"`` re-derives the spans of labelled examples from the coarse labels
+    alone (maximal runs of one coarse label, the rule the weak-typing training view uses), so
+    no fine-label information is left in the view.
+    """
+
+    def coarse(e: Example) -> Example:
+        labels = None if e.labels is None else tuple(coarse_of(x) for x in e.labels)
+        if boundaries == "coarse" and labels is not None:
+            return replace(e, labels=labels, spans=spans_from_labels(e.id, labels))
+        spans = tuple(s._replace(label=None if s.label is None else coarse_of(s.label)) for s in e.spans)
+        return replace(e, labels=labels, spans=spans)
+
+    return replace(view, examples=tuple(coarse(e) for e in view.examples))
 
 
 PROTOCOLS: dict[str, Protocol] = {

@@ -45,14 +45,19 @@ def code_version() -> str:
     return f"{commit}-dirty" if status else commit
 
 
-#: modules that record or present results but cannot change them
-FRONT_ENDS = frozenset({"__main__.py", "cli.py", "report.py", "claims.py", "plots.py", "tracking.py", "sweep.py"})
+#: modules that record, score or present results but cannot change a method's predictions (the
+#: evaluator is among them: `report` re-scores stored predictions with the current one, and
+#: training scores dev with its own `benchmark.training.dev_f1`)
+FRONT_ENDS = frozenset(
+    {"__main__.py", "cli.py", "report.py", "claims.py", "plots.py", "tracking.py", "sweep.py", "evaluate.py"}
+)
 
 
 def source_fingerprint(method_module: str) -> str:
-    """sha256 of the code that computes a method's results: ``benchmark/`` (less `FRONT_ENDS`),
-    the method's folder and the folders of the methods it imports. A commit that touches only
-    the README, reports or another method keeps the fingerprint, so finished runs stay valid."""
+    """sha256 of the code that computes a method's predictions: ``benchmark/`` (less
+    `FRONT_ENDS`), the method's folder and the folders of the methods it imports. A commit that
+    touches only the README, reports, the evaluator or another method keeps the fingerprint, so
+    finished runs stay valid."""
     folders, todo = set(), [method_module.split(".")[1]]
     while todo:
         folder = REPO_ROOT / "methods" / todo.pop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,7 +23,9 @@ from benchmark.evaluate import (
     seed_mean_draws,
 )
 from benchmark.labels import FEWNERD, coarse_of
+from benchmark.protocols import Example, View
 from benchmark.spans import Span, labels_from_spans, spans_from_labels
+from benchmark.training import dev_f1
 
 
 def spans(*items):
@@ -146,6 +149,10 @@ def test_span_f1_matches_seqeval_on_real_data(corpus, seed):
     # at coarse level two adjacent fine entities may share a coarse type: B- keeps them apart
     coarse_true, coarse_pred = _bio_coarse(gold, lengths), _bio_coarse(pred, lengths)
     assert ours["coarse/micro_f1"] == pytest.approx(f1_score(coarse_true, coarse_pred))
+    # the training loops' own dev score (kept apart from the evaluator) is the same number
+    examples = tuple(Example(i, s.tokens, None, ()) for i, s in enumerate(sentences))
+    examples = tuple(replace(e, spans=tuple(g for g in gold if g.sentence_id == e.id)) for e in examples)
+    assert dev_f1(pred, View("ner", "dev", examples, FEWNERD)) == pytest.approx(ours["fine/micro_f1"])
 
 
 def test_art_other_and_location_other_stay_apart():

@@ -102,6 +102,22 @@ def test_coarse_view_maps_labels_and_spans_to_coarse_types(small):
         assert mapped.spans == tuple(s._replace(label=coarse_of(s.label)) for s in fine.spans)
 
 
+def test_coarse_boundaries_merge_neighbours_that_only_fine_labels_split(corpus):
+    """Two adjacent entities of one coarse type but different fine types are one coarse span
+    once the boundaries come from coarse labels, as the weak-typing training view draws them."""
+    train = corpus.splits["train"]
+    view = PROTOCOLS["ner"].train_view(train, "train", corpus.hierarchy)
+    kept, redrawn = coarse_view(view), coarse_view(view, boundaries="coarse")
+    weak = PROTOCOLS["weak-typing"].train_view(train, "train", corpus.hierarchy)
+    assert [e.spans for e in redrawn.examples] == [e.spans for e in weak.examples]
+    assert [e.labels for e in redrawn.examples] == [e.labels for e in kept.examples]
+    merged = [(a, b) for a, b in zip(kept.examples, redrawn.examples, strict=True) if a.spans != b.spans]
+    assert merged  # the embedded training split has such neighbours
+    a, b = merged[0]
+    assert len(b.spans) < len(a.spans)
+    assert {(s.start, s.end) for s in b.spans} - {(s.start, s.end) for s in a.spans}
+
+
 def test_ner_rejects_overlapping_predictions(small):
     view = PROTOCOLS["ner"].test_view(small.splits["test"][:1], small.hierarchy)
     overlapping = [Span(0, 0, 2, "art-film"), Span(0, 1, 3, "art-film")]

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.cluster import KMeans
+from sklearn.preprocessing import normalize
 
 from benchmark.cache import settings_from
 from benchmark.errors import ConfigError
@@ -21,7 +22,7 @@ from benchmark.labels import label_text
 from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View, coarse_view
 from benchmark.spans import Span, bio_tags
-from benchmark.training import EarlyStopping, decode_bio, dev_f1
+from benchmark.training import EarlyStopping, WordSource, decode_bio, dev_f1
 from methods.cofee.model import (
     CofeeNet,
     cluster_variances,
@@ -32,8 +33,6 @@ from methods.cofee.model import (
     variance_weights,
 )
 from methods.gazetteer.method import Gazetteer, GazetteerConfig, check_fraction
-from methods.hier_soft.model import WordSource
-from methods.label_name.method import unit_rows
 
 Triples = list[list[tuple[int, int, int]]]  # per sentence: (start, end, type index)
 CHUNK = 50_000  # words per forward pass outside training
@@ -59,7 +58,7 @@ class CofeeConfig:
     clusters: int | None = None  # K; None: the number of fine types
     gamma: float = 1.0  # trade-off γ of the clustering loss
     variance_weighted: bool = True  # Eq. 9-10; False: plain cross-entropy on pseudo labels (Eq. 7)
-    label_names: Literal["raw", "readable"] = "readable"  # fine-type texts that clusters are matched to
+    label_names: Literal["raw", "readable", "described"] = "readable"  # fine-type texts that clusters are matched to
     hidden: int = 512
     dropout: float = 0.1
     lr: float = 1e-3
@@ -234,12 +233,12 @@ class Cofee(Method):
         entities = _rows_of(labelled)
         vectors = self._entity_vectors(words, entities)
         self.kmeans_ = self._kmeans(vectors, self._k(len(entities)), None, ctx.seed)
-        raw = unit_rows(pool_spans(words.cached, *_word_bounds(entities, words)).numpy())
+        raw = normalize(pool_spans(words.cached, *_word_bounds(entities, words)).numpy())
         k = self.kmeans_.n_clusters
-        centres = unit_rows(np.stack([raw[self.kmeans_.labels_ == c].mean(axis=0) for c in range(k)]))
+        centres = normalize(np.stack([raw[self.kmeans_.labels_ == c].mean(axis=0) for c in range(k)]))
         fine = list(self.hierarchy_.fine_types)
         texts = [label_text(f, self.config.label_names) for f in fine]
-        names = unit_rows(self._features.encoder(self.settings_).embed_phrases(texts))
+        names = normalize(self._features.encoder(self.settings_).embed_phrases(texts))
         self.similarity_ = pd.DataFrame(centres @ names.T, columns=fine)
         members = pd.DataFrame({"cluster": self.kmeans_.labels_, "coarse": entities[:, 3]})
         table = members.groupby("cluster").agg(size=("coarse", "size"), coarse=("coarse", lambda x: x.mode().iloc[0]))

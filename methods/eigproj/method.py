@@ -53,7 +53,7 @@ class EigProjConfig:
     kernel_components: int = 200
     gamma: float | None = None
     similarity: Literal["euclidean", "cosine"] = "euclidean"
-    label_names: Literal["raw", "readable"] = "raw"
+    label_names: Literal["raw", "readable", "described"] = "raw"
 
     def __post_init__(self) -> None:
         limit = self.kernel_components if self.kernel == "rbf" else self.pca_dims

@@ -22,8 +22,8 @@ from benchmark.labels import FEWNERD, coarse_of
 from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View, coarse_view
 from benchmark.spans import Span, bio_tags
-from benchmark.training import EarlyStopping, decode_bio, dev_f1, length_batches
-from methods.hier_soft.model import HierSoftNet, WordSource
+from benchmark.training import EarlyStopping, WordSource, decode_bio, dev_f1, length_batches
+from methods.hier_soft.model import HierSoftNet
 from methods.hier_soft.soft_loss import (
     confusion_weights,
     hierarchy_weights,

@@ -1,4 +1,4 @@
-"""The multi-task network of the slides and the word vectors it reads.
+"""The multi-task network of the slides.
 
 A 2-layer BiLSTM (200 hidden units) runs over a sentence's word vectors. Its states feed a
 detection head (untyped BIO tags, one linear layer) and a type head (a 2-layer feed-forward
@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
-
-from benchmark.encoders import TransformerEncoder
-from benchmark.training import word_rows
 
 
 class HierSoftNet(nn.Module):
@@ -54,38 +50,3 @@ class HierSoftNet(nn.Module):
         with torch.no_grad():
             self.type_out.weight.copy_(old.weight[list(parent)])
             self.type_out.bias.copy_(old.bias[list(parent)])
-
-
-class WordSource:
-    """Word vectors of a list of sentences, a batch of sentences at a time: rows of the shared
-    feature cache (frozen encoder) or a live pass of a trainable encoder (fine-tuning)."""
-
-    def __init__(
-        self,
-        sentences: Sequence[Sequence[str]],
-        cached: np.ndarray | None = None,
-        offsets: np.ndarray | None = None,
-        encoder: TransformerEncoder | None = None,
-        model: nn.Module | None = None,
-    ) -> None:
-        self.counts = np.array([len(s) for s in sentences])
-        self.offsets = np.cumsum([0, *self.counts]) if offsets is None else offsets
-        self.cached = None if cached is None else torch.from_numpy(np.asarray(cached, dtype=np.float32))
-        self.encoder, self.model = encoder, model
-        self.units = encoder.units(sentences) if encoder is not None else None
-
-    def __len__(self) -> int:
-        return len(self.counts)
-
-    def rows(self, sentences: Sequence[int]) -> np.ndarray:
-        """The flat word rows of ``sentences`` (in order) in the view's word numbering."""
-        return word_rows(self.offsets[sentences], self.counts[sentences])
-
-    def __call__(self, sentences: Sequence[int]) -> tuple[torch.Tensor, list[int]]:
-        counts = self.counts[sentences].tolist()
-        if self.cached is not None:
-            return self.cached[torch.from_numpy(self.rows(sentences))], counts
-        assert self.encoder is not None
-        assert self.units is not None
-        batch = self.encoder.batch([self.units[i] for i in sentences], counts)
-        return self.encoder.forward(self.model, batch), counts

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Self
 
 import numpy as np
+from sklearn.preprocessing import normalize
 
 from benchmark.cache import settings_from
 from benchmark.labels import label_text
@@ -21,12 +22,7 @@ class LabelNameConfig:
     encoder: str = "minilm"
     layer: int = -1
     pooling: Literal["first", "mean"] = "mean"
-    label_names: Literal["raw", "readable"] = "raw"
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1)
+    label_names: Literal["raw", "readable", "described"] = "raw"
 
 
 class LabelName(Method):
@@ -64,9 +60,9 @@ class LabelName(Method):
         for example in view.examples:
             words = np.asarray(features[example.id], dtype=np.float32)
             for span in example.spans:
-                entity = unit_rows(words[span.start : span.end].mean(axis=0))
+                entity = normalize(words[span.start : span.end].mean(axis=0, keepdims=True))[0]
                 options = self.hierarchy_.fines_of(span.label)  # all fine types if the coarse is withheld
-                similarity = unit_rows(np.stack([self.label_vectors_[f] for f in options])) @ entity
+                similarity = normalize(np.stack([self.label_vectors_[f] for f in options])) @ entity
                 ranked = np.argsort(-similarity, kind="stable")
                 margin = similarity[ranked[0]] - (similarity[ranked[1]] if len(options) > 1 else -1.0)
                 out.append(span._replace(label=options[ranked[0]], score=float(margin)))

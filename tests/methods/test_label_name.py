@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.labels import FEWNERD, coarse_of, label_text
+from benchmark.labels import FEWNERD, FINE_NAME_GLOSSES, coarse_of, label_text
 from benchmark.protocols import PROTOCOLS
 from methods.label_name.method import LabelName, LabelNameConfig
 
@@ -12,6 +12,15 @@ def test_label_texts():
     assert label_text("organization-government/governmentagency") == "government/governmentagency organization"
     assert label_text("organization-government/governmentagency", "readable") == "government agency organization"
     assert all(label_text(f, "readable") for f in FEWNERD.fine_types)
+    # readable spells compounds out and adds no word; described may gloss (every gloss is in
+    # FINE_NAME_GLOSSES)
+    assert label_text("location-GPE", "readable") == "GPE location"
+    assert label_text("location-GPE", "described") == "country city state location"
+    assert label_text("organization-sportsteam", "described") == label_text("organization-sportsteam", "readable")
+    for fine in FEWNERD.fine_types:  # every word of a readable text is spelled in the raw one
+        assert all(word in label_text(fine) for word in label_text(fine, "readable").split())
+    changed = {f for f in FEWNERD.fine_types if label_text(f, "described") != label_text(f, "readable")}
+    assert changed == {f for f in FEWNERD.fine_types if f.split("-", 1)[1] in FINE_NAME_GLOSSES} == {"location-GPE"}
 
 
 def test_picks_a_fine_type_under_the_gold_coarse_type(small, ctx):
