@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from benchmark.data.fewnerd import Sentence
 from benchmark.labels import LabelHierarchy, coarse_of
 from benchmark.spans import OUTSIDE, Span
 
@@ -443,6 +444,20 @@ def cluster_quality(gold: Sequence[Span], predictions: Sequence[Span]) -> dict[s
         "clusters/ari": float(adjusted_rand_score(labels, clusters)) if labels else 0.0,
         "clusters/n_matched": float(len(labels)),
     }
+
+
+def evaluate_split(
+    sentences: Sequence[Sentence],
+    predictions: Sequence[Span],
+    hierarchy: LabelHierarchy,
+    scoring: Scoring,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Scores:
+    """`evaluate` predictions on a split's sentences (their gold spans; sentence ids are their
+    positions in ``sentences``)."""
+    gold = [span for sentence in sentences for span in sentence.spans]
+    return evaluate(gold, predictions, len(sentences), hierarchy, scoring, resamples, seed)
 
 
 def evaluate(

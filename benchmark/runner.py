@@ -23,7 +23,7 @@ from benchmark.config import RunConfig, config_dict, format_value, resolve_confi
 from benchmark.data.fewnerd import Corpus, load_corpus
 from benchmark.encoders import check_encoder
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.evaluate import EVALUATOR_VERSION, evaluate
+from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split
 from benchmark.method import CUSTOM, Context, Method, Settings
 from benchmark.protocols import PROTOCOLS, Protocol, View, get_protocol
 from benchmark.registry import METHODS
@@ -261,9 +261,7 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
                         method_cls(config), protocol, (train_view, dev_view), test_view, run_config.seed,
                         FeatureCache(request.cache_dir), Path(tmp),
                     )  # fmt: skip
-                    scores = evaluate(
-                        gold, predictions, len(test), corpus.hierarchy, protocol.scoring, request.resamples
-                    )
+                    scores = evaluate_split(test, predictions, corpus.hierarchy, protocol.scoring, request.resamples)
                     tracker.log_result(run_id, run_config, scores, predictions, extra, Path(tmp, "artifacts"), gold)
                 seconds = extra["time/fit_seconds"] + extra["time/predict_seconds"]
                 summary.results.append(SeedResult(run_config, scores.metrics, run_id, seconds, extra))
