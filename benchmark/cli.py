@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="comparison tables and plots from the finished runs in the store",
         description="Read every FINISHED seed run of the MLflow store and write, per dataset and protocol, "
         "reports/<dataset>/<protocol>.{md,csv,tex} (mean ± std over seeds, 95% CI, significance ranks) and "
-        "plots; then rebuild reports/claims.md and the README's results block from every table in --out.",
+        "plots, every metric computed from the runs' stored predictions by the current evaluator; then rebuild "
+        "claims.md in --out and, for the default --out, the README's results block from every table in --out.",
     )
     report.add_argument("--dataset", metavar="D", help="only this dataset (default: every one in the store)")
     report.add_argument("--protocol", metavar="P", help="only this protocol (default: every one in the store)")
@@ -142,7 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR", help="default: reports/")
     report.add_argument("--data-dir", type=Path, metavar="DIR", help="where non-embedded datasets' gold is")
     report.add_argument(
-        "--readme", type=Path, default=Path("README.md"), metavar="FILE", help="README whose results block to rewrite"
+        "--readme",
+        type=Path,
+        metavar="FILE",
+        help="README whose results block to rewrite (default: README.md when --out is reports/, else none: "
+        "a report elsewhere writes nothing outside --out)",
+    )
+    report.add_argument(
+        "--force",
+        action="store_true",
+        help="rewrite the README's results block even if it would lose rows the block shows now",
     )
     report.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
     report.add_argument(
@@ -365,7 +375,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import time
 
-    from benchmark.report import ReportRequest, write_reports
+    from benchmark.report import ReportRequest, default_readme, write_reports
 
     if not 0 < args.alpha < 1 or args.trials < 100:
         raise BenchmarkError("--alpha must lie in (0, 1) and --trials be at least 100")
@@ -375,7 +385,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
         out=args.out,
         data_dir=args.data_dir,
-        readme=args.readme,
+        readme=args.readme if args.readme is not None else default_readme(args.out),
+        force=args.force,
         alpha=args.alpha,
         trials=args.trials,
     )

@@ -10,9 +10,18 @@ Formulas (per type t, from true positives, false positives, false negatives):
 predictions (scikit-learn's ``labels=None``); ``weighted`` averages with weights
 ``support_t = tp+fn``. ``accuracy`` (typing) is correct spans / gold spans, which equals micro F1
 because every given span gets exactly one label. ``coarse/*`` maps fine labels to their coarse
-type first. ``detection/*`` ignores the type. Errors follow Few-NERD: ``span_fp`` (predicted span
-absent from gold), ``span_fn`` (gold span not predicted), ``within`` (span right, coarse right, fine
-wrong), ``outer`` (span right, coarse wrong). ``p_at_K`` is the precision of the K predictions with
+type first. ``detection/*`` ignores the type.
+
+Errors. ``fewnerd/*`` are Few-NERD's error analysis (``error_analysis`` in ``util/framework.py``
+of the official code): ``fp_rate`` = tokens inside a predicted span but outside every gold span,
+÷ all tokens; ``fn_rate`` = tokens inside a gold span but outside every predicted span, ÷ all
+tokens; ``within_rate`` / ``outer_rate`` = correctly-bounded spans (a predicted span with a gold
+span's exact boundaries, whatever the types) whose fine type is wrong but coarse type right /
+whose coarse type is wrong, ÷ correctly-bounded spans. (Few-NERD reads spans off IO tags of
+query sets concatenated; here spans are the predicted ones, per sentence.) ``errors/*`` are plain
+counts: ``span_fp`` (predicted span with no gold span at its boundaries), ``span_fn`` (gold span
+with no predicted span at its boundaries), ``within``, ``outer`` and ``bounded`` (the numerators
+and denominator of the two rates above). ``p_at_K`` is the precision of the K predictions with
 the highest scores (ties: sentence order). ``clusters/nmi`` and ``clusters/ari`` (only when a
 method puts its predictions in clusters) compare the clusters of the predictions that match a
 gold span with those spans' fine types: scikit-learn's normalised mutual information and
@@ -34,22 +43,25 @@ from benchmark.data.fewnerd import Sentence
 from benchmark.labels import LabelHierarchy, coarse_of
 from benchmark.spans import OUTSIDE, Span
 
-EVALUATOR_VERSION = "1.0"
+EVALUATOR_VERSION = "2.0"  # 2.0: Few-NERD's token-level FP/FN rates and within/outer ÷ bounded spans
 P_AT_K = (10, 50, 100, 200, 300)
 LONGEST_LENGTH_BUCKET = 5  # entities of 5 or more tokens share one bucket
-ERROR_KINDS = ("span_fp", "span_fn", "within", "outer")
+ERROR_KINDS = ("span_fp", "span_fn", "within", "outer", "bounded")
+TOKEN_KINDS = ("tokens", "token_fp", "token_fn")
 Scoring = Literal["typing", "spans"]
 
 
 @dataclass(frozen=True)
 class CountTable:
     """Per-sentence counts: ``fine`` (n, types, [tp, fp, fn]), ``coarse`` likewise,
-    ``detection`` (n, [tp, fp, fn]) and ``errors`` (n, `ERROR_KINDS`)."""
+    ``detection`` (n, [tp, fp, fn]), ``errors`` (n, `ERROR_KINDS`) and ``tokens`` (n,
+    `TOKEN_KINDS`)."""
 
     fine: np.ndarray
     coarse: np.ndarray
     detection: np.ndarray
     errors: np.ndarray
+    tokens: np.ndarray
 
     @property
     def n_sentences(self) -> int:
@@ -58,19 +70,20 @@ class CountTable:
     def flat(self) -> np.ndarray:
         """All counts of a sentence in one row: shape (n_sentences, columns)."""
         n = self.n_sentences
-        parts = (self.fine, self.coarse, self.detection, self.errors)
+        parts = (self.fine, self.coarse, self.detection, self.errors, self.tokens)
         return np.concatenate([p.reshape(n, -1) for p in parts], axis=1)
 
     def shaped(self, totals: np.ndarray) -> CountTable:
         """Column sums (any leading shape, last axis = columns) back in this table's layout."""
         lead = totals.shape[:-1]
-        sizes = [self.fine[0].size, self.coarse[0].size, self.detection[0].size]
-        fine, coarse, detection, errors = np.split(totals, np.cumsum(sizes), axis=-1)
+        sizes = [self.fine[0].size, self.coarse[0].size, self.detection[0].size, self.errors[0].size]
+        fine, coarse, detection, errors, tokens = np.split(totals, np.cumsum(sizes), axis=-1)
         return CountTable(
             fine.reshape(*lead, *self.fine.shape[1:]),
             coarse.reshape(*lead, *self.coarse.shape[1:]),
             detection,
             errors,
+            tokens,
         )
 
     def totals(self) -> CountTable:
@@ -122,14 +135,14 @@ def metrics_from_totals(totals: CountTable, scoring: Scoring) -> dict[str, np.nd
         out.update(
             zip(("detection/precision", "detection/recall", "detection/f1"), _prf(totals.detection), strict=True)
         )
-    errors = totals.errors
+    errors, tokens = totals.errors, totals.tokens
     for i, kind in enumerate(ERROR_KINDS):
-        if scoring == "spans" or kind in ("within", "outer"):
+        if scoring == "spans" or kind not in ("span_fp", "span_fn"):
             out[f"errors/{kind}"] = errors[..., i]
-    if scoring == "typing":
-        gold = totals.fine[..., 0].sum(-1) + totals.fine[..., 2].sum(-1)
-        out["errors/within_rate"] = _ratio(errors[..., 2], gold)
-        out["errors/outer_rate"] = _ratio(errors[..., 3], gold)
+    out["fewnerd/fp_rate"] = _ratio(tokens[..., 1], tokens[..., 0])
+    out["fewnerd/fn_rate"] = _ratio(tokens[..., 2], tokens[..., 0])
+    out["fewnerd/within_rate"] = _ratio(errors[..., 2], errors[..., 4])
+    out["fewnerd/outer_rate"] = _ratio(errors[..., 3], errors[..., 4])
     return out
 
 
@@ -154,8 +167,31 @@ def match(gold: Sequence[Span], predictions: Sequence[Span], hierarchy: LabelHie
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
-def count_table(pairs: np.ndarray, n_sentences: int, hierarchy: LabelHierarchy) -> CountTable:
-    """Per-sentence counts from `match` rows."""
+def token_counts(gold: Sequence[Span], predictions: Sequence[Span], lengths: Sequence[int]) -> np.ndarray:
+    """(n_sentences, `TOKEN_KINDS`): each sentence's tokens, tokens inside a predicted span but
+    no gold span (Few-NERD's token false positives) and inside a gold span but no predicted
+    span (false negatives). ``lengths`` are the sentences' token counts."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+
+    def covered(spans: Sequence[Span]) -> np.ndarray:
+        marks = np.zeros(starts[-1] + 1, dtype=np.int64)
+        rows = np.array([(s.sentence_id, s.start, s.end) for s in spans], dtype=np.int64).reshape(-1, 3)
+        np.add.at(marks, starts[rows[:, 0]] + rows[:, 1], 1)
+        np.add.at(marks, starts[rows[:, 0]] + rows[:, 2], -1)
+        return np.cumsum(marks)[:-1] > 0
+
+    inside_gold, inside_predicted = covered(gold), covered(predictions)
+    sentence = np.repeat(np.arange(len(lengths)), lengths)
+    n = len(lengths)
+    fp = np.bincount(sentence[inside_predicted & ~inside_gold], minlength=n)
+    fn = np.bincount(sentence[inside_gold & ~inside_predicted], minlength=n)
+    return np.stack([lengths, fp, fn], axis=1)
+
+
+def count_table(pairs: np.ndarray, tokens: np.ndarray, hierarchy: LabelHierarchy) -> CountTable:
+    """Per-sentence counts from `match` rows and `token_counts` (which fixes the sentences)."""
+    n_sentences = len(tokens)
     to_coarse = _coarse_indices(hierarchy)
     sentence, g, p = pairs.T
     cg, cp = to_coarse[g], to_coarse[p]  # index -1 maps to the trailing -1
@@ -186,7 +222,9 @@ def count_table(pairs: np.ndarray, n_sentences: int, hierarchy: LabelHierarchy) 
             (g >= 0) & (p < 0),
             matched & (g != p) & (cg == cp),
             matched & (cg != cp),
+            matched,
         ),
+        tokens=np.asarray(tokens, dtype=np.int64).reshape(n_sentences, len(TOKEN_KINDS)),
     )
 
 
@@ -457,31 +495,45 @@ def evaluate_split(
     """`evaluate` predictions on a split's sentences (their gold spans; sentence ids are their
     positions in ``sentences``)."""
     gold = [span for sentence in sentences for span in sentence.spans]
-    return evaluate(gold, predictions, len(sentences), hierarchy, scoring, resamples, seed)
+    return evaluate(gold, predictions, [len(s.tokens) for s in sentences], hierarchy, scoring, resamples, seed)
 
 
-def evaluate(
-    gold: Sequence[Span],
-    predictions: Sequence[Span],
-    n_sentences: int,
-    hierarchy: LabelHierarchy,
-    scoring: Scoring,
-    resamples: int = 1000,
-    seed: int = 0,
-) -> Scores:
-    """All metrics for one run; CIs (``…_ci_low``/``…_ci_high``) for every F1 and accuracy."""
-    pairs = match(gold, predictions, hierarchy)
-    table = count_table(pairs, n_sentences, hierarchy)
+def scalar_metrics(
+    table: CountTable, gold: Sequence[Span], predictions: Sequence[Span], scoring: Scoring
+) -> dict[str, float]:
+    """Every scalar metric of one run (no CIs) from its count table and spans."""
     metrics = {k: float(v) for k, v in metrics_from_totals(table.totals(), scoring).items()}
-    if resamples:
-        for key, (low, high) in bootstrap_ci(table, scoring, resamples, seed).items():
-            if key.endswith(("f1", "accuracy")):
-                metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"] = low, high
     for k, value in precision_at_k(gold, predictions).items():
         metrics[f"fine/p_at_{k}"] = value
     metrics["n_gold"] = float(len(gold))
     metrics["n_predicted"] = float(len(predictions))
     metrics.update(cluster_quality(gold, predictions))
+    return metrics
+
+
+#: metrics that get a bootstrap CI: F1s, accuracies and Few-NERD's error rates (sums of
+#: per-sentence counts over sums, which a sentence bootstrap resamples as they are)
+CI_METRICS = ("f1", "accuracy", "_rate")
+
+
+def evaluate(
+    gold: Sequence[Span],
+    predictions: Sequence[Span],
+    lengths: Sequence[int],
+    hierarchy: LabelHierarchy,
+    scoring: Scoring,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Scores:
+    """All metrics for one run; CIs (``…_ci_low``/``…_ci_high``) for every F1, accuracy and
+    Few-NERD error rate. ``lengths``: the token count of each test sentence (ids index it)."""
+    pairs = match(gold, predictions, hierarchy)
+    table = count_table(pairs, token_counts(gold, predictions, lengths), hierarchy)
+    metrics = scalar_metrics(table, gold, predictions, scoring)
+    if resamples:
+        for key, (low, high) in bootstrap_ci(table, scoring, resamples, seed).items():
+            if key.endswith(CI_METRICS):
+                metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"] = low, high
     return Scores(
         scoring=scoring,
         metrics=metrics,

@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,7 +36,7 @@ from tabulate import tabulate
 
 from benchmark.claims import CLAIMS, GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
 from benchmark.config import config_dict
-from benchmark.data.fewnerd import load_corpus
+from benchmark.data.fewnerd import Sentence, load_corpus
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import (
     EVALUATOR_VERSION,
@@ -51,7 +51,9 @@ from benchmark.evaluate import (
     mean_table,
     per_type_table,
     precision_curve,
+    scalar_metrics,
     seed_mean_draws,
+    token_counts,
 )
 from benchmark.labels import LabelHierarchy
 from benchmark.method import CUSTOM, MARKS, MARKS_SENTENCE, RANKED
@@ -72,8 +74,16 @@ class ReportRequest:
     out: Path = Path("reports")
     data_dir: Path | None = None
     readme: Path | None = Path("README.md")
+    force: bool = False  # rewrite the README block even if it would lose rows
     alpha: float = 0.05
     trials: int = 1000  # randomization trials and bootstrap resamples
+
+
+def default_readme(out: Path) -> Path | None:
+    """The README a report updates unless told otherwise: ``README.md`` when ``out`` is the
+    default ``reports/`` of the working directory, else none (a report written elsewhere
+    writes nothing outside its folder)."""
+    return Path("README.md") if out.resolve() == Path("reports").resolve() else None
 
 
 @dataclass
@@ -86,6 +96,15 @@ class Variant:
     tables: list[CountTable] | None = None  # per seed, from the stored predictions
     predictions: list[list[Span]] | None = None
     matches: list[np.ndarray] | None = None  # per seed, the evaluator's `match` rows
+
+    @property
+    def scored_by(self) -> str:
+        """Who computed the row's metrics: the current evaluator from the stored predictions,
+        or (runs without predictions) the evaluator versions that logged them."""
+        if self.tables is not None:
+            return f"evaluator {EVALUATOR_VERSION}"
+        logged = sorted(set(self.runs.get("tags.evaluator_version", pd.Series(["?"])).astype(str)))
+        return f"logged by evaluator {', '.join(logged)}"
 
     def tag(self, name: str) -> str:
         return str(self.runs[f"tags.{name}"].iloc[0])
@@ -142,7 +161,8 @@ def declared_settings(method: str, params: dict[str, str]) -> tuple[str, str] | 
 
 @dataclass
 class Section:
-    """The runs of one (dataset, protocol), one data fingerprint and one evaluator version."""
+    """The runs of one (dataset, protocol) and one data fingerprint, scored by
+    ``evaluator_version`` (the current evaluator, from stored predictions)."""
 
     dataset: str
     protocol: Protocol
@@ -191,9 +211,9 @@ def load_runs(uri: str | None = None, dataset: str | None = None, protocol: str 
 def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) -> tuple[list[Section], list[str]]:
     """Sections and their variants; notes on what was left out.
 
-    A section shows the runs of one data fingerprint and one evaluator version: the data whose
-    gold can be loaded now (``current_sha``: dataset → sha256) and this evaluator version where
-    runs of them exist, else those of the newest run.
+    A section shows the runs of one data fingerprint: the data whose gold can be loaded now
+    (``current_sha``: dataset → sha256) where runs of it exist, else that of the newest run.
+    Whatever evaluator logged a run, `attach_predictions` re-scores it with the current one.
     """
     notes = []
     runs = runs.sort_values("start_time", ascending=False)
@@ -204,16 +224,14 @@ def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) ->
         if protocol_name not in PROTOCOLS:
             notes.append(f"{dataset}/{protocol_name}: unknown protocol, left out")
             continue
-        sha, evaluator = found["tags.dataset_sha256"].iloc[0], found["tags.evaluator_version"].iloc[0]
+        sha = found["tags.dataset_sha256"].iloc[0]
         if (current_sha or {}).get(dataset) in set(found["tags.dataset_sha256"]):
             sha = current_sha[dataset]
-        if EVALUATOR_VERSION in set(found.loc[found["tags.dataset_sha256"] == sha, "tags.evaluator_version"]):
-            evaluator = EVALUATOR_VERSION
-        keep = (found["tags.dataset_sha256"] == sha) & (found["tags.evaluator_version"] == evaluator)
+        keep = found["tags.dataset_sha256"] == sha
         if (~keep).any():
             notes.append(
-                f"{dataset}/{protocol_name}: {int((~keep).sum())} runs of other data or another evaluator version "
-                f"left out (this report: data {sha[:12]}, evaluator {evaluator})"
+                f"{dataset}/{protocol_name}: {int((~keep).sum())} runs of other data left out (this report: data "
+                f"{sha[:12]})"
             )
         variants = []
         for (method, _), group in found[keep].groupby(["tags.method", "_settings"], sort=False):
@@ -237,7 +255,7 @@ def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) ->
         for v in variants:  # same label, different settings (defaults changed between versions)
             if labels.count(v.label) > 1:
                 v.label += f" #{hashlib.sha256(v.runs['_settings'].iloc[0].encode()).hexdigest()[:6]}"
-        sections.append(Section(dataset, PROTOCOLS[protocol_name], sha, evaluator, variants))
+        sections.append(Section(dataset, PROTOCOLS[protocol_name], sha, EVALUATOR_VERSION, variants))
     return sections, notes
 
 
@@ -260,24 +278,37 @@ def _read_predictions(artifact_uri: str) -> list[Span] | None:
         return [Span(**json.loads(line)) for line in f]
 
 
-def attach_predictions(section: Section, gold: list[Span], n_sentences: int, hierarchy: LabelHierarchy) -> None:
-    """Count tables per seed for every variant whose runs all kept their predictions."""
+#: the metric names the evaluator owns: a re-scored run shows only what the current one computes
+EVALUATED = ("fine/", "coarse/", "detection/", "errors/", "fewnerd/", "clusters/", "n_gold", "n_predicted")
+
+
+def attach_predictions(section: Section, test: Sequence[Sentence], hierarchy: LabelHierarchy) -> None:
+    """Re-score every run from its stored predictions with the current evaluator: count tables
+    per seed, and the runs' metrics replaced by the current evaluator's (so runs logged by an
+    older evaluator gain its new metrics). A variant any of whose runs lacks predictions keeps
+    the metrics its runs logged (`Variant.scored_by` says so)."""
+    gold = [span for sentence in test for span in sentence.spans]
+    lengths = [len(sentence.tokens) for sentence in test]
     for variant in section.variants:
-        predictions, tables, matches = [], [], []
+        predictions, tables, matches, metrics = [], [], [], []
         for _, run in variant.runs.iterrows():
             found = _read_predictions(run["artifact_uri"])
-            if found is None or any(p.sentence_id >= n_sentences for p in found):
+            if found is None or any(p.sentence_id >= len(test) for p in found):
                 why = "has no predictions.jsonl" if found is None else "predicts sentences outside this test set"
                 section.notes.append(
-                    f"{variant.label}: run {run['run_id']} (seed {run['tags.seed']}) {why}; "
-                    "left out of significance tests and plots"
+                    f"{variant.label}: run {run['run_id']} (seed {run['tags.seed']}) {why}; the row shows the "
+                    "metrics its runs logged, and is left out of significance tests and plots"
                 )
                 break
             predictions.append(found)
             matches.append(match(gold, found, hierarchy))
-            tables.append(count_table(matches[-1], n_sentences, hierarchy))
+            tables.append(count_table(matches[-1], token_counts(gold, found, lengths), hierarchy))
+            metrics.append(scalar_metrics(tables[-1], gold, found, section.protocol.scoring))
         else:
             variant.tables, variant.predictions, variant.matches = tables, predictions, matches
+            stale = [c for c in variant.runs if c.startswith("metrics.") and c[8:].startswith(EVALUATED)]
+            rescored = pd.DataFrame(metrics, index=variant.runs.index).add_prefix("metrics.")
+            variant.runs = pd.concat([variant.runs.drop(columns=stale), rescored], axis=1)
 
 
 def randomization_trials(trials: int, n_pairs: int, alpha: float) -> int:
@@ -294,12 +325,14 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     # besides the main metrics: P@K, what claims.md quotes and cluster quality (in the CSV only)
     extra = [f"fine/p_at_{k}" for k in P_AT_K] + [c.metric for c in CLAIMS if c.protocol == protocol.name]
     extra += ["clusters/nmi", "clusters/ari"]  # methods that cluster their predictions (cofee)
+    extra += list(FEWNERD_ERRORS) if protocol.name in ERROR_ANALYSIS_PROTOCOLS else []
     rows, draws = [], {}
     for v in section.variants:
         row = {
             "method": v.label,
             "variant": v.declared[0] if v.declared else v.tag("variant") if "tags.variant" in v.runs else "default",
             "provenance": v.provenance,
+            "scored_by": v.scored_by,
             "settings": v.settings,
         }
         for metric in dict.fromkeys([*protocol.main_metrics, *extra]):
@@ -361,6 +394,13 @@ def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: s
     return table
 
 
+#: Few-NERD's error analysis (`benchmark.evaluate`), tabulated for the protocols that find or type
+#: spans without a given coarse type (under weak-typing no span can be outer, nor a token wrong)
+FEWNERD_ERRORS = ("fewnerd/fp_rate", "fewnerd/fn_rate", "fewnerd/within_rate", "fewnerd/outer_rate")
+ERROR_ANALYSIS_PROTOCOLS = ("ner", "typing")
+LOGGED_MARK = "◦"
+
+
 PLOTS = ("per_type_f1.png", "confusion_coarse.png", "p_at_k.png", "f1_by_length.png")
 
 
@@ -416,6 +456,8 @@ def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False
         top = r["rank"] == 1
         value = _mean_std(r[f"{headline}_mean"], r[f"{headline}_std"])
         method = f"{r['method']} {MARKS[r['provenance']]}" if r["provenance"] in MARKS else r["method"]
+        if str(r.get("scored_by", "")).startswith("logged"):
+            method += f" {LOGGED_MARK}"
         cells = ["–" if pd.isna(r["rank"]) else str(r["rank"]), method, r["provenance"]]
         cells += [f"**{value}**" if top else value]
         cells += [_ci(r["ci_low"], r["ci_high"]), *(_mean_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in others)]
@@ -440,7 +482,9 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         f"after the runs `{_run_command(section)}` (each row's own command is under *Commands*).",
         "",
         f"Runs from commit {', '.join(f'`{c[:12]}{c[40:]}`' for c in commits)}; data `{section.dataset}` sha256 "
-        f"`{section.dataset_sha256}`; evaluator {section.evaluator_version}.",
+        f"`{section.dataset_sha256}`.",
+        "",
+        _scoring_sentence(section),
         "",
         f"Protocol: {protocol.summary}. Headline: `{protocol.headline}`.",
         "",
@@ -455,6 +499,8 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         f"*95% CI*: of the seed mean, sentence bootstrap ({trials:,} resamples). "
         "*s/seed*: fit + predict seconds per seed.",
     ]
+    if protocol.name in ERROR_ANALYSIS_PROTOCOLS:
+        lines += ["", *_error_analysis(table)]
     pairs = section.pairs
     if len(pairs):
         rows = [
@@ -472,6 +518,42 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
     if section.notes:
         lines += ["", "## Notes", "", *(f"- {note}" for note in section.notes)]
     return "\n".join(lines) + "\n"
+
+
+def _scoring_sentence(section: Section) -> str:
+    """Which evaluator computed the table, and which rows it could not re-score."""
+    logged = section.table.loc[section.table["scored_by"].str.startswith("logged"), "scored_by"]
+    text = (
+        f"Scored by evaluator {section.evaluator_version} (`benchmark/evaluate.py`): every metric is recomputed from "
+        "each run's stored `predictions.jsonl` and the test gold, whatever evaluator the run logged with."
+    )
+    if len(logged):
+        versions = sorted({v.removeprefix("logged by evaluator ") for v in logged})
+        text += (
+            f" Rows marked {LOGGED_MARK} kept no predictions: they show the metrics their runs logged (evaluator "
+            f"{', '.join(versions)}) and take no part in significance tests or plots."
+        )
+    return text
+
+
+def _error_analysis(table: pd.DataFrame) -> list[str]:
+    """Few-NERD's error analysis of every row (mean ± std over seeds)."""
+    headers = ["method", "FP (token rate)", "FN (token rate)", "Within (÷ bounded spans)", "Outer (÷ bounded spans)"]
+    rows = [
+        [r["method"], *(_mean_std(r.get(f"{m}_mean"), r.get(f"{m}_std")) for m in FEWNERD_ERRORS)]
+        for r in table.to_dict("records")
+    ]
+    return [
+        "## Error analysis (Few-NERD's definitions)",
+        "",
+        "As `error_analysis` in Few-NERD's `util/framework.py`: *FP* = tokens inside a predicted span but no gold "
+        "span, *FN* = tokens inside a gold span but no predicted span, each ÷ all test tokens; *Within* / *Outer* = "
+        "correctly-bounded spans (a prediction with a gold span's exact boundaries, any type) typed wrong within "
+        "the right coarse type / into another coarse type, ÷ correctly-bounded spans. Plain counts are in the CSV "
+        "(`errors/*`).",
+        "",
+        tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+    ]
 
 
 def _tex_escape(text: str) -> str:
@@ -582,11 +664,13 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     try:
         written, drawing = [], []
         for section in sections:
-            gold, n_sentences, hierarchy = _gold(section, corpora[section.dataset])
-            if gold is not None:
-                attach_predictions(section, gold, n_sentences, hierarchy)
+            test = _test_split(section, corpora[section.dataset])
+            hierarchy = corpora[section.dataset].hierarchy if test is not None else None
+            if test is not None:
+                attach_predictions(section, test, hierarchy)
             summarise(section, request.alpha, request.trials)
             folder = staging / section.dataset
+            gold = [span for sentence in test for span in sentence.spans] if test is not None else None
             data = plot_data(section, gold, hierarchy) if gold else None
             plots = list(PLOTS) if data else []
             if data:
@@ -606,6 +690,9 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
                  f"runs, {len(section.pairs)} pairs tested")  # fmt: skip
         for job in drawing:
             job.result()  # a failed plot fails the report before anything is moved into place
+        if request.readme is not None and request.readme.is_file() and not request.force:
+            ahead = {**read_tables(request.out, lambda _: None), **read_tables(staging, lambda _: None)}
+            _refuse_lost_rows(request.readme, ahead)
         for file in sorted(p for p in staging.rglob("*") if p.is_file()):
             target = request.out / file.relative_to(staging)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -667,19 +754,56 @@ def _load_gold_corpus(name: str, data_dir: Path | None):
         return error
 
 
-def _gold(section: Section, corpus):
-    """The test gold of the section's dataset, or Nones (with a note) if it cannot be had."""
+def _test_split(section: Section, corpus) -> list[Sentence] | None:
+    """The test sentences of the section's dataset, or None (with a note) if they cannot be had."""
     if isinstance(corpus, BenchmarkError):
-        section.notes.append(f"test gold unavailable ({corpus}): no significance tests, no plots")
-        return None, 0, None
+        section.notes.append(f"test gold unavailable ({corpus}): runs not re-scored, no significance tests, no plots")
+        return None
     if corpus.sha256 != section.dataset_sha256:
         section.notes.append(
             f"the runs used data {section.dataset_sha256[:12]}, the loadable {section.dataset} is "
-            f"{corpus.sha256[:12]}: no significance tests, no plots"
+            f"{corpus.sha256[:12]}: runs not re-scored, no significance tests, no plots"
         )
-        return None, 0, None
-    test = corpus.split("test")
-    return [span for sentence in test for span in sentence.spans], len(test), corpus.hierarchy
+        return None
+    return list(corpus.split("test"))
+
+
+def block_rows(readme: Path) -> dict[str, set[str]]:
+    """The rows (method labels, marks stripped) the README's results block shows now, per
+    ``dataset/protocol``."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return {}
+    block = text.split(README_START, 1)[1].split(README_END, 1)[0]
+    rows: dict[str, set[str]] = {}
+    section = None
+    for line in block.splitlines():
+        if line.startswith("**") and "**" in line[2:]:
+            section = line[2:].split("**", 1)[0]
+        elif section and line.startswith("|") and not line.startswith(("| rank", "|--", "| --")):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) > 1:
+                label = cells[1]
+                for mark in (*MARKS.values(), LOGGED_MARK):
+                    label = label.replace(mark, "")
+                rows.setdefault(section, set()).add(label.strip())
+    return rows
+
+
+def _refuse_lost_rows(readme: Path, tables: dict[tuple[str, str], pd.DataFrame]) -> None:
+    """Refuse (before anything is written) a results block that would drop rows it shows."""
+    after = {f"{dataset}/{protocol}": set(table["method"]) for (dataset, protocol), table in tables.items()}
+    lost = {
+        section: sorted(shown - after.get(section, set()))
+        for section, shown in block_rows(readme).items()
+        if shown - after.get(section, set())
+    }
+    if lost:
+        listed = "; ".join(f"{section}: {', '.join(labels)}" for section, labels in sorted(lost.items()))
+        raise BenchmarkError(
+            f"{readme}: its results block shows rows this report would drop ({listed}); nothing written. "
+            "Run them into this store, write elsewhere with --out, or pass --force to rewrite the block anyway"
+        )
 
 
 def _update_readme(

@@ -125,21 +125,22 @@ def parse_grid(texts: Sequence[str], file: Path | None) -> dict[str, list[Any]]:
 def criterion_metrics(protocol: Protocol, blind: bool) -> list[str]:
     """The metric names a sweep's dev scoring produces (for checking ``--metric`` up front)."""
     hierarchy = LabelHierarchy(("a-x", "a-y"))
-    names = evaluate([], [], 1, hierarchy, protocol.scoring, resamples=0).metrics
-    higher_is_better = [k for k in names if "/" in k and not k.startswith("errors/")]  # a sweep maximises
+    names = evaluate([], [], [1], hierarchy, protocol.scoring, resamples=0).metrics
+    lower_is_better = ("errors/", "fewnerd/")  # counts and rates of errors: a sweep maximises
+    higher_is_better = [k for k in names if "/" in k and not k.startswith(lower_is_better)]
     if blind:
         return [f"{BLIND}/{k.split('/', 1)[1]}" for k in higher_is_better if k.startswith("fine/")]
     return higher_is_better
 
 
 def _blind_score(
-    predictions: Sequence[Span], gold: Sequence[Span], n_sentences: int, hierarchy: LabelHierarchy
+    predictions: Sequence[Span], gold: Sequence[Span], lengths: Sequence[int], hierarchy: LabelHierarchy
 ) -> dict[str, float]:
     """Coarse-level scores of fine predictions on coarse gold spans: the evaluator over a
     hierarchy whose types are the coarse types, so its "fine" level is the coarse one."""
     coarse = LabelHierarchy(hierarchy.coarse_types)
     mapped = [p._replace(label=coarse_of(p.label), cluster=None) for p in predictions]
-    metrics = evaluate(gold, mapped, n_sentences, coarse, "typing", resamples=0).metrics
+    metrics = evaluate(gold, mapped, lengths, coarse, "typing", resamples=0).metrics
     return {f"{BLIND}/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith("fine/")}
 
 
@@ -264,7 +265,7 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
                             method_cls(config), protocol, (train_view, dev_view), predict_view, seed,
                             FeatureCache(request.cache_dir), Path(tmp),
                         )  # fmt: skip
-                    scores = _score(protocol, blind, predictions, gold, len(dev), corpus.hierarchy)
+                    scores = _score(protocol, blind, predictions, gold, [len(s.tokens) for s in dev], corpus.hierarchy)
                     tracker.log(run_id, metrics={**{f"dev/{k}": v for k, v in scores.items()}, **extra})
                 result.run_ids.append(run_id)
                 result.values.append(scores[metric])
@@ -293,11 +294,11 @@ def _dev_scoring(
 
 
 def _score(
-    protocol: Protocol, blind: bool, predictions, gold, n_sentences: int, hierarchy: LabelHierarchy
+    protocol: Protocol, blind: bool, predictions, gold, lengths: Sequence[int], hierarchy: LabelHierarchy
 ) -> dict[str, float]:
     if blind:
-        return _blind_score(predictions, gold, n_sentences, hierarchy)
-    metrics = evaluate(gold, predictions, n_sentences, hierarchy, protocol.scoring, resamples=0).metrics
+        return _blind_score(predictions, gold, lengths, hierarchy)
+    metrics = evaluate(gold, predictions, lengths, hierarchy, protocol.scoring, resamples=0).metrics
     return {k: v for k, v in metrics.items() if "/" in k}
 
 

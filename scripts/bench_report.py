@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from benchmark.data.fewnerd import load_embedded
-from benchmark.evaluate import EVALUATOR_VERSION, evaluate
+from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split
 from benchmark.protocols import PROTOCOLS
 from benchmark.tracking import Tracker
 
@@ -55,9 +55,7 @@ def build_store(folder: Path) -> int:
                 rng = random.Random(v * 100 + seed)
                 drop = 0.2 + 0.02 * v if protocol == "ner" else 0.0
                 predictions = perturbed(gold, corpus.hierarchy.fine_types, 0.3 + 0.03 * v, drop, rng)
-                scores = evaluate(
-                    gold, predictions, len(test), corpus.hierarchy, PROTOCOLS[protocol].scoring, resamples=0
-                )
+                scores = evaluate_split(test, predictions, corpus.hierarchy, PROTOCOLS[protocol].scoring, resamples=0)
                 label = f"method-{v}"
                 tags = {
                     "role": "seed", "method": label, "label": label, "variant": "default", "protocol": protocol,

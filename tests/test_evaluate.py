@@ -21,6 +21,7 @@ from benchmark.evaluate import (
     paired_test,
     precision_at_k,
     seed_mean_draws,
+    token_counts,
 )
 from benchmark.labels import FEWNERD, coarse_of
 from benchmark.protocols import Example, View
@@ -44,6 +45,7 @@ PRED = spans(
     (1, 1, 2, "event-other", 0.7),  # outer error
     (1, 3, 5, "person-actor", 0.6),  # spurious span
 )  # other-award in sentence 2 is missed
+LENGTHS = [6, 5, 2]  # tokens per sentence
 
 
 def test_f1_by_entity_length_hand_counted():
@@ -56,8 +58,8 @@ def test_f1_by_entity_length_hand_counted():
 
 
 def test_seed_mean_draws_average_paired_resamples():
-    a = count_table(match(GOLD, PRED, FEWNERD), 3, FEWNERD)
-    b = count_table(match(GOLD, GOLD, FEWNERD), 3, FEWNERD)
+    a = count_table(match(GOLD, PRED, FEWNERD), token_counts(GOLD, PRED, LENGTHS), FEWNERD)
+    b = count_table(match(GOLD, GOLD, FEWNERD), token_counts(GOLD, GOLD, LENGTHS), FEWNERD)
     both = seed_mean_draws([a, b], "spans", "fine/micro_f1", resamples=200)
     alone = [seed_mean_draws([t], "spans", "fine/micro_f1", resamples=200) for t in (a, b)]
     assert both == pytest.approx((alone[0] + alone[1]) / 2)  # the same resamples for every run
@@ -66,7 +68,7 @@ def test_seed_mean_draws_average_paired_resamples():
 
 
 def test_span_scores_hand_counted():
-    scores = evaluate(GOLD, PRED, 3, FEWNERD, "spans", resamples=0)
+    scores = evaluate(GOLD, PRED, LENGTHS, FEWNERD, "spans", resamples=0)
     m = scores.metrics
     assert m["fine/micro_precision"] == pytest.approx(1 / 4)
     assert m["fine/micro_recall"] == pytest.approx(1 / 4)
@@ -82,8 +84,37 @@ def test_span_scores_hand_counted():
     assert scores.confusion["coarse"].loc["O", "person"] == 1
 
 
+def test_fewnerd_error_rates_hand_computed():
+    """Few-NERD's error analysis (util/framework.py: error_analysis) by hand on GOLD / PRED.
+
+    Tokens: 6 + 5 + 2 = 13. Gold covers 0-1, 3 | 1 | 0; predictions cover 0-1, 3 | 1, 3-4.
+    Token FP (predicted entity, gold O): sentence 1 tokens 3, 4 -> 2. Token FN (gold entity,
+    predicted O): sentence 2 token 0 -> 1. Correctly-bounded spans (boundaries match, any type):
+    (0,0,2), (0,3,4), (1,1,2) -> 3; within (coarse right, fine wrong): GPE -> other, 1; outer
+    (coarse wrong): film -> event-other, 1.
+    """
+    m = evaluate(GOLD, PRED, LENGTHS, FEWNERD, "spans", resamples=200).metrics
+    assert m["fewnerd/fp_rate"] == pytest.approx(2 / 13)
+    assert m["fewnerd/fn_rate"] == pytest.approx(1 / 13)
+    assert m["fewnerd/within_rate"] == pytest.approx(1 / 3)
+    assert m["fewnerd/outer_rate"] == pytest.approx(1 / 3)
+    assert m["errors/bounded"] == 3
+    assert m["fewnerd/fp_rate_ci_low"] <= m["fewnerd/fp_rate"] <= m["fewnerd/fp_rate_ci_high"]
+    # a longer predicted span over a gold one: its extra tokens are FP, the span is not bounded
+    gold = spans((0, 1, 3, "person-actor"), (0, 5, 6, "location-GPE"))
+    pred = spans((0, 0, 3, "person-actor"), (0, 5, 6, "location-other"), (0, 7, 8, "art-film"))
+    m = evaluate(gold, pred, [10], FEWNERD, "spans", resamples=0).metrics
+    assert (m["fewnerd/fp_rate"], m["fewnerd/fn_rate"]) == (pytest.approx(2 / 10), 0.0)
+    assert (m["fewnerd/within_rate"], m["fewnerd/outer_rate"]) == (1.0, 0.0)  # 1 bounded span, within
+    assert (m["errors/span_fp"], m["errors/span_fn"]) == (2, 1)  # the plain span counts stay
+    # nothing predicted: every gold token is a false negative, no span is bounded (rates 0, not NaN)
+    m = evaluate(gold, [], [10], FEWNERD, "spans", resamples=0).metrics
+    assert m["fewnerd/fn_rate"] == pytest.approx(3 / 10)
+    assert m["fewnerd/within_rate"] == m["fewnerd/outer_rate"] == 0.0
+
+
 def test_macro_averages_types_present_in_gold_or_predictions():
-    m = evaluate(GOLD, PRED, 3, FEWNERD, "spans", resamples=0).metrics
+    m = evaluate(GOLD, PRED, LENGTHS, FEWNERD, "spans", resamples=0).metrics
     # present: actor (F1 2/3), GPE (0), award (0), art-film (0), location-other (0), event-other (0)
     assert m["fine/macro_f1"] == pytest.approx((2 / 3) / 6)
 
@@ -141,7 +172,7 @@ def test_span_f1_matches_seqeval_on_real_data(corpus, seed):
     lengths = [len(s.tokens) for s in sentences]
     gold = [span._replace(sentence_id=span.sentence_id - offset) for s in sentences for span in s.spans]
     pred = perturb(gold, lengths, random.Random(seed))
-    ours = evaluate(gold, pred, len(lengths), FEWNERD, "spans", resamples=0).metrics
+    ours = evaluate(gold, pred, lengths, FEWNERD, "spans", resamples=0).metrics
     y_true, y_pred = _seqeval_view(gold, lengths), _seqeval_view(pred, lengths)
     assert ours["fine/micro_f1"] == pytest.approx(f1_score(y_true, y_pred))
     assert ours["fine/macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
@@ -159,7 +190,7 @@ def test_art_other_and_location_other_stay_apart():
     """Raw Few-NERD labels fed to seqeval merge these into one 'other' entity; we do not."""
     gold = spans((0, 0, 1, "art-other"), (0, 1, 2, "location-other"))
     pred = spans((0, 0, 1, "art-other"), (0, 1, 2, "location-other"))
-    m = evaluate(gold, pred, 1, FEWNERD, "spans", resamples=0).metrics
+    m = evaluate(gold, pred, [2], FEWNERD, "spans", resamples=0).metrics
     assert m["fine/micro_f1"] == 1.0
     assert m["n_gold"] == 2
     raw = [["art-other", "location-other"]]
@@ -170,10 +201,11 @@ def test_art_other_and_location_other_stay_apart():
 
 
 def test_typing_scores_match_scikit_learn(corpus):
-    gold = [span for s in corpus.splits["test"][:500] for span in s.spans]
+    sentences = corpus.splits["test"][:500]
+    gold = [span for s in sentences for span in s.spans]
     rng = random.Random(3)
     pred = [g._replace(label=g.label if rng.random() < 0.6 else rng.choice(FEWNERD.fine_types)) for g in gold]
-    m = evaluate(gold, pred, 500, FEWNERD, "typing", resamples=0).metrics
+    m = evaluate(gold, pred, [len(s.tokens) for s in sentences], FEWNERD, "typing", resamples=0).metrics
     y_true, y_pred = [g.label for g in gold], [p.label for p in pred]
     assert m["fine/accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
     for average in ("micro", "macro", "weighted"):
@@ -187,7 +219,10 @@ def test_typing_scores_match_scikit_learn(corpus):
     assert m["coarse/accuracy"] == pytest.approx(accuracy_score(coarse_true, coarse_pred))
     wrong = [(t, p) for t, p in zip(y_true, y_pred, strict=True) if t != p]
     assert m["errors/within"] == sum(coarse_of(t) == coarse_of(p) for t, p in wrong)
-    assert m["errors/within_rate"] + m["errors/outer_rate"] == pytest.approx(1 - m["fine/accuracy"])
+    # typing: every gold span is correctly bounded, no token is a false positive or negative
+    assert m["errors/bounded"] == len(gold)
+    assert m["fewnerd/within_rate"] + m["fewnerd/outer_rate"] == pytest.approx(1 - m["fine/accuracy"])
+    assert m["fewnerd/fp_rate"] == m["fewnerd/fn_rate"] == 0
 
 
 def test_precision_at_k_ranks_by_score():
@@ -200,11 +235,12 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_estimate(corpus):
     sentences = corpus.splits["test"][:1000]
     gold = [span for s in sentences for span in s.spans]
     pred = perturb(gold, [len(s.tokens) for s in sentences], random.Random(5))
-    table = count_table(match(gold, pred, FEWNERD), 1000, FEWNERD)
+    lengths = [len(s.tokens) for s in sentences]
+    table = count_table(match(gold, pred, FEWNERD), token_counts(gold, pred, lengths), FEWNERD)
     first = bootstrap_ci(table, "spans", resamples=300, seed=1)
     assert first == bootstrap_ci(table, "spans", resamples=300, seed=1)
     low, high = first["fine/micro_f1"]
-    point = evaluate(gold, pred, 1000, FEWNERD, "spans", resamples=0).metrics["fine/micro_f1"]
+    point = evaluate(gold, pred, lengths, FEWNERD, "spans", resamples=0).metrics["fine/micro_f1"]
     assert low < point < high
     assert 0.005 < high - low < 0.1
 
@@ -213,8 +249,9 @@ def test_paired_test_separates_a_better_run_from_noise(corpus):
     sentences = corpus.splits["test"][:800]
     lengths = [len(s.tokens) for s in sentences]
     gold = [span for s in sentences for span in s.spans]
-    good = count_table(match(gold, gold[: int(len(gold) * 0.9)], FEWNERD), 800, FEWNERD)
-    bad = count_table(match(gold, perturb(gold, lengths, random.Random(1)), FEWNERD), 800, FEWNERD)
+    good_spans, bad_spans = gold[: int(len(gold) * 0.9)], perturb(gold, lengths, random.Random(1))
+    good = count_table(match(gold, good_spans, FEWNERD), token_counts(gold, good_spans, lengths), FEWNERD)
+    bad = count_table(match(gold, bad_spans, FEWNERD), token_counts(gold, bad_spans, lengths), FEWNERD)
     result = paired_test(good, bad, "spans", "fine/micro_f1", trials=500)
     assert result.delta > 0.1
     assert result.p_value < 0.01
@@ -225,7 +262,7 @@ def test_paired_test_separates_a_better_run_from_noise(corpus):
 
 
 def test_empty_predictions_score_zero_without_warnings():
-    m = evaluate(GOLD, [], 3, FEWNERD, "spans").metrics
+    m = evaluate(GOLD, [], LENGTHS, FEWNERD, "spans").metrics
     assert m["fine/micro_f1"] == 0.0
     assert m["fine/micro_f1_ci_high"] == 0.0
     assert np.isfinite(list(m.values())).all()
@@ -247,5 +284,5 @@ def test_cluster_quality_scores_matched_predictions_against_gold_fine_types():
     assert scores["clusters/nmi"] == pytest.approx(0.0, abs=1e-12)
     assert scores["clusters/ari"] < 0
     assert cluster_quality(gold, gold) == {}  # no clusters: no cluster metrics
-    metrics = evaluate(gold, perfect, 2, FEWNERD, "spans", resamples=0).metrics
+    metrics = evaluate(gold, perfect, [6, 4], FEWNERD, "spans", resamples=0).metrics
     assert metrics["clusters/nmi"] == 1.0

@@ -12,7 +12,7 @@ import pytest
 from benchmark.claims import gold_span_recall_table
 from benchmark.cli import main
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import EVALUATOR_VERSION, evaluate, holm_adjust
+from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split, holm_adjust
 from benchmark.report import README_END, README_START, ReportRequest, write_reports
 from benchmark.tracking import Tracker
 
@@ -29,19 +29,23 @@ def wrong_first(gold, n, hierarchy):
 
 
 def log_run(
-    tracker, corpus, gold, method, seed, predictions, *, sha=None, status="FINISHED", keep=True, provenance="prior"
-):
+    tracker, corpus, gold, method, seed, predictions, *, sha=None, status="FINISHED", keep=True, provenance="prior",
+    logged=None, evaluator=EVALUATOR_VERSION,
+):  # fmt: skip
+    """Log a seed run whose metrics are the evaluator's (or ``logged``, as an older evaluator
+    logged them); return its true accuracy."""
     test = corpus.split("test")
-    scores = evaluate(gold, predictions, len(test), corpus.hierarchy, "typing", resamples=0)
+    scores = evaluate_split(test, predictions, corpus.hierarchy, "typing", resamples=0)
     tags = {
         "role": "seed", "method": method, "label": method, "variant": "default", "protocol": "typing",
-        "dataset": "embedded", "dataset_sha256": sha or corpus.sha256, "evaluator_version": EVALUATOR_VERSION,
+        "dataset": "embedded", "dataset_sha256": sha or corpus.sha256, "evaluator_version": evaluator,
         "code_version": "abc", "code_sha256": "c0de", "encoder": "none", "seed": str(seed), "provenance": provenance,
         "command": f"python -m benchmark run --method {method} --protocol typing",
     }  # fmt: skip
     try:
         with tracker.run(f"{method}:{seed}", tags, {"knob": method}) as run_id:
-            tracker.log(run_id, metrics={**scores.metrics, "time/fit_seconds": 2.0, "time/predict_seconds": 1.0})
+            metrics = scores.metrics if logged is None else logged
+            tracker.log(run_id, metrics={**metrics, "time/fit_seconds": 2.0, "time/predict_seconds": 1.0})
             if keep:
                 lines = "".join(json.dumps(p._asdict()) + "\n" for p in predictions)
                 tracker.client.log_text(run_id, lines, "predictions.jsonl")
@@ -135,6 +139,67 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     assert text.endswith("after\n")
     assert "old" not in text
     assert "**embedded/typing**" in text
+
+
+@pytest.fixture(scope="module")
+def legacy_store(tmp_path_factory, corpus):
+    """Runs logged by an older evaluator: `legacy` kept its predictions (its logged numbers are
+    stale and it lacks Few-NERD's rates), `lost` did not."""
+    folder = tmp_path_factory.mktemp("legacy")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    tracker = Tracker("embedded/typing", uri)
+    gold = [s for sentence in corpus.split("test") for s in sentence.spans]
+    predictions = wrong_first(gold, 1500, corpus.hierarchy)
+    stale = {"fine/accuracy": 0.5, "errors/within_rate": 0.9}
+    for seed in (1, 2):
+        log_run(tracker, corpus, gold, "legacy", seed, predictions, logged=stale, evaluator="1.0")
+    log_run(tracker, corpus, gold, "lost", 1, gold, logged=stale, evaluator="1.0", keep=False)
+    return uri, evaluate_split(corpus.split("test"), predictions, corpus.hierarchy, "typing", resamples=0).metrics
+
+
+def test_report_rescores_stored_predictions_with_the_current_evaluator(legacy_store, tmp_path, monkeypatch):
+    uri, truth = legacy_store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    write_reports(ReportRequest(out=tmp_path / "reports", readme=None), lambda _: None)
+    table = {r["method"]: r for r in _csv(tmp_path / "reports/embedded/typing.csv")}
+    legacy, lost = table["legacy"], table["lost"]
+    assert float(legacy["fine/accuracy_mean"]) == pytest.approx(truth["fine/accuracy"])  # not the logged 0.5
+    assert truth["fine/accuracy"] != pytest.approx(0.5)
+    assert float(legacy["fewnerd/within_rate_mean"]) == pytest.approx(truth["fewnerd/within_rate"])
+    assert float(legacy["fewnerd/within_rate_mean"]) > 0
+    assert legacy["scored_by"] == f"evaluator {EVALUATOR_VERSION}"
+    assert lost["scored_by"] == "logged by evaluator 1.0"
+    assert float(lost["fine/accuracy_mean"]) == 0.5  # no predictions: what it logged, and said so
+    assert lost["fewnerd/within_rate_mean"] == ""
+    markdown = (tmp_path / "reports/embedded/typing.md").read_text()
+    assert f"Scored by evaluator {EVALUATOR_VERSION}" in markdown
+    assert "lost ◦" in markdown
+    assert "kept no predictions" in markdown
+    assert "## Error analysis (Few-NERD's definitions)" in markdown
+
+
+def test_report_elsewhere_leaves_the_readme_alone_and_never_drops_its_rows(legacy_store, tmp_path, monkeypatch, capsys):
+    uri, _ = legacy_store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    shown = "**embedded/typing** ([full report](reports/embedded/typing.md))\n\n| rank | method |\n|---|---|\n"
+    block = f"{README_START}\n{shown}| 1 | hier-soft |\n| – | tagger:layer3-mlp † |\n{README_END}"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# project\n\n{block}\n")
+    assert main(["report", "--out", str(tmp_path / "elsewhere")]) == 0
+    assert readme.read_text() == f"# project\n\n{block}\n"  # a report elsewhere writes only under --out
+    assert (tmp_path / "elsewhere/embedded/typing.md").is_file()
+    capsys.readouterr()
+    # into reports/ the README is updated by default, but not from a store that lacks rows it shows
+    assert main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert "would drop (embedded/typing: hier-soft, tagger:layer3-mlp)" in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    assert readme.read_text() == f"# project\n\n{block}\n"
+    assert not (tmp_path / "reports").exists()  # nothing half-written
+    assert main(["report", "--force"]) == 0
+    assert "| legacy" in readme.read_text()
+    assert "hier-soft" not in readme.read_text()
 
 
 def test_filters_that_match_nothing_write_nothing(synthetic, tmp_path, monkeypatch):

@@ -73,10 +73,10 @@ def test_weak_typing_sweep_withholds_the_coarse_type_and_scores_coarse_labels_on
     assert all(e.labels is None for e in view.examples)
     assert {s.label for s in gold} <= set(small.hierarchy.coarse_types)  # gold: coarse types, no fine label
     right = [s._replace(label=small.hierarchy.fines_of(g.label)[-1]) for s, g in zip(spans, gold, strict=True)]
-    assert _blind_score(right, gold, len(dev), small.hierarchy)[f"{BLIND}/accuracy"] == 1.0
+    assert _blind_score(right, gold, [len(s.tokens) for s in dev], small.hierarchy)[f"{BLIND}/accuracy"] == 1.0
     other = {c: next(f for f in small.hierarchy.fine_types if coarse_of(f) != c) for c in small.hierarchy.coarse_types}
     wrong = [s._replace(label=other[g.label]) for s, g in zip(spans, gold, strict=True)]
-    assert _blind_score(wrong, gold, len(dev), small.hierarchy)[f"{BLIND}/accuracy"] == 0.0
+    assert _blind_score(wrong, gold, [len(s.tokens) for s in dev], small.hierarchy)[f"{BLIND}/accuracy"] == 0.0
 
 
 def test_grid_from_options_and_file(tmp_path):
