@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.errors import ConfigError
-from benchmark.evaluate import evaluate
+from benchmark.evaluate import evaluate_split
 from benchmark.labels import FEWNERD, coarse_of
 from benchmark.protocols import PROTOCOLS, Example, View, coarse_view
 from benchmark.spans import Span
@@ -169,8 +169,7 @@ def test_weak_ner_learns_coarse_types_from_the_gazetteer_and_clusters_its_entiti
     train, dev, test = views("ner")
     method = Cofee(CofeeConfig(**QUICK)).fit(train, dev, ctx)
     predictions = PROTOCOLS["ner"].validate(method.predict(test), test)
-    gold = [s for sentence in small.splits["test"] for s in sentence.spans]
-    scores = evaluate(gold, predictions, len(test.examples), small.hierarchy, "spans", resamples=0).metrics
+    scores = evaluate_split(small.splits["test"], predictions, small.hierarchy, "spans", resamples=0).metrics
     assert scores["coarse/micro_f1"] > 0.15  # found typed entities without a human label
     assert all(p.cluster is not None and 0 <= p.cluster < 16 for p in predictions)
     assert scores["clusters/n_matched"] > 50
@@ -178,14 +177,16 @@ def test_weak_ner_learns_coarse_types_from_the_gazetteer_and_clusters_its_entiti
     assert ctx.metrics["nee_matched_entities"] > 0
     assert ctx.metrics["entities_clustered"] > 0
     assert (ctx.artifact_dir / "clusters.csv").exists()
+    # pre-training read spans drawn from coarse labels: those of the weak-typing view
+    weak = PROTOCOLS["weak-typing"].train_view(small.splits["train"], "train", small.hierarchy)
+    assert ctx.metrics["coarse_training_spans"] == sum(len(e.spans) for e in weak.examples)
 
 
 def test_weak_typing_maps_clusters_to_fine_types_under_the_given_coarse_type(small, views, ctx):
     _, _, test = views("weak-typing")
     method = Cofee(CofeeConfig(**QUICK)).fit(*views("weak-typing")[:2], ctx)
     predictions = PROTOCOLS["weak-typing"].validate(method.predict(test), test)  # fine type under the given coarse
-    gold = [s for sentence in small.splits["test"] for s in sentence.spans]
-    scores = evaluate(gold, predictions, len(test.examples), small.hierarchy, "typing", resamples=0).metrics
+    scores = evaluate_split(small.splits["test"], predictions, small.hierarchy, "typing", resamples=0).metrics
     assert scores["fine/accuracy"] > 0.1
     assert 0 < scores["clusters/nmi"] <= 1
 
