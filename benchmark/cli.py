@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fine picks) unless --oracle scores them with fine labels, which makes the choice `oracle`.",
         epilog="examples:\n"
         "  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512\n"
-        "  python -m benchmark sweep --method label-name --grid label_names=raw,readable\n"
+        "  python -m benchmark sweep --method label-name --grid label_names=raw,readable,described\n"
         "  python -m benchmark sweep --method eigproj --grid-file grid.toml --seeds 1 2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -23,7 +23,9 @@ Constraint = Literal["sum", "keywords", "classes"]
 def constraint_matrix(
     kind: Constraint, x: np.ndarray, h: np.ndarray, classes: np.ndarray, epsilon: float
 ) -> np.ndarray:
-    """``B``: Σx+Σh (the paper's primal), Σh alone, or the class embeddings' covariance; + εI."""
+    """``B``: Σx+Σh (the paper's primal), Σh alone, or the class embeddings' covariance; then
+    + ε·mean(diag B)·I: the paper's "slight noise" on the diagonal, relative to B's own scale in
+    the space B lives in (PCA or Nyström), so one ε means the same in every setting."""
     if kind == "sum":
         b = np.cov(x, rowvar=False) + np.cov(h, rowvar=False)
     elif kind == "keywords":
@@ -31,7 +33,7 @@ def constraint_matrix(
     else:
         b = np.cov(classes, rowvar=False)
     b = np.atleast_2d(b)
-    return b + epsilon * np.eye(len(b))
+    return b + epsilon * float(np.mean(np.diag(b))) * np.eye(len(b))
 
 
 def solve_projection(x: np.ndarray, h: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +57,8 @@ def solve_projection(x: np.ndarray, h: np.ndarray, b: np.ndarray, k: int) -> tup
 
 @dataclass
 class Projection:
-    """Maps entity vectors (``entities``) and keyword/class vectors (``keywords``) to R^k."""
+    """Maps entity vectors (``entities``) and keyword/class vectors (``keywords``) to R^k. With
+    one PCA (``pca=joint``) ``pca_x`` and ``pca_h`` are the same fitted transform."""
 
     pca_x: PCA
     pca_h: PCA
@@ -89,7 +92,8 @@ def fit_projection(
     gamma: float | None,
     seed: int,
 ) -> Projection:
-    """PCA to ``dims`` (one per matrix as written, or one shared), optional RBF lift, eigenproblem."""
+    """PCA to ``dims`` (one shared by X, H and the classes, or one for X and one for H and the
+    classes), optional RBF lift, eigenproblem. ``epsilon`` is relative (`constraint_matrix`)."""
     dims = min(dims, x.shape[1], len(x) - 1)
     if pca == "separate":
         pca_x = PCA(dims, svd_solver="full").fit(x)

@@ -35,9 +35,14 @@ class LabelName(Method):
     protocols = frozenset({"weak-typing"})
     defaults = Settings("prior", "the dataset's own label strings as \"fine coarse\" text, as eigproj's class texts")
     variants: ClassVar[dict[str, Settings]] = {
-        "readable": Settings(
+        "described": Settings(
             "dev",
-            "label texts with split compounds, picked by a coarse-blind dev sweep (see the card)",
+            "label texts with split compounds and the GPE gloss, picked by a coarse-blind dev sweep (see the card)",
+            {"label_names": "described"},
+        ),
+        "readable": Settings(
+            "prior",
+            "label texts with split compounds only (no gloss): the spelling step alone",
             {"label_names": "readable"},
         ),
     }

@@ -44,6 +44,16 @@ def test_k_cannot_exceed_the_projected_dimension(random_matrices):
         solve_projection(x, h, np.eye(8), k=9)
 
 
+def test_epsilon_is_relative_to_the_constraint_matrix_itself(random_matrices):
+    """The paper's "slight noise" on B's diagonal scales with B in the space B is built in, so
+    rescaling the vectors (another PCA or kernel space) leaves the regularised problem the same."""
+    x, h = random_matrices
+    b = constraint_matrix("sum", x, h, x, epsilon=1e-2)
+    plain = constraint_matrix("sum", x, h, x, epsilon=0.0)
+    np.testing.assert_allclose(b - plain, 1e-2 * np.mean(np.diag(plain)) * np.eye(8))
+    np.testing.assert_allclose(constraint_matrix("sum", 10 * x, 10 * h, x, epsilon=1e-2), 100 * b)
+
+
 def test_singular_constraint_without_epsilon_suggests_epsilon(random_matrices):
     x, h = random_matrices
     x[:, -1] = 0.0
@@ -151,6 +161,10 @@ def test_fit_and_predict_on_real_sentences(small, ctx):
     predicted = protocol.validate(method.predict(test), test)
     assert len(predicted) == sum(len(e.spans) for e in test.examples)
     assert ctx.features.stage_hits == 0
+    assert 0 <= ctx.metrics["explained_gold_share"] < 1  # the tagger's own entities, not (all) gold ones
     seed_everything(1)  # same seed: the same coarse tagger, so the LIME key matches
     EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger_epochs=3)).fit(train, dev, ctx)
     assert ctx.features.stage_hits == 1  # the LIME explanations come from the stage cache
+    seed_everything(1)
+    EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger_epochs=3, explain="gold")).fit(train, dev, ctx)
+    assert ctx.metrics["explained_gold_share"] == 1.0
