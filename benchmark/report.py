@@ -1,7 +1,7 @@
 """``python -m benchmark report``: comparison tables and plots from the MLflow store.
 
 Only FINISHED seed runs are read (never FAILED or KILLED ones). Runs are grouped into
-*sections* — one per (dataset, protocol), of one data fingerprint and one evaluator version —
+*sections* — one per (dataset, protocol) and data fingerprint —
 and, within a section, into *variants*: one method with one exact set of settings. A variant
 keeps the runs of its newest code fingerprint, one per seed (the newest).
 
@@ -12,7 +12,10 @@ over seeds, Holm-corrected. ``rank`` = 1 + the number of ranked variants signifi
 variants that share a rank are not significantly different from each other's betters. Only rows
 whose settings were chosen honestly (provenance ``paper``, ``prior`` or ``dev``) are ranked;
 ``oracle`` and ``custom`` rows are listed below them, marked, with their pairs still tested.
-Everything is recomputed with the evaluator from the stored predictions and the test gold.
+Every metric is recomputed by the current evaluator from the stored predictions and the test
+gold, whatever evaluator logged the run. Nothing is written outside ``--out`` but the README's
+results block (by default only for the default ``reports/``), and that only if it keeps every row
+it shows (``--force`` overrides).
 """
 
 from __future__ import annotations
@@ -278,6 +281,10 @@ def _read_predictions(artifact_uri: str) -> list[Span] | None:
         return [Span(**json.loads(line)) for line in f]
 
 
+def _inside(span: Span, lengths: Sequence[int]) -> bool:
+    return 0 <= span.sentence_id < len(lengths) and 0 <= span.start < span.end <= lengths[span.sentence_id]
+
+
 #: the metric names the evaluator owns: a re-scored run shows only what the current one computes
 EVALUATED = ("fine/", "coarse/", "detection/", "errors/", "fewnerd/", "clusters/", "n_gold", "n_predicted")
 
@@ -293,8 +300,8 @@ def attach_predictions(section: Section, test: Sequence[Sentence], hierarchy: La
         predictions, tables, matches, metrics = [], [], [], []
         for _, run in variant.runs.iterrows():
             found = _read_predictions(run["artifact_uri"])
-            if found is None or any(p.sentence_id >= len(test) for p in found):
-                why = "has no predictions.jsonl" if found is None else "predicts sentences outside this test set"
+            if found is None or not all(_inside(p, lengths) for p in found):
+                why = "has no predictions.jsonl" if found is None else "predicts spans outside the test sentences"
                 section.notes.append(
                     f"{variant.label}: run {run['run_id']} (seed {run['tags.seed']}) {why}; the row shows the "
                     "metrics its runs logged, and is left out of significance tests and plots"
@@ -660,9 +667,12 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     sections, notes = group_runs(runs, current)
     for note in notes:
         echo(f"note: {note}")
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=request.out.parent if request.out.parent.exists() else None))
+    created = not request.out.exists()
+    request.out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=request.out))  # inside --out: nothing written elsewhere
+    written: list[Path] = []
     try:
-        written, drawing = [], []
+        drawing = []
         for section in sections:
             test = _test_split(section, corpora[section.dataset])
             hierarchy = corpora[section.dataset].hierarchy if test is not None else None
@@ -700,6 +710,8 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             written.append(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not written:
+            shutil.rmtree(request.out, ignore_errors=True)
     tables = read_tables(request.out, echo)
     defaults = {protocol: table for (dataset, protocol), table in tables.items() if dataset == "embedded"}
     if defaults:

@@ -35,7 +35,8 @@ class EigProjConfig:
     """Defaults follow the paper where it gives them (the coarse tagger's predicted entities
     explained for their predicted class, PCA to 20 dims shared by X, H and the classes, Σx+Σh
     constraint, top keyword per entity, "fine coarse" label text, nearest class); the rest are
-    CPU budgets. ``k = pca_dims`` keeps every eigenvector: the map is then a whitening only."""
+    CPU budgets. With the linear kernel, ``k = pca_dims`` keeps every eigenvector: the map is then
+    a whitening only."""
 
     encoder: str = "minilm"
     layer: int = -1
@@ -99,7 +100,7 @@ class EigProj(Method):
         "test-picked": Settings(
             "oracle",
             "picked from single-factor sweeps scored with fine labels on the test split (k=20 on top of tuned; "
-            "k = pca_dims keeps every eigenvector, so the map is only a whitening)",
+            "with the linear kernel k = pca_dims keeps every eigenvector, so the map is only a whitening)",
             {"similarity": "cosine", "label_names": "described", "k": 20},
         ),
         "separate-pca": Settings(

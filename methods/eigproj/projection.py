@@ -1,6 +1,6 @@
 """The eigenprojection (paper §3, §5.2–5.4): PCA, the generalized eigenproblem, nearest class.
 
-Primal: minimise ``||(X - H) u||²`` subject to ``uᵀ B u = 1`` with ``B = Σx + Σh`` (+ εI).
+Primal: minimise ``||(X - H) u||²`` subject to ``uᵀ B u = 1`` with ``B = Σx + Σh`` (+ ε·mean(diag B)·I).
 KKT stationarity gives ``(X - H)ᵀ(X - H) u = λ B u``: the solutions are the generalized
 eigenvectors, the optimum the one of the smallest eigenvalue; the next k-1 give a k-dim map.
 """

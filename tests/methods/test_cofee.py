@@ -55,6 +55,9 @@ def test_an_incomplete_dictionary_keeps_the_same_strings_for_a_seed():
     assert half != sample_keys(keys, 0.5, seed=4)
     assert sample_keys(keys, 1.0, seed=3) == set(keys)
     assert len(sample_keys(keys, 0.001, seed=3)) == 1
+    # a key's draw does not depend on the other keys: a nearly equal set gives nearly the same sample
+    fewer = keys[:-3]
+    assert len(half - sample_keys(fewer, 0.5, seed=3)) <= 4
 
 
 def test_the_fine_and_the_coarse_dictionary_hold_the_same_strings(views, ctx):
