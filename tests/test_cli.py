@@ -117,6 +117,7 @@ def test_comparison_covers_variants():
     requests = comparison_requests(["label-name"], None, RunRequest(method="all"))
     assert [(r.method, r.protocol, r.variant) for r in requests] == [
         ("label-name", "weak-typing", None),
+        ("label-name", "weak-typing", "described"),
         ("label-name", "weak-typing", "readable"),
     ]
     everything = comparison_requests(["all"], "ner", RunRequest(method="all"))
@@ -144,7 +145,7 @@ def test_comparison_covers_variants():
         (["--method", "gazetteer", "--set", "min_entity_ratio"], "expected key=value"),
         (["--method", "gazetteer", "--config", "missing.toml"], "missing.toml: cannot read config file"),
         (["--method", "gazetteer", "--dataset", "supervised"], "has no 'train' split"),
-        (["--method", "label-name", "--variant", "fancy"], "has no variant 'fancy'; its variants: readable"),
+        (["--method", "label-name", "--variant", "fancy"], "has no variant 'fancy'; its variants: described, readable"),
         (["--method", "all", "--set", "k=3"], "--variant, --set and --config apply to one method"),
         (["--method", "label-name", "tagger", "--protocol", "ner"], "'label-name' does not support protocol 'ner'"),
         (["--method", "label-name", "--set", "encoder=minlm"], "unknown encoder 'minlm' (did you mean 'minilm'?)"),

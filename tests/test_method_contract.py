@@ -19,7 +19,7 @@ from benchmark.runner import RunRequest, comparison_requests, plan_run
 
 #: cheaper settings for methods whose defaults are sized for the full run
 FAST = {
-    "eigproj": ["lime_entities=40", "lime_samples=16", "tagger_epochs=2"],
+    "eigproj": ["lime_entities=40", "lime_samples=16", "tagger_epochs=2", "pca_dims=8", "k=4"],
     "span-bilstm-attn": ["epochs=2"],
     "hier-soft": ["epochs=2", "pretrain_epochs=1"],
     "cofee": [
