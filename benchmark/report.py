@@ -502,7 +502,8 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         "*rank*: 1 + the number of ranked rows significantly better on the headline (approximate randomization on "
         "per-sentence counts averaged over seeds, "
         f"{randomization_trials(trials, len(section.pairs), alpha):,} trials, Holm-corrected, α = {alpha}), "
-        "so rows the test cannot separate share a rank; every pair is under *Significance*. "
+        "so rows with as many significantly better rows share a rank (two rows the test cannot separate may still "
+        "differ in rank); every pair is under *Significance*. "
         f"*95% CI*: of the seed mean, sentence bootstrap ({trials:,} resamples). "
         "*s/seed*: fit + predict seconds per seed.",
     ]
