@@ -364,14 +364,33 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         rows.append(row)
     table = pd.DataFrame(rows)
     tested = [v for v in section.variants if v.tables is not None]
+    means = dict(zip(table["method"], table[f"{headline}_mean"], strict=True))
+    pairs_frame = compare_pairs(tested, protocol.scoring, headline, means, draws, alpha, trials)
+    tested_labels = {v.label for v in tested}
+    section.table = rank_rows(table, pairs_frame, headline, tested_labels)
+    section.pairs = pairs_frame.sort_values(["better", "worse"]).reset_index(drop=True)
+
+
+def compare_pairs(
+    tested: Sequence[Variant],
+    scoring: str,
+    metric: str,
+    means: dict[str, float],
+    draws: dict[str, np.ndarray],
+    alpha: float = 0.05,
+    trials: int = 1000,
+) -> pd.DataFrame:
+    """Every pair of ``tested`` (variants with count tables) on ``metric``: the difference of
+    seed ``means`` (better first), its paired bootstrap CI from the variants' seed-mean
+    ``draws``, the approximate-randomization p on per-sentence counts averaged over seeds, and
+    Holm's correction over these pairs."""
     pooled = {v.label: mean_table(v.tables) for v in tested}
+    pairs = []
     if tested:
         n_pairs = len(tested) * (len(tested) - 1) // 2
         test = RandomizationTest(
-            tested[0].tables[0].n_sentences, protocol.scoring, headline, randomization_trials(trials, n_pairs, alpha)
+            tested[0].tables[0].n_sentences, scoring, metric, randomization_trials(trials, n_pairs, alpha)
         )
-    means = dict(zip(table["method"], table[f"{headline}_mean"], strict=True))
-    pairs = []
     for i, first in enumerate(tested):
         for second in tested[i + 1 :]:
             a, b = sorted((first, second), key=lambda v: -means[v.label])  # a: the better mean
@@ -379,12 +398,10 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
             low, high = np.percentile(draws[a.label] - draws[b.label], [2.5, 97.5])
             delta = means[a.label] - means[b.label]
             pairs.append({"better": a.label, "worse": b.label, "delta": delta, "ci_low": low, "ci_high": high, "p": p})
-    pairs_frame = pd.DataFrame(pairs, columns=["better", "worse", "delta", "ci_low", "ci_high", "p"])
-    pairs_frame["p_holm"] = holm_adjust(pairs_frame["p"]) if len(pairs_frame) else []
-    pairs_frame["significant"] = pairs_frame["p_holm"] < alpha
-    tested_labels = {v.label for v in tested}
-    section.table = rank_rows(table, pairs_frame, headline, tested_labels)
-    section.pairs = pairs_frame.sort_values(["better", "worse"]).reset_index(drop=True)
+    frame = pd.DataFrame(pairs, columns=["better", "worse", "delta", "ci_low", "ci_high", "p"])
+    frame["p_holm"] = holm_adjust(frame["p"]) if len(frame) else []
+    frame["significant"] = frame["p_holm"] < alpha
+    return frame
 
 
 def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: set[str]) -> pd.DataFrame:

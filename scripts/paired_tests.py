@@ -12,14 +12,13 @@ counts averaged over seeds, and Holm's correction over these pairs only.
 from __future__ import annotations
 
 import argparse
-import itertools
 
 import numpy as np
 from tabulate import tabulate
 
 from benchmark.data.fewnerd import load_corpus
-from benchmark.evaluate import RandomizationTest, holm_adjust, mean_table, seed_mean_draws
-from benchmark.report import attach_predictions, group_runs, load_runs, randomization_trials
+from benchmark.evaluate import seed_mean_draws
+from benchmark.report import attach_predictions, compare_pairs, group_runs, load_runs
 
 
 def main() -> None:
@@ -39,22 +38,14 @@ def main() -> None:
     if missing:
         raise SystemExit(f"no re-scorable runs for: {', '.join(missing)}; rows: {', '.join(variants)}")
     scoring = section.protocol.scoring
-    pairs = list(itertools.combinations(args.rows, 2))
-    trials = randomization_trials(args.trials, len(pairs), 0.05)
-    test = RandomizationTest(variants[args.rows[0]].tables[0].n_sentences, scoring, args.metric, trials)
+    tested = [variants[r] for r in args.rows]
     draws = {r: seed_mean_draws(variants[r].tables, scoring, args.metric, args.trials) for r in args.rows}
     means = {r: float(np.mean(variants[r].runs[f"metrics.{args.metric}"].astype(float))) for r in args.rows}
-    rows = []
-    for a, b in pairs:
-        a, b = sorted((a, b), key=lambda r: -means[r])
-        low, high = np.percentile(draws[a] - draws[b], [2.5, 97.5])
-        p = test.p_value(mean_table(variants[a].tables), mean_table(variants[b].tables))
-        rows.append([a, b, means[a] - means[b], low, high, p])
-    for row, holm in zip(rows, holm_adjust([r[-1] for r in rows]), strict=True):
-        row.append(holm)
+    pairs = compare_pairs(tested, scoring, args.metric, means, draws, trials=args.trials)
     print(f"{args.dataset}/{args.protocol}, {args.metric}: " + ", ".join(f"{r} {means[r]:.4f}" for r in args.rows))
-    headers = ["better", "worse", "Δ", "CI low", "CI high", "p", "p (Holm)"]
-    print(tabulate(rows, headers=headers, floatfmt=("", "", "+.4f", "+.4f", "+.4f", ".4f", ".4f"), tablefmt="github"))
+    columns = ["better", "worse", "delta", "ci_low", "ci_high", "p", "p_holm"]
+    floats = ("", "", "+.4f", "+.4f", "+.4f", ".4f", ".4f")
+    print(tabulate(pairs[columns], headers=columns, floatfmt=floats, tablefmt="github", showindex=False))
 
 
 if __name__ == "__main__":
