@@ -50,6 +50,12 @@ def _add_cache_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_quiet_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars or stage lines on stderr (errors still print)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
@@ -92,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="rerun seeds that already finished with the same settings, data and code"
     )
     _add_cache_option(run)
+    _add_quiet_option(run)
     run.set_defaults(handler=cmd_run)
 
     sweep = commands.add_parser(
@@ -125,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--force", action="store_true", help="refit points that finished before")
     _add_dataset_options(sweep)
     _add_cache_option(sweep)
+    _add_quiet_option(sweep)
     sweep.set_defaults(handler=cmd_sweep)
 
     report = commands.add_parser(
@@ -261,7 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.variant or args.set or args.config:
         raise BenchmarkError("--variant, --set and --config apply to one method; run that method alone")
     plans = [plan_run(r) for r in comparison_requests(args.method, args.protocol, template)]
-    rows, failed = [], 0
+    rows, failed, urls = [], 0, {}
     for i, plan in enumerate(plans, 1):
         _echo(f"== {i}/{len(plans)}: {plan.label} on {plan.protocol.name}")
         try:
@@ -270,9 +278,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         except Exception as error:  # one broken method must not stop the comparison
             failed += 1
-            _echo(f"FAILED: {plan.label} on {plan.protocol.name}: {type(error).__name__}: {error}")
+            print(f"FAILED: {plan.label} on {plan.protocol.name}: {type(error).__name__}: {error}", file=sys.stderr)
             rows.append([plan.label, plan.protocol.name, "FAILED", "", ""])
             continue
+        urls[summary.experiment] = summary.runs_url
         headline = plan.protocol.headline
         values = [r.metrics[headline] for r in summary.results]
         skipped = sum(r.skipped for r in summary.results)
@@ -280,7 +289,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows.append([plan.label, plan.protocol.name, headline, f"{statistics.fmean(values):.4f}{spread}",
                      f"{len(values) - skipped} run, {skipped} skipped"])  # fmt: skip
     print(tabulate(rows, headers=["method", "protocol", "headline", "mean±std", "seeds"], disable_numparse=True))
-    print("next: python -m benchmark report   (tables and plots in reports/); browse runs with: mlflow ui")
+    print("next: python -m benchmark report   (tables and plots in reports/); browse runs with: mlflow ui, then open")
+    for experiment, url in urls.items():
+        print(f"  {url}   ({experiment})")
     if failed:
         print(f"error: {failed} of {len(plans)} runs failed; their MLflow runs are marked FAILED", file=sys.stderr)
         return 1
@@ -288,7 +299,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _echo(line: str) -> None:
-    print(line, file=sys.stderr)
+    """A progress line on stderr (silenced by ``--quiet``)."""
+    from benchmark.progress import is_quiet
+
+    if not is_quiet():
+        print(line, file=sys.stderr)
 
 
 def _print_summary(summary) -> None:
@@ -325,7 +340,8 @@ def _print_summary(summary) -> None:
               f"experiment '{summary.experiment}'")  # fmt: skip
     else:
         print(f"logged to MLflow: {summary.tracking_uri}, experiment '{summary.experiment}', "
-              f"parent run {summary.parent_run_id}; browse with: mlflow ui")  # fmt: skip
+              f"parent run {summary.parent_run_id}")  # fmt: skip
+    print(f"browse with: mlflow ui  then open {summary.runs_url}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -411,7 +427,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmark.progress import set_quiet
+
     args = build_parser().parse_args(argv)
+    set_quiet(getattr(args, "quiet", False))
     try:
         return args.handler(args)
     except BenchmarkError as error:

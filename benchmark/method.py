@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from benchmark.cache import FeatureCache
 from benchmark.errors import NotFittedError
+from benchmark.progress import Curve, MetricLog, ignore
 from benchmark.protocols import View
 from benchmark.spans import Span
 
@@ -66,7 +67,8 @@ class Context:
 
     ``workdir`` is scratch space removed after the run; files a method writes to
     ``artifact_dir`` are logged with its run; ``features`` is the shared word-feature cache;
-    numbers put in ``metrics`` (stage times, counts) are logged as ``method/<key>``.
+    numbers put in ``metrics`` (stage times, counts) are logged as ``method/<key>``; ``log``
+    receives learning-curve points as they happen (see `curve`).
     """
 
     seed: int
@@ -74,6 +76,12 @@ class Context:
     artifact_dir: Path
     features: FeatureCache
     metrics: dict[str, float] = field(default_factory=dict)
+    log: MetricLog = ignore
+
+    def curve(self, stage: str, epochs: int, headline: str, final: bool = True) -> Curve:
+        """The learning curve of a training stage of at most ``epochs`` epochs whose dev score is
+        ``headline`` (e.g. ``micro_f1``); ``final``: the stage whose model makes the predictions."""
+        return Curve(stage, epochs, headline, self.log, final)
 
 
 class Method(ABC):

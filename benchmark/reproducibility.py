@@ -49,7 +49,18 @@ def code_version() -> str:
 #: evaluator is among them: `report` re-scores stored predictions with the current one, and
 #: training scores dev with its own `benchmark.training.dev_f1`)
 FRONT_ENDS = frozenset(
-    {"__main__.py", "cli.py", "report.py", "claims.py", "plots.py", "tracking.py", "sweep.py", "evaluate.py"}
+    {
+        "__main__.py",
+        "cli.py",
+        "report.py",
+        "claims.py",
+        "plots.py",
+        "tracking.py",
+        "sweep.py",
+        "evaluate.py",
+        "leaderboard.py",
+        "progress.py",
+    }
 )
 
 

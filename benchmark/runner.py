@@ -25,6 +25,7 @@ from benchmark.encoders import check_encoder
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split
 from benchmark.method import CUSTOM, Context, Method, Settings
+from benchmark.progress import MetricLog, ignore, stage
 from benchmark.protocols import PROTOCOLS, Protocol, View, get_protocol
 from benchmark.registry import METHODS
 from benchmark.reproducibility import code_version, package_versions, seed_everything, source_fingerprint
@@ -79,6 +80,7 @@ class RunSummary:
     experiment: str
     tracking_uri: str
     parent_run_id: str | None  # None when every seed was skipped
+    runs_url: str  # the experiment's runs table in `mlflow ui` at its default address
     results: list[SeedResult] = field(default_factory=list)
 
 
@@ -223,7 +225,7 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
         "encoder": str(settings.get("encoder", "none")),
     }
     params = flatten(settings)
-    summary = RunSummary(plan, tracker.experiment, tracker.uri, None)
+    summary = RunSummary(plan, tracker.experiment, tracker.uri, None, tracker.runs_url())
     pending = []
     for seed in request.seeds:
         run_config = RunConfig(
@@ -255,11 +257,13 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
         for run_config in pending:
             tags = {**base, "role": "seed", "seed": str(run_config.seed), "run_key": run_config.key}
             with tracker.run(run_config.name, tags, params, parent_id=parent) as run_id:
+                tracker.log_datasets(run_id, corpus)
                 echo(f"[{run_config.name}] fitting on {len(train)} sentences ...")
                 with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
                     predictions, extra = fit_predict(
                         method_cls(config), protocol, (train_view, dev_view), test_view, run_config.seed,
                         FeatureCache(request.cache_dir), Path(tmp),
+                        lambda metrics, step, run_id=run_id: tracker.log(run_id, metrics, step=step),
                     )  # fmt: skip
                     scores = evaluate_split(test, predictions, corpus.hierarchy, protocol.scoring, request.resamples)
                     tracker.log_result(run_id, run_config, scores, predictions, extra, Path(tmp, "artifacts"), gold)
@@ -278,21 +282,24 @@ def fit_predict(
     seed: int,
     features: FeatureCache,
     scratch: Path,
+    log: MetricLog = ignore,
 ) -> tuple[list[Span], dict[str, float]]:
     """Seed, fit on (train, dev), predict ``view`` and check the predictions against the protocol.
 
-    ``scratch/work`` is the method's scratch space and ``scratch/artifacts`` what it logs. Returns
-    the predictions and the run's bookkeeping metrics (seconds, cache use, the method's own).
+    ``scratch/work`` is the method's scratch space and ``scratch/artifacts`` what it logs; ``log``
+    receives learning-curve points as they happen. Returns the predictions and the run's
+    bookkeeping metrics (seconds, cache use, the method's own).
     """
     workdir, artifact_dir = scratch / "work", scratch / "artifacts"
     workdir.mkdir()
     artifact_dir.mkdir()
     seed_everything(seed)
-    ctx = Context(seed, workdir, artifact_dir, features)
+    ctx = Context(seed, workdir, artifact_dir, features, log=log)
     started = time.perf_counter()
     method.fit(*training, ctx)
     fitted = time.perf_counter()
-    predictions = protocol.validate(method.predict(view), view)
+    with stage(f"predicting {len(view.examples)} test sentences"):
+        predictions = protocol.validate(method.predict(view), view)
     predicted = time.perf_counter()
     return predictions, {
         "time/fit_seconds": fitted - started,

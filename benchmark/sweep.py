@@ -259,6 +259,7 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
                 tags = {**base, "role": "sweep-point", "seed": str(seed), "sweep_key": key,
                         "point": json.dumps(result.point)}  # fmt: skip
                 with tracker.run(name, tags, flatten(settings), parent_id=parent) as run_id:
+                    tracker.log_datasets(run_id, corpus)
                     echo(f"[{name}] fitting on {len(train)} sentences, scoring dev ...")
                     with tempfile.TemporaryDirectory(prefix="benchmark-sweep-") as tmp:
                         predictions, extra = fit_predict(

@@ -20,12 +20,19 @@ from typing import Any
 from filelock import FileLock
 
 from benchmark.config import RunConfig
+from benchmark.data.fewnerd import Corpus
 from benchmark.evaluate import P_AT_K, Scores, by_length_table, precision_curve
 from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 from benchmark.spans import Span
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 MAX_PARAM_LENGTH = 500
+#: what ``mlflow ui`` serves with no flags
+DEFAULT_UI = "http://127.0.0.1:5000"
+#: MLflow 3's experiment-kind tag: ours open on the runs table, not the GenAI overview
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+#: the dataset digest column holds 36 characters; the full sha256 is an input tag
+DIGEST_LENGTH = 32
 
 
 def tracking_uri() -> str:
@@ -64,12 +71,19 @@ class Tracker:
             found = self.client.get_experiment_by_name(experiment)
             if found is None:
                 try:
-                    self.experiment_id = self.client.create_experiment(experiment)
+                    self.experiment_id = self.client.create_experiment(experiment, tags=EXPERIMENT_KIND)
                 except MlflowException:  # created meanwhile by another process
                     self.experiment_id = self.client.get_experiment_by_name(experiment).experiment_id
             else:
                 self.experiment_id = found.experiment_id
+                for key, value in EXPERIMENT_KIND.items():
+                    if found.tags.get(key) != value:  # made by an older version of the harness
+                        self.client.set_experiment_tag(self.experiment_id, key, value)
         self.experiment = experiment
+
+    def runs_url(self, ui: str = DEFAULT_UI) -> str:
+        """The experiment's runs table in ``mlflow ui`` (model-training view)."""
+        return f"{ui}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
 
     def find_finished(self, run_key: str, tag: str = "run_key") -> tuple[str, dict[str, float]] | None:
         """The id and metrics of the latest FINISHED run whose ``tag`` is ``run_key`` (by default
@@ -109,6 +123,7 @@ class Tracker:
         metrics: Mapping[str, float] = {},
         params: Mapping[str, str] = {},
         tags: Mapping[str, str] = {},
+        step: int = 0,
     ) -> None:
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.utils.time import get_current_time_millis
@@ -116,10 +131,37 @@ class Tracker:
         now = get_current_time_millis()
         self.client.log_batch(
             run_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
             params=[Param(k, str(v)) for k, v in params.items()],
             tags=[RunTag(k, str(v)) for k, v in tags.items()],
         )
+
+    def log_datasets(self, run_id: str, corpus: Corpus) -> None:
+        """Each split as an MLflow dataset input of the run: name ``few-nerd/<dataset>``, digest
+        the split's content sha256 (cut to MLflow's column; the whole in the ``sha256`` tag), the
+        split as its context, the file (or hub id) it was read from as its source."""
+        from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+        from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        from benchmark.data.fewnerd import HUB_ID
+        from benchmark.reproducibility import REPO_ROOT
+
+        inputs = []
+        for split, sentences in corpus.splits.items():
+            where = corpus.split_source(split)
+            if where.startswith("hub:"):
+                source = HuggingFaceDatasetSource(HUB_ID, config_name=corpus.name, split=split)
+            else:
+                path = json.dumps({"uri": str((REPO_ROOT / where).resolve())})
+                source = get_dataset_source_from_json(path, source_type="local")
+            sha = corpus.split_sha256(split)
+            dataset = MetaDataset(source, name=f"few-nerd/{corpus.name}", digest=sha[:DIGEST_LENGTH])
+            tags = {MLFLOW_DATASET_CONTEXT: split, "sha256": sha, "sentences": str(len(sentences))}
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag(k, v) for k, v in tags.items()]))
+        self.client.log_inputs(run_id, datasets=inputs)
 
     def log_json(self, run_id: str, data: Any, name: str) -> None:
         """``data`` as the JSON artifact ``name`` of the run."""

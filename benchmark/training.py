@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from benchmark.progress import Curve
 from benchmark.protocols import View
 from benchmark.spans import OUTSIDE, Span, spans_from_bio, spans_from_labels
 
@@ -57,17 +58,21 @@ def dev_f1(predicted: Sequence[Span], view: View) -> float:
 
 
 class EarlyStopping:
-    """Keeps the best state by dev score; ``step`` says whether to stop."""
+    """Keeps the best state by dev score; ``step`` says whether to stop. With a ``curve``, every
+    step is a point of the stage's learning curve and `restore` closes it with the kept epoch."""
 
-    def __init__(self, patience: int) -> None:
+    def __init__(self, patience: int, curve: Curve | None = None) -> None:
         self.patience = patience
+        self.curve = curve
         self.best_score = -np.inf
         self.best_state: dict | None = None
         self.best_epoch = -1
         self.history: list[float] = []
 
-    def step(self, epoch: int, score: float, module) -> bool:
+    def step(self, epoch: int, score: float, module, loss: float | None = None) -> bool:
         self.history.append(score)
+        if self.curve is not None:
+            self.curve.point(loss, score)
         if score > self.best_score:
             self.best_score, self.best_epoch = score, epoch
             self.best_state = copy.deepcopy(module.state_dict())
@@ -76,6 +81,23 @@ class EarlyStopping:
     def restore(self, module) -> None:
         if self.best_state is not None:
             module.load_state_dict(self.best_state)
+        if self.curve is not None:
+            self.curve.close(self.best_epoch + 1)
+
+
+class LossMeter:
+    """Mean training loss of an epoch, weighted by batch size."""
+
+    def __init__(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def add(self, loss: torch.Tensor, size: int) -> None:
+        self.total += float(loss.detach()) * size
+        self.count += size
+
+    @property
+    def mean(self) -> float:
+        return self.total / max(self.count, 1)
 
 
 def length_batches(

@@ -13,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
+from benchmark.data.fewnerd import load_corpus
 from benchmark.registry import METHODS
 from benchmark.runner import RunRequest, run_benchmark
 
@@ -75,6 +76,50 @@ def test_gazetteer_ner_run_is_logged_with_artifacts(workdir, store, capsys):
     assert child.data.tags["provenance"] == parent.data.tags["provenance"] == "prior"
     run_config = json.loads(Path(client.download_artifacts(child.info.run_id, "run_config.json")).read_text())
     assert run_config["provenance"] == "prior"
+    experiment = client.get_experiment_by_name("embedded/ner")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # opens on the runs table
+    assert f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning" in out
+
+
+def test_a_trained_method_logs_learning_curves_and_datasets_and_shows_progress(workdir, store, small, capsys):
+    """tagger on a small real slice in the official layout: one curve point per epoch in MLflow,
+    each split as a dataset input, one plain progress line per epoch (stderr is not a terminal)."""
+    layout = workdir / "data" / "supervised"
+    layout.mkdir(parents=True)
+    for split, sentences in small.splits.items():
+        text = "".join(
+            "".join(f"{t}\t{x}\n" for t, x in zip(s.tokens, s.labels, strict=True)) + "\n" for s in sentences
+        )
+        (layout / f"{split}.txt").write_text(text)
+    argv = ["run", "--method", "tagger", "--protocol", "ner", "--dataset", "supervised", "--data-dir", "data"]
+    argv += ["--no-verify", "--set", "epochs=3", "--set", "patience=3", "--bootstrap", "0"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert [line.split(":")[0] for line in err.splitlines() if line.startswith("tagger epoch")] == [
+        "tagger epoch 1/3", "tagger epoch 2/3", "tagger epoch 3/3"
+    ]  # fmt: skip
+    assert "\r" not in err
+    assert "predicting 200 test sentences: " in err
+    client, found = runs(store, "supervised/ner")
+    child = next(r for r in found if r.data.tags["role"] == "seed")
+    history = {key: client.get_metric_history(child.info.run_id, key) for key in ("train/loss", "dev/micro_f1")}
+    assert [m.step for m in history["train/loss"]] == [m.step for m in history["dev/micro_f1"]] == [1, 2, 3]
+    assert history["train/loss"][0].value > history["train/loss"][-1].value  # it learns
+    best = max(history["dev/micro_f1"], key=lambda m: (m.value, -m.step))
+    assert child.data.metrics["best_epoch"] == best.step
+    inputs = {_context(i): i.dataset for i in child.inputs.dataset_inputs}
+    assert set(inputs) == {"train", "dev", "test"}
+    corpus = load_corpus("supervised", layout.parent, verify=False)
+    for split, dataset in inputs.items():
+        assert dataset.name == "few-nerd/supervised"
+        assert dataset.digest == corpus.split_sha256(split)[:32]
+        assert json.loads(dataset.source)["uri"] == str(layout / f"{split}.txt")
+    assert main([*argv, "--quiet", "--force"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def _context(dataset_input) -> str:
+    return next(t.value for t in dataset_input.tags if t.key == "mlflow.data.context")
 
 
 def test_a_run_with_ad_hoc_settings_is_custom(workdir, store):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,15 @@ FAST = {
     ],
 }
 CASES = [(name, p) for name in METHODS.names() for p in PROTOCOLS if p in METHODS.get(name).protocols]
+#: methods that train a network epoch by epoch (eigproj: its coarse tagger) and so log learning curves
+TRAINED = {"tagger", "eigproj", "hier-soft", "span-bilstm-attn", "cofee"}
 
 
 def _request_id(request: RunRequest) -> str:
     return f"{request.method}:{request.variant or 'defaults'}:{request.protocol}"
 
 
-def _fit_predict(name, protocol, views, tmp_path, seed=1):
+def _fit_predict(name, protocol, views, tmp_path, seed=1, points=None):
     train, dev, test = views(protocol)
     (tmp_path / "work").mkdir(exist_ok=True)
     (tmp_path / "artifacts").mkdir(exist_ok=True)
@@ -42,6 +45,8 @@ def _fit_predict(name, protocol, views, tmp_path, seed=1):
     cls = METHODS.get(name)
     method = cls(resolve_config(cls.Config, None, FAST.get(name, [])))
     ctx = Context(seed, tmp_path / "work", tmp_path / "artifacts", FeatureCache())
+    if points is not None:
+        ctx = replace(ctx, log=lambda metrics, step: points.extend((k, v, step) for k, v in metrics.items()))
     assert method.fit(train, dev, ctx) is method
     return method, PROTOCOLS[protocol].validate(method.predict(test), test)
 
@@ -115,12 +120,33 @@ def test_predict_before_fit_is_an_error(name, protocol, views):
 
 @pytest.mark.parametrize(("name", "protocol"), CASES)
 def test_predictions_are_valid_and_deterministic(name, protocol, views, tmp_path):
-    method, first = _fit_predict(name, protocol, views, tmp_path)
+    points = []
+    method, first = _fit_predict(name, protocol, views, tmp_path, points=points)
     _, second = _fit_predict(name, protocol, views, tmp_path)
     assert first == second
     assert first  # a method that predicts nothing is not a baseline
     test = views(protocol)[2]
     assert pickle.loads(pickle.dumps(method)).predict(test) == method.predict(test)
+    _check_learning_curves(name, points)
+
+
+def _check_learning_curves(name: str, points: list[tuple[str, float, int]]) -> None:
+    """A trained method logs ``train/loss`` and ``dev/<headline>`` once per epoch (steps 1, 2, …)
+    for the stage that makes its predictions, and which epoch it kept; the others log nothing."""
+    if name not in TRAINED:
+        assert points == []
+        return
+    steps = {}
+    for key, _, step in points:
+        steps.setdefault(key, []).append(step)
+    dev = [k for k in steps if k.startswith("dev/")]
+    assert "train/loss" in steps, sorted(steps)
+    assert len(dev) == 1, sorted(steps)
+    assert steps["train/loss"] == steps[dev[0]] == list(range(1, len(steps["train/loss"]) + 1))
+    best = [v for k, v, _ in points if k == "best_epoch"]
+    assert len(best) == 1
+    assert 1 <= best[0] <= len(steps["train/loss"])
+    assert all(v == v and v >= 0 for k, v, _ in points if k.endswith("train/loss"))  # finite, not NaN
 
 
 @pytest.mark.parametrize("request_", comparison_requests(["all"], None, RunRequest(method="all")), ids=_request_id)

@@ -85,13 +85,26 @@ class Corpus:
     @property
     def sha256(self) -> str:
         """Fingerprint of the content (tokens, labels, split membership), whatever the source."""
+        return self._digest(sorted(self.splits))
+
+    def split_sha256(self, name: str) -> str:
+        """Fingerprint of one split's content (as `sha256`, over that split alone)."""
+        return self._digest([name])
+
+    def _digest(self, names: Iterable[str]) -> str:
         digest = hashlib.sha256()
-        for name in sorted(self.splits):
+        for name in names:
             digest.update(f"#split {name}\n".encode())
             for sentence in self.splits[name]:
                 lines = (f"{t}\t{lab}\n" for t, lab in zip(sentence.tokens, sentence.labels, strict=True))
                 digest.update(("".join(lines) + "\n").encode())
         return digest.hexdigest()
+
+    def split_source(self, name: str) -> str:
+        """Where a split was read from: a repository path, a file, or ``hub:<id>/<config>``."""
+        if len(self.sources) == len(self.splits):
+            return self.sources[list(self.splits).index(name)]
+        return self.sources[0]
 
 
 def make_sentence(sentence_id: int, tokens: Iterable[str], labels: Iterable[str]) -> Sentence:
@@ -217,7 +230,7 @@ def load_official(
                 "pass --no-verify to use modified data"
             )
         loaded[split] = tuple(read_fewnerd_text(_decode(raw, path), str(path)))
-        sources.append(str(path))
+        sources.append(str(path.resolve()))
     return Corpus(benchmark, loaded, FEWNERD, tuple(sources))
 
 

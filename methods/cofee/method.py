@@ -20,9 +20,10 @@ from benchmark.cache import settings_from
 from benchmark.errors import ConfigError
 from benchmark.labels import label_text
 from benchmark.method import Context, Method, Settings, check_is_fitted
+from benchmark.progress import Curve, stage
 from benchmark.protocols import View, coarse_view
 from benchmark.spans import Span, bio_tags
-from benchmark.training import EarlyStopping, WordSource, decode_bio, dev_f1
+from benchmark.training import EarlyStopping, LossMeter, WordSource, decode_bio, dev_f1
 from methods.cofee.model import (
     CofeeNet,
     cluster_variances,
@@ -133,6 +134,7 @@ class Cofee(Method):
         self.coarse_types_ = list(train.hierarchy.coarse_types)
         self._rng = np.random.default_rng(ctx.seed)
         self._metrics = ctx.metrics
+        self._final = "finetune" if cfg.setting == "supervised" else "fet" if cfg.fet else "nee"
         words, dev_words = self._words(train), self._words(dev)
         self.net_ = CofeeNet(words.cached.shape[1], cfg.hidden, cfg.dropout)
         self.kmeans_: KMeans | None = None
@@ -142,28 +144,30 @@ class Cofee(Method):
         self._metrics["coarse_training_spans"] = sum(len(e.spans) for e in coarse_train.examples)
         if cfg.pretrain:
             if cfg.esi:
-                self._timed("esi", self._esi, coarse_train, words)
+                self._timed("esi", self._esi, coarse_train, words, ctx)
             labelled = self._timed("nee", self._nee, coarse_train, words, dev_words, coarse_dev, ctx)
             if cfg.fet:
-                self._timed("fet", self._fet, words, dev_words, coarse_dev, labelled, ctx.seed)
+                self._timed("fet", self._fet, words, dev_words, coarse_dev, labelled, ctx)
         if cfg.setting == "supervised":
             self.fine_types_ = list(train.hierarchy.fine_types)
-            self._timed("finetune", self._finetune, train, dev, words, dev_words)
+            self._timed("finetune", self._finetune, train, dev, words, dev_words, ctx)
         else:
             self._timed("clusters", self._fit_clusters, words, labelled, ctx)
         return self
 
     # ----- stages -------------------------------------------------------------------------
 
-    def _esi(self, train: View, words: WordSource) -> None:
+    def _esi(self, train: View, words: WordSource, ctx: Context) -> None:
         """Stage 1: untyped BIO tagging of the (coarse-view) training entity spans (the anchors'
         stand-in: gold boundaries)."""
         self.net_.add_head("esi", 3)
         triples = [[(s.start, s.end, 0) for s in e.spans] for e in train.examples]
         tags = self._tags(words, triples)
         optimizer = self._optimizer()
+        curve = self._curve(ctx, "esi", self.config.esi_epochs, "none")
         for _ in range(self.config.esi_epochs):
-            self._epoch("esi", words, tags, optimizer)
+            curve.point(self._epoch("esi", words, tags, optimizer), None)
+        curve.close()
 
     def _nee(self, train: View, words: WordSource, dev_words: WordSource, coarse_dev: View, ctx: Context) -> Triples:
         """Stage 2: coarse BIO tagging on gazetteer matches, re-labelled by self-picking after
@@ -175,11 +179,12 @@ class Cofee(Method):
         self._metrics["nee_matched_entities"] = sum(map(len, labelled))
         self.net_.add_head("nee", 1 + 2 * len(self.coarse_types_))
         optimizer = self._optimizer()
-        stopper = EarlyStopping(cfg.patience)
+        stopper = EarlyStopping(cfg.patience, self._curve(ctx, "nee", cfg.nee_epochs, "coarse_micro_f1"))
         best = labelled
         for epoch in range(cfg.nee_epochs):
-            self._epoch("nee", words, self._tags(words, labelled), optimizer)
-            stop = stopper.step(epoch, dev_f1(self._coarse_spans(coarse_dev, dev_words), coarse_dev), self.net_)
+            loss = self._epoch("nee", words, self._tags(words, labelled), optimizer)
+            dev_score = dev_f1(self._coarse_spans(coarse_dev, dev_words), coarse_dev)
+            stop = stopper.step(epoch, dev_score, self.net_, loss)
             if stopper.best_epoch == epoch:
                 best = labelled
             if stop:
@@ -188,11 +193,11 @@ class Cofee(Method):
             labelled = [pick_spans(p, cfg.delta) for p in probabilities]
             self._metrics[f"nee_picked_entities_{epoch + 1}"] = sum(map(len, labelled))
         stopper.restore(self.net_)
-        self._metrics |= {"nee_best_epoch": stopper.best_epoch + 1, "nee_dev_f1": stopper.best_score}
+        self._metrics["nee_dev_f1"] = stopper.best_score
         self._metrics["nee_best_entities"] = sum(map(len, best))
         return best
 
-    def _fet(self, words: WordSource, dev_words: WordSource, coarse_dev: View, labelled: Triples, seed: int) -> None:
+    def _fet(self, words: WordSource, dev_words: WordSource, coarse_dev: View, labelled: Triples, ctx: Context) -> None:
         """Stage 3: NEE tagging on ``D_s^best`` plus γ × the variance-weighted cross-entropy of a
         cluster classifier on k-means pseudo labels of the entities, re-clustered every epoch."""
         cfg = self.config
@@ -200,25 +205,25 @@ class Cofee(Method):
         k = self._k(len(entities))
         self.net_.add_head("clusters", k)
         optimizer = self._optimizer()
-        stopper = EarlyStopping(cfg.patience)
+        stopper = EarlyStopping(cfg.patience, self._curve(ctx, "fet", cfg.fet_epochs, "coarse_micro_f1"))
         tags = self._tags(words, labelled)
         centres: np.ndarray | None = None
         for epoch in range(cfg.fet_epochs):
             vectors = self._entity_vectors(words, entities)
-            kmeans = self._kmeans(vectors, k, centres, seed)
+            kmeans = self._kmeans(vectors, k, centres, ctx.seed)
             centres = kmeans.cluster_centers_
             variances = cluster_variances(vectors, kmeans.labels_, centres)
             alpha = variance_weights(variances) if cfg.variance_weighted else np.ones(k)
             if epoch == 0:
                 self._metrics["fet_alpha_max_over_min"] = float(alpha.max() / max(alpha[alpha > 0].min(), 1e-300))
             pseudo = (entities, kmeans.labels_, torch.as_tensor(alpha, dtype=torch.float32))
-            self._epoch("nee", words, tags, optimizer, pseudo)
-            if stopper.step(epoch, dev_f1(self._coarse_spans(coarse_dev, dev_words), coarse_dev), self.net_):
+            loss = self._epoch("nee", words, tags, optimizer, pseudo)
+            if stopper.step(epoch, dev_f1(self._coarse_spans(coarse_dev, dev_words), coarse_dev), self.net_, loss):
                 break
         stopper.restore(self.net_)
-        self._metrics |= {"fet_best_epoch": stopper.best_epoch + 1, "fet_dev_f1": stopper.best_score}
+        self._metrics["fet_dev_f1"] = stopper.best_score
 
-    def _finetune(self, train: View, dev: View, words: WordSource, dev_words: WordSource) -> None:
+    def _finetune(self, train: View, dev: View, words: WordSource, dev_words: WordSource, ctx: Context) -> None:
         """Supervised setting: a new BIO head over the fine types, trained with the pre-trained
         layer on the human fine labels; best epoch on dev fine F1."""
         cfg = self.config
@@ -227,13 +232,14 @@ class Cofee(Method):
         tags = self._tags(words, triples)
         self.net_.add_head("fine", 1 + 2 * len(self.fine_types_))
         optimizer = self._optimizer()
-        stopper = EarlyStopping(cfg.patience + 1)
+        stopper = EarlyStopping(cfg.patience + 1, self._curve(ctx, "finetune", cfg.epochs, "micro_f1"))
         for epoch in range(cfg.epochs):
-            self._epoch("fine", words, tags, optimizer)
-            if stopper.step(epoch, dev_f1(self._tagged(dev, dev_words, "fine", self.fine_types_), dev), self.net_):
+            loss = self._epoch("fine", words, tags, optimizer)
+            dev_score = dev_f1(self._tagged(dev, dev_words, "fine", self.fine_types_), dev)
+            if stopper.step(epoch, dev_score, self.net_, loss):
                 break
         stopper.restore(self.net_)
-        self._metrics |= {"finetune_best_epoch": stopper.best_epoch + 1, "finetune_dev_f1": stopper.best_score}
+        self._metrics["finetune_dev_f1"] = stopper.best_score
 
     def _fit_clusters(self, words: WordSource, labelled: Triples, ctx: Context) -> None:
         """Weak setting: cluster ``D_s^best``'s entities with the final network, and score each
@@ -241,7 +247,8 @@ class Cofee(Method):
         mean of its members' (unit) encoder vectors."""
         entities = _rows_of(labelled)
         vectors = self._entity_vectors(words, entities)
-        self.kmeans_ = self._kmeans(vectors, self._k(len(entities)), None, ctx.seed)
+        with stage(f"k-means of {len(entities)} entities"):
+            self.kmeans_ = self._kmeans(vectors, self._k(len(entities)), None, ctx.seed)
         raw = normalize(pool_spans(words.cached, *_word_bounds(entities, words)).numpy())
         k = self.kmeans_.n_clusters
         centres = normalize(np.stack([raw[self.kmeans_.labels_ == c].mean(axis=0) for c in range(k)]))
@@ -292,11 +299,14 @@ class Cofee(Method):
 
     # ----- helpers ------------------------------------------------------------------------
 
-    def _timed(self, stage: str, fn, *args):
+    def _timed(self, name: str, fn, *args):
         started = time.perf_counter()
         out = fn(*args)
-        self._metrics[f"{stage}_seconds"] = time.perf_counter() - started
+        self._metrics[f"{name}_seconds"] = time.perf_counter() - started
         return out
+
+    def _curve(self, ctx: Context, name: str, epochs: int, headline: str) -> Curve:
+        return ctx.curve(name, epochs, headline, final=name == self._final)
 
     def _words(self, view: View) -> WordSource:
         sentences = [e.tokens for e in view.examples]
@@ -321,11 +331,13 @@ class Cofee(Method):
         init = centres if centres is not None else "k-means++"
         return KMeans(n_clusters=k, init=init, n_init=1, random_state=seed).fit(vectors)
 
-    def _epoch(self, head: str, words: WordSource, tags: torch.Tensor, optimizer, pseudo=None) -> None:
+    def _epoch(self, head: str, words: WordSource, tags: torch.Tensor, optimizer, pseudo=None) -> float:
         """One pass over the sentences in random batches; with ``pseudo`` = (entities, cluster
-        labels, α) the loss adds γ × the variance-weighted cluster loss of the batch's entities."""
+        labels, α) the loss adds γ × the variance-weighted cluster loss of the batch's entities.
+        Returns the epoch's mean loss."""
         cfg = self.config
         self.net_.train()
+        meter = LossMeter()
         order = self._rng.permutation(len(words.counts))
         for batch in np.array_split(order, -(-len(order) // cfg.batch_size)):
             rows = words.rows(batch)
@@ -341,6 +353,8 @@ class Cofee(Method):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            meter.add(loss, len(batch))
+        return meter.mean
 
     def _hidden(self, words: WordSource) -> torch.Tensor:
         self.net_.eval()

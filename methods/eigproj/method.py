@@ -20,6 +20,7 @@ from benchmark.cache import settings_from
 from benchmark.errors import ConfigError
 from benchmark.labels import label_text
 from benchmark.method import Context, Method, Settings, check_is_fitted
+from benchmark.progress import bar, stage
 from benchmark.protocols import Example, View
 from benchmark.spans import Span
 from benchmark.training import decode_io
@@ -135,10 +136,12 @@ class EigProj(Method):
         x, h, classes = self._matrices(train, explained, ctx)
         seconds["keywords_and_matrices"], clock = time.perf_counter() - clock, time.perf_counter()
 
-        self.projection_ = fit_projection(
-            x, h, classes, dims=cfg.pca_dims, k=cfg.k, constraint=cfg.constraint, epsilon=cfg.epsilon,
-            pca=cfg.pca, kernel=cfg.kernel, kernel_components=cfg.kernel_components, gamma=cfg.gamma, seed=ctx.seed,
-        )  # fmt: skip
+        with stage(f"eigenprojection of {len(x)} entity–keyword pairs"):
+            self.projection_ = fit_projection(
+                x, h, classes, dims=cfg.pca_dims, k=cfg.k, constraint=cfg.constraint, epsilon=cfg.epsilon,
+                pca=cfg.pca, kernel=cfg.kernel, kernel_components=cfg.kernel_components, gamma=cfg.gamma,
+                seed=ctx.seed,
+            )  # fmt: skip
         self.fine_ = train.hierarchy.fine_types
         self.class_points_ = self.projection_.keywords(classes)
         seconds["projection"] = time.perf_counter() - clock
@@ -162,7 +165,8 @@ class EigProj(Method):
             target = coarse_vectors[coarse]
             return vectors @ target / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(target) + 1e-12)
 
-        choice, table = rerank(explained, tokens.__getitem__, relevance, cfg.rerank_keep if cfg.rerank else 0.0)
+        with stage(f"re-ranking the keywords of {len(explained)} entities"):
+            choice, table = rerank(explained, tokens.__getitem__, relevance, cfg.rerank_keep if cfg.rerank else 0.0)
         self._write_keywords(table, train, ctx)
 
         pairs = [(item, position) for item, position in zip(explained, choice, strict=True) if position is not None]
@@ -222,7 +226,8 @@ class EigProj(Method):
 
         def compute() -> list[dict]:
             out = []
-            for example, spans in chosen:
+            entities = sum(len(spans) for _, spans in chosen)
+            for example, spans in bar(chosen, "LIME explanations", entities, "entity", lambda pair: len(pair[1])):
                 entities = [(s.start, s.end, s.label) for s in spans]
                 inside = {p for s in spans for p in range(s.start, s.end)}
                 ranked = explain_sentence(

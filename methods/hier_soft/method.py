@@ -22,7 +22,7 @@ from benchmark.labels import FEWNERD, coarse_of
 from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View, coarse_view
 from benchmark.spans import Span, bio_tags
-from benchmark.training import EarlyStopping, WordSource, decode_bio, dev_f1, length_batches
+from benchmark.training import EarlyStopping, LossMeter, WordSource, decode_bio, dev_f1, length_batches
 from methods.hier_soft.model import HierSoftNet
 from methods.hier_soft.soft_loss import (
     confusion_weights,
@@ -138,7 +138,7 @@ class HierSoft(Method):
         rng = np.random.default_rng(ctx.seed)
         data, dev_data = self._data(train), self._data(dev)
         if cfg.weights == "confusion":  # a first, one-hot model's dev errors define W
-            first = self._train(data, dev_data, np.eye(len(self.types_)), rng, ctx.metrics, "first/")
+            first = self._train(data, dev_data, np.eye(len(self.types_)), rng, ctx, "first-")
             gold, predicted = dev_data.fine, self._type_ids(first, dev_data)
             weights = confusion_weights(confusion_matrix(gold, predicted, labels=range(len(self.types_))))
             self.encoder_model_ = None
@@ -147,19 +147,20 @@ class HierSoft(Method):
         else:
             weights = read_weights(Path(cfg.weights), self.types_)
         write_weights(ctx.artifact_dir / "soft_label_weights.csv", weights, self.types_)
-        self.net_ = self._train(data, dev_data, weights, rng, ctx.metrics, "")
+        self.net_ = self._train(data, dev_data, weights, rng, ctx, "")
         return self
 
     def _train(
-        self, data: Data, dev: Data, weights: np.ndarray, rng: np.random.Generator, metrics: dict, prefix: str
+        self, data: Data, dev: Data, weights: np.ndarray, rng: np.random.Generator, ctx: Context, prefix: str
     ) -> HierSoftNet:
-        """The coarse stage (if any), then the fine stage; returns the best network on dev."""
+        """The coarse stage (if any), then the fine stage; returns the best network on dev.
+        ``prefix`` names the stages of a first, one-hot model (``weights=confusion``)."""
         cfg = self.config
         net = HierSoftNet(data.words.cached.shape[1], cfg.hidden, len(self.types_), cfg.dropout).to(device())
         if cfg.transfer == "coarse":
             net.type_out = nn.Linear(cfg.hidden, len(self.coarse_types_)).to(device())
             eye = np.eye(len(self.coarse_types_))
-            self._stage(net, data, dev, "coarse", eye, cfg.pretrain_epochs, rng, metrics, f"{prefix}coarse_")
+            self._stage(net, data, dev, "coarse", eye, cfg.pretrain_epochs, rng, ctx, f"{prefix}coarse")
             net.retarget([self.coarse_types_.index(coarse_of(t)) for t in self.types_])
         if cfg.mode == "finetune":
             encoder = self._features.encoder(self.settings_)
@@ -169,7 +170,7 @@ class HierSoft(Method):
 
             self.encoder_model_ = AutoModel.from_pretrained(encoder.path).to(device())
             data, dev = self._data(data.view, live=True), self._data(dev.view, live=True)
-        self._stage(net, data, dev, "fine", weights, cfg.epochs, rng, metrics, f"{prefix}fine_")
+        self._stage(net, data, dev, "fine", weights, cfg.epochs, rng, ctx, f"{prefix}fine")
         return net
 
     def _stage(
@@ -181,11 +182,12 @@ class HierSoft(Method):
         weights: np.ndarray,
         epochs: int,
         rng: np.random.Generator,
-        metrics: dict,
-        prefix: str,
+        ctx: Context,
+        name: str,
     ) -> None:
         """Train both heads on ``level`` types with soft targets under ``weights``; keep the
-        epoch with the best dev score (span F1 for ``ner``, accuracy for ``typing``)."""
+        epoch with the best dev score (span F1 for ``ner``, accuracy for ``typing``); the stage
+        ``name``'s curve is the run's own (unprefixed) when it trains the final network."""
         cfg = self.config
         classes, labels = (data.coarse, self.coarse_types_) if level == "coarse" else (data.fine, self.types_)
         dev_view = coarse_view(dev.view) if level == "coarse" else dev.view
@@ -198,10 +200,12 @@ class HierSoft(Method):
             schedules.append(lambda step: min(1.0, (step + 1) / max(cfg.warmup_steps, 1)))
         optimizer = torch.optim.Adam(groups)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedules)
-        stopper = EarlyStopping(cfg.patience)
+        headline = "coarse_micro_f1" if level == "coarse" else "micro_f1"
+        stopper = EarlyStopping(cfg.patience, ctx.curve(name, epochs, headline, final=name == "fine"))
         started, sentences = time.perf_counter(), 0
         for epoch in range(epochs):
             modules.train()
+            meter = LossMeter()
             for batch in length_batches(data.words.counts, cfg.batch_size, rng):
                 words, counts = data.words(batch)
                 states = net.states(words.to(device()), counts)
@@ -217,17 +221,17 @@ class HierSoft(Method):
                 optimizer.step()
                 scheduler.step()
                 sentences += len(batch)
-            if stopper.step(epoch, dev_f1(self._predict_with(net, dev, labels), dev_view), modules):
+                meter.add(loss, len(batch))
+            if stopper.step(epoch, dev_f1(self._predict_with(net, dev, labels), dev_view), modules, meter.mean):
                 break
         stopper.restore(modules)
         seconds = time.perf_counter() - started
-        metrics.update(
+        ctx.metrics.update(
             {
-                f"{prefix}epochs": len(stopper.history),
-                f"{prefix}best_epoch": stopper.best_epoch + 1,
-                f"{prefix}best_dev": stopper.best_score,
-                f"{prefix}seconds": seconds,
-                f"{prefix}train_sentences_per_second": sentences / seconds,
+                f"{name}_epochs": len(stopper.history),
+                f"{name}_best_dev": stopper.best_score,
+                f"{name}_seconds": seconds,
+                f"{name}_train_sentences_per_second": sentences / seconds,
             }
         )
 

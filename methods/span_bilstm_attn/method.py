@@ -18,7 +18,7 @@ from benchmark.errors import ConfigError
 from benchmark.method import Context, Method, Settings, check_is_fitted
 from benchmark.protocols import View
 from benchmark.spans import OUTSIDE, Span, candidate_spans, greedy_non_overlapping
-from benchmark.training import EarlyStopping, dev_f1, length_batches
+from benchmark.training import EarlyStopping, LossMeter, dev_f1, length_batches
 from methods.span_bilstm_attn.model import SpanBiLSTMAttention, WordMatrix
 
 PREDICT_BATCH = 4096  # spans per forward pass at prediction
@@ -120,7 +120,7 @@ class SpanBiLSTMAttn(Method):
             matrix.vectors.shape[1], cfg.hidden, len(self.labels_), matrix.unknown is not None, cfg.dropout
         )
         optimizer = torch.optim.Adam(self.model_.parameters(), lr=cfg.lr)
-        stopper = EarlyStopping(cfg.patience)
+        stopper = EarlyStopping(cfg.patience, ctx.curve("span-classifier", cfg.epochs, "micro_f1"))
         dev_matrix = self._matrix(dev)
         if self.ner_:  # non-entity spans: ⌈negative_rate · n⌉ per sentence of n words, per epoch
             pool = non_entity_spans(train, self.max_span_length_)
@@ -132,15 +132,13 @@ class SpanBiLSTMAttn(Method):
                 negatives = sample_negatives(pool, quota, rng)
                 rows = np.concatenate([gold, np.column_stack([negatives, np.zeros(len(negatives), np.int64)])])
             started = time.perf_counter()
-            self._train_epoch(matrix, rows, optimizer, rng)
+            loss = self._train_epoch(matrix, rows, optimizer, rng)
             trained, seconds = trained + len(rows), seconds + time.perf_counter() - started
-            if stopper.step(epoch, dev_f1(self._predict(dev, dev_matrix), dev), self.model_):
+            if stopper.step(epoch, dev_f1(self._predict(dev, dev_matrix), dev), self.model_, loss):
                 break
         stopper.restore(self.model_)
         self.dev_history_ = stopper.history
-        ctx.metrics.update(
-            epochs=len(stopper.history), best_epoch=stopper.best_epoch + 1, train_spans_per_second=trained / seconds
-        )
+        ctx.metrics.update(epochs=len(stopper.history), train_spans_per_second=trained / seconds)
         if self.ner_:
             if cfg.none_bias is None:
                 self.none_bias_ = self._tune_none_bias(dev, dev_matrix)
@@ -149,15 +147,20 @@ class SpanBiLSTMAttn(Method):
             )
         return self
 
-    def _train_epoch(self, matrix: WordMatrix, rows: np.ndarray, optimizer, rng: np.random.Generator) -> None:
-        """One pass over training rows ``(sentence, start, length, class)`` in batches of one length."""
+    def _train_epoch(self, matrix: WordMatrix, rows: np.ndarray, optimizer, rng: np.random.Generator) -> float:
+        """One pass over training rows ``(sentence, start, length, class)`` in batches of one
+        length; returns the mean loss."""
         loss_fn = nn.CrossEntropyLoss()
         self.model_.train()
+        meter = LossMeter()
         for batch in length_batches(rows[:, 2], self.config.batch_size, rng):
             words, unknown = matrix.spans(rows[batch, 0], rows[batch, 1], int(rows[batch[0], 2]))
             optimizer.zero_grad()
-            loss_fn(self.model_(words, unknown), torch.from_numpy(rows[batch, 3])).backward()
+            loss = loss_fn(self.model_(words, unknown), torch.from_numpy(rows[batch, 3]))
+            loss.backward()
             optimizer.step()
+            meter.add(loss, len(batch))
+        return meter.mean
 
     def predict(self, view: View) -> list[Span]:
         check_is_fitted(self, "model_")

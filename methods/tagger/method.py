@@ -15,9 +15,10 @@ from benchmark.encoders import STATIC_ENCODERS, TransformerEncoder, device
 from benchmark.errors import ConfigError
 from benchmark.labels import coarse_of
 from benchmark.method import Context, Method, Settings, check_is_fitted
+from benchmark.progress import bar
 from benchmark.protocols import View
 from benchmark.spans import OUTSIDE, Span
-from benchmark.training import EarlyStopping, decode_io, dev_f1, vote_in_span, word_rows
+from benchmark.training import EarlyStopping, LossMeter, decode_io, dev_f1, vote_in_span, word_rows
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,12 @@ class Tagger(Method):
         self.labels_ = [OUTSIDE, *sorted({to_level(s.label) for e in train.examples for s in e.spans})]
         self._features = ctx.features
         generator = torch.Generator().manual_seed(ctx.seed)
+        headline = "coarse_micro_f1" if cfg.coarse else "micro_f1"
+        stopper = EarlyStopping(cfg.patience, ctx.curve("tagger", cfg.epochs, headline))
         if cfg.mode == "frozen":
-            self._fit_frozen(train, dev, generator)
+            self._fit_frozen(train, dev, generator, stopper)
         else:
-            self._fit_finetune(train, dev, generator)
+            self._fit_finetune(train, dev, generator, stopper)
         return self
 
     def _targets(self, view: View) -> list[np.ndarray]:
@@ -115,7 +118,7 @@ class Tagger(Method):
         to_level = coarse_of if self.config.coarse else str
         return [np.array([index.get(to_level(x), 0) for x in e.labels], dtype=np.int64) for e in view.examples]
 
-    def _fit_frozen(self, train: View, dev: View, generator: torch.Generator) -> None:
+    def _fit_frozen(self, train: View, dev: View, generator: torch.Generator, stopper: EarlyStopping) -> None:
         cfg = self.config
         x, offsets = self._cached_matrix([e.tokens for e in train.examples])
         dev_x, dev_offsets = self._cached_matrix([e.tokens for e in dev.examples])
@@ -123,18 +126,20 @@ class Tagger(Method):
         lengths = np.diff(offsets)
         self.head_ = Head(x.shape[1], len(self.labels_), cfg.hidden, cfg.dropout_rate)
         optimizer = torch.optim.Adam(self.head_.parameters(), lr=cfg.learning_rate)
-        stopper = EarlyStopping(cfg.patience)
         loss_fn = nn.CrossEntropyLoss()
         for epoch in range(cfg.epochs):
             self.head_.train()
             order = torch.randperm(len(lengths), generator=generator).numpy()
             rows, bounds = _word_rows(offsets[:-1][order], lengths[order], cfg.batch_size)
+            meter = LossMeter()
             for batch in torch.from_numpy(rows).tensor_split(bounds.tolist()):
                 optimizer.zero_grad()
-                loss_fn(self.head_(x[batch]), y[batch]).backward()
+                loss = loss_fn(self.head_(x[batch]), y[batch])
+                loss.backward()
                 optimizer.step()
+                meter.add(loss, len(batch))
             predicted = self._decode(dev, self._probabilities(dev_x, dev_offsets))
-            if stopper.step(epoch, dev_f1(predicted, dev), self.head_):
+            if stopper.step(epoch, dev_f1(predicted, dev), self.head_, meter.mean):
                 break
         stopper.restore(self.head_)
         self.dev_history_ = stopper.history
@@ -149,7 +154,7 @@ class Tagger(Method):
             probs = self.head_(matrix.to(next(self.head_.parameters()).device)).softmax(-1).cpu().numpy()
         return [probs[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
-    def _fit_finetune(self, train: View, dev: View, generator: torch.Generator) -> None:
+    def _fit_finetune(self, train: View, dev: View, generator: torch.Generator, stopper: EarlyStopping) -> None:
         from transformers import AutoModel
 
         cfg = self.config
@@ -163,17 +168,20 @@ class Tagger(Method):
         targets = self._targets(train)
         tokens = [e.tokens for e in train.examples]
         loss_fn = nn.CrossEntropyLoss()
-        stopper = EarlyStopping(cfg.patience)
         both = nn.ModuleDict({"model": self.model_, "head": self.head_})
         for epoch in range(cfg.epochs):
             both.train()
             order = torch.randperm(len(tokens), generator=generator).tolist()
-            for batch in self.encoder_.batches(tokens, order=order):
+            meter = LossMeter()
+            batches = self.encoder_.batches(tokens, order=order)
+            for batch in bar(batches, f"tagger epoch {epoch + 1}", len(tokens), "sent", lambda b: len(b.sentences)):
                 gold = torch.from_numpy(np.concatenate([targets[i] for i in batch.sentences])).to(device())
                 optimizer.zero_grad()
-                loss_fn(self.head_(self.encoder_.forward(self.model_, batch)), gold).backward()
+                loss = loss_fn(self.head_(self.encoder_.forward(self.model_, batch)), gold)
+                loss.backward()
                 optimizer.step()
-            if stopper.step(epoch, dev_f1(self._predict_ner(dev), dev), both):
+                meter.add(loss, len(gold))
+            if stopper.step(epoch, dev_f1(self._predict_ner(dev), dev), both, meter.mean):
                 break
         stopper.restore(both)
         self.dev_history_ = stopper.history

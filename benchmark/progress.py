@@ -1,0 +1,131 @@
+"""Progress of long stages, on stderr: tqdm bars on a terminal; elsewhere (CI, log files,
+``nohup``) one plain line per stage or epoch with its elapsed time, never carriage returns.
+
+Every method reports through this module: `bar` wraps a loop (encoding, LIME, prediction),
+`stage` a step without a loop (k-means, a projection fit), and `Curve` a training stage, one
+point per epoch, which also sends the point to the run's log (MLflow, with ``step=epoch``).
+`set_quiet` (the CLI's ``--quiet``) silences all of it; errors are printed elsewhere.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+#: where curve points go: ``log(metrics, step)``
+MetricLog = Callable[[Mapping[str, float], int], None]
+
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """Silence (or restore) every bar and progress line of this process."""
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def _terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def _line(text: str) -> None:
+    if not _quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _rate(count: int, unit: str, seconds: float) -> str:
+    return f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s)"
+
+
+def bar(
+    iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it", size: Callable[[T], int] | None = None
+) -> Iterator[T]:
+    """``iterable`` with a progress bar (count, rate, ETA); off a terminal, one line when done.
+    ``size(item)`` counts an item (a batch, say) as that many ``unit``s."""
+    if _quiet:
+        yield from iterable
+        return
+    started, count = time.perf_counter(), 0
+    progress = None
+    if _terminal():
+        from tqdm.auto import tqdm
+
+        progress = tqdm(desc=desc, total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
+    try:
+        for item in iterable:
+            yield item
+            step = 1 if size is None else size(item)
+            count += step
+            if progress is not None:
+                progress.update(step)
+    finally:
+        if progress is not None:
+            progress.close()
+        else:
+            _line(f"{desc}: {_rate(count, unit, time.perf_counter() - started)}")
+
+
+@contextmanager
+def stage(desc: str) -> Iterator[None]:
+    """A step without a loop: one line with its elapsed time when it ends."""
+    started = time.perf_counter()
+    yield
+    _line(f"{desc}: {time.perf_counter() - started:.1f} s")
+
+
+class Curve:
+    """The learning curve of one training stage. Each `point` (one epoch) goes to ``log`` as
+    ``<prefix>train/loss`` and ``<prefix>dev/<headline>`` with ``step`` = the epoch (from 1),
+    and to the screen: a bar over epochs with loss and dev score in its postfix on a terminal, a
+    line per epoch elsewhere. `close` logs ``<prefix>best_epoch``. The prefix is ``<stage>/``,
+    or empty for the stage whose model makes the predictions, so that curves of every method
+    overlay under the same names in MLflow's chart view."""
+
+    def __init__(self, stage: str, epochs: int, headline: str, log: MetricLog, final: bool = True) -> None:
+        self.stage, self.epochs, self.headline, self.log = stage, epochs, headline, log
+        self.prefix = "" if final else f"{stage}/"
+        self.started = self.last = time.perf_counter()
+        self.done = 0
+        self._bar = None
+        if not _quiet and _terminal():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=epochs, desc=f"{stage} epochs", unit="epoch", dynamic_ncols=True, file=sys.stderr)
+
+    def point(self, loss: float | None, dev: float | None) -> None:
+        """One finished epoch: its mean training loss and its dev score (either may be None)."""
+        self.done += 1
+        values = {"train/loss": loss, f"dev/{self.headline}": dev}
+        self.log({f"{self.prefix}{k}": float(v) for k, v in values.items() if v is not None}, self.done)
+        shown = {"loss": loss, self.headline: dev}
+        text = ", ".join(f"{k} {v:.4f}" for k, v in shown.items() if v is not None)
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.update()
+        else:
+            now = time.perf_counter()
+            _line(f"{self.stage} epoch {self.done}/{self.epochs}: {text} ({now - self.last:.1f} s)")
+            self.last = now
+
+    def close(self, best_epoch: int | None = None) -> None:
+        """End the stage; ``best_epoch`` (from 1) is the epoch whose weights were kept."""
+        if best_epoch is not None:
+            self.log({f"{self.prefix}best_epoch": float(best_epoch)}, 0)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        kept = f", kept epoch {best_epoch}" if best_epoch is not None else ""
+        if not _terminal():
+            _line(f"{self.stage}: {self.done} epochs in {time.perf_counter() - self.started:.1f} s{kept}")
+
+
+def ignore(metrics: Mapping[str, float], step: int) -> None:
+    """A `MetricLog` that drops everything (a method fitted outside a tracked run)."""
