@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read every FINISHED seed run of the MLflow store and write, per dataset and protocol, "
         "reports/<dataset>/<protocol>.{md,csv,tex} (mean ± std over seeds, 95% CI, significance ranks) and "
         "plots, every metric computed from the runs' stored predictions by the current evaluator; then rebuild "
-        "claims.md in --out and, for the default --out, the README's results block from every table in --out.",
+        "claims.md and the leaderboard page index.html in --out and, for the default --out, the results block of "
+        "reports/README.md from every table in --out.",
     )
     report.add_argument("--dataset", metavar="D", help="only this dataset (default: every one in the store)")
     report.add_argument("--protocol", metavar="P", help="only this protocol (default: every one in the store)")
@@ -154,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--readme",
         type=Path,
         metavar="FILE",
-        help="README whose results block to rewrite (default: README.md when --out is reports/, else none: "
-        "a report elsewhere writes nothing outside --out)",
+        help="README whose results block to rewrite (default: reports/README.md when --out is reports/, else "
+        "none: a report elsewhere touches no README)",
     )
     report.add_argument(
         "--force",

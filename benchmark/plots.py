@@ -51,24 +51,26 @@ def plot_precision_at_k(curves: dict[str, np.ndarray], path: Path, title: str, m
 
 
 def plot_per_type_f1(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None:
-    """F1 of every fine type as bars coloured by coarse type, one panel per run or method
-    (``tables``: name → the evaluator's per-type table, or a mean of them over seeds)."""
-    fig, axes = plt.subplots(
-        len(tables), 1, figsize=(11, 2.4 * len(tables) + 1.6), sharex=True, squeeze=False, layout="constrained"
-    )
-    for ax, (name, table) in zip(axes[:, 0], tables.items(), strict=True):
-        fine = table[table["level"] == "fine"]
-        coarse = fine["type"].str.split("-").str[0]
-        colours = {c: plt.get_cmap("tab10")(i) for i, c in enumerate(dict.fromkeys(coarse))}
-        ax.bar(range(len(fine)), fine["f1"], color=[colours[c] for c in coarse])
-        ax.set_ylim(0, 1)
-        ax.set_xlim(-0.7, len(fine) - 0.3)
-        ax.set_ylabel("F1")
-        ax.set_title(name, fontsize=9, loc="left")
-        ax.grid(axis="y", alpha=0.3)
-    ax.set_xticks(range(len(fine)), fine["type"], rotation=90, fontsize=6)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    fig.legend(handles, list(colours), fontsize=7, ncol=len(colours), loc="outside upper center", title=title)
+    """F1 of every fine type as one heat map: a row per run or method, a column per fine type,
+    grouped and labelled by coarse type (``tables``: name → the evaluator's per-type table, or a
+    mean of them over seeds). Sized to fit a screen: 28 rows are about 1,400 × 900 pixels."""
+    fine = {name: table[table["level"] == "fine"].set_index("type")["f1"] for name, table in tables.items()}
+    matrix = pd.DataFrame(fine).T
+    types = list(matrix.columns)
+    coarse = [t.split("-")[0] for t in types]
+    fig, ax = plt.subplots(figsize=(14, 0.26 * len(matrix) + 2.6), layout="constrained")
+    image = ax.imshow(matrix.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(types)), [t.split("-", 1)[1] for t in types], rotation=90, fontsize=6)
+    ax.set_yticks(range(len(matrix)), matrix.index, fontsize=7)
+    starts = [i for i, c in enumerate(coarse) if i == 0 or c != coarse[i - 1]]
+    for start in starts[1:]:
+        ax.axvline(start - 0.5, color="white", lw=1.5)
+    top = ax.secondary_xaxis("top")
+    ends = [*starts[1:], len(types)]
+    top.set_xticks([(a + b - 1) / 2 for a, b in zip(starts, ends, strict=True)], [coarse[i] for i in starts])
+    top.tick_params(labelsize=7, length=0)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01, label="F1")
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -76,17 +76,17 @@ class ReportRequest:
     formats: tuple[str, ...] = FORMATS
     out: Path = Path("reports")
     data_dir: Path | None = None
-    readme: Path | None = Path("README.md")
+    readme: Path | None = Path("reports", "README.md")
     force: bool = False  # rewrite the README block even if it would lose rows
     alpha: float = 0.05
     trials: int = 1000  # randomization trials and bootstrap resamples
 
 
 def default_readme(out: Path) -> Path | None:
-    """The README a report updates unless told otherwise: ``README.md`` when ``out`` is the
-    default ``reports/`` of the working directory, else none (a report written elsewhere
-    writes nothing outside its folder)."""
-    return Path("README.md") if out.resolve() == Path("reports").resolve() else None
+    """The README whose results block a report updates unless told otherwise:
+    ``reports/README.md`` when ``out`` is the default ``reports/`` of the working directory, else
+    none (a report written elsewhere touches no README of the project)."""
+    return Path("reports", "README.md") if out.resolve() == Path("reports").resolve() else None
 
 
 @dataclass
@@ -353,6 +353,8 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
             row["ci_low"] = v.runs.get(f"metrics.{headline}_ci_low", pd.Series([np.nan])).astype(float).mean()
             row["ci_high"] = v.runs.get(f"metrics.{headline}_ci_high", pd.Series([np.nan])).astype(float).mean()
         seconds = v.runs.get("metrics.time/fit_seconds", 0.0) + v.runs.get("metrics.time/predict_seconds", 0.0)
+        # the epoch each seed kept, from its learning curve (NaN: no curve — no training, or an older run)
+        row["best_epoch"] = v.runs.get("metrics.best_epoch", pd.Series([np.nan])).astype(float).mean()
         row.update(
             seeds=len(v.runs),
             seed_list=" ".join(v.runs["tags.seed"].astype(str)),
@@ -735,6 +737,11 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     if defaults:
         (request.out / "claims.md").write_text(render_claims(defaults))
         written.append(request.out / "claims.md")
+    if tables:
+        from benchmark.leaderboard import render_leaderboard
+
+        (request.out / "index.html").write_text(render_leaderboard(tables, request.out))
+        written.append(request.out / "index.html")
     if request.readme is not None and request.readme.is_file():
         _update_readme(request, tables, echo)
     return written

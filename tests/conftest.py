@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 
 from benchmark.cache import FeatureCache
@@ -91,3 +95,42 @@ def fails_cleanly(workdir, capsys):
         assert not (workdir / "mlflow.db").exists()
 
     return check
+
+
+#: where browser tests save their screenshots (not committed; CI may keep them as artifacts)
+SCREENSHOTS = Path(os.environ.get("BENCHMARK_TEST_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts"))
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium (the system's, Debian package ``chromium``) driven by Playwright. Outside
+    CI a machine without it skips the browser tests, saying why; in CI (``CI=true``) they fail."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        executable = None
+    if executable is None:
+        reason = "no Chromium for the browser tests: apt-get install chromium, pip install playwright"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, request):
+    """A fresh page; its screenshot is saved under `SCREENSHOTS` as ``<test name>.png`` afterwards."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    yield page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+    context.close()

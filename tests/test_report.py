@@ -182,24 +182,28 @@ def test_report_elsewhere_leaves_the_readme_alone_and_never_drops_its_rows(legac
     uri, _ = legacy_store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
-    shown = "**embedded/typing** ([full report](reports/embedded/typing.md))\n\n| rank | method |\n|---|---|\n"
+    shown = "**embedded/typing** ([full report](embedded/typing.md))\n\n| rank | method |\n|---|---|\n"
     block = f"{README_START}\n{shown}| 1 | hier-soft |\n| – | tagger:layer3-mlp † |\n{README_END}"
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# project\n\n{block}\n")
+    (tmp_path / "reports").mkdir()
+    readme = tmp_path / "reports/README.md"
+    readme.write_text(f"# results\n\n{block}\n")
+    (tmp_path / "README.md").write_text("# project\n")
     assert main(["report", "--out", str(tmp_path / "elsewhere")]) == 0
-    assert readme.read_text() == f"# project\n\n{block}\n"  # a report elsewhere writes only under --out
+    assert readme.read_text() == f"# results\n\n{block}\n"  # a report elsewhere writes only under --out
     assert (tmp_path / "elsewhere/embedded/typing.md").is_file()
+    assert (tmp_path / "elsewhere/index.html").is_file()
     capsys.readouterr()
-    # into reports/ the README is updated by default, but not from a store that lacks rows it shows
+    # into reports/ its README's block is updated by default, but not from a store that lacks rows it shows
     assert main(["report"]) == 2
     err = capsys.readouterr().err
     assert "would drop (embedded/typing: hier-soft, tagger:layer3-mlp)" in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
-    assert readme.read_text() == f"# project\n\n{block}\n"
-    assert not (tmp_path / "reports").exists()  # nothing half-written
+    assert readme.read_text() == f"# results\n\n{block}\n"
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["README.md"]  # nothing half-written
     assert main(["report", "--force"]) == 0
     assert "| legacy" in readme.read_text()
     assert "hier-soft" not in readme.read_text()
+    assert (tmp_path / "README.md").read_text() == "# project\n"  # the project's README is never touched
 
 
 def test_filters_that_match_nothing_write_nothing(synthetic, tmp_path, monkeypatch):
@@ -296,3 +300,32 @@ def test_summaries_rank_the_committed_tables_and_fill_provenance_of_old_ones(tmp
     assert "gazetteer [min_entity_ratio=0.5] ‡" in block
     assert "**0.2500" in block
     assert "**0.3000" not in block
+
+
+@pytest.mark.slow
+def test_leaderboard_page_sorts_on_a_click_and_shows_every_plot(synthetic, tmp_path, monkeypatch, page):
+    """``reports/index.html`` in a real headless Chromium, opened from the file system."""
+    folder, _ = synthetic
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    write_reports(ReportRequest(out=tmp_path / "reports", readme=None), lambda _: None)
+    page.goto((tmp_path / "reports/index.html").as_uri())
+    page.wait_for_load_state("load")
+
+    def methods():
+        return page.locator("#embedded-typing tbody tr td:nth-child(2)").all_inner_texts()
+
+    ranked = methods()
+    assert ranked[0] == "perfect"  # as the report ranks them: best first, unranked rows last
+    assert set(ranked) == {"perfect", "noisy", "noisy-copy", "lost ◦", "peeked †", "by-hand ‡"}  # ◦: no predictions
+    page.locator("#embedded-typing th", has_text="(mean)").click()  # ascending by the headline
+    ascending = methods()
+    assert ascending != ranked
+    assert ascending[-2:] in (["perfect", "peeked †"], ["peeked †", "perfect"])  # accuracy 1.0
+    assert set(ascending[:2]) == {"noisy", "noisy-copy"}  # the most wrong labels on average
+    page.locator("#embedded-typing th", has_text="(mean)").click()  # and back, descending
+    assert set(methods()[-2:]) == {"noisy", "noisy-copy"}
+    images = page.locator("#embedded-typing img")
+    assert images.count() == 4
+    assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    links = page.locator("#embedded-typing p.note a").evaluate_all("links => links.map(a => a.textContent)")
+    assert links == ["full report", "table (CSV)", "every pair (CSV)", "LaTeX"]

@@ -1,0 +1,179 @@
+"""The browsable leaderboard: ``reports/index.html``, one self-contained page (inline style and
+script, no network) with a section per dataset and protocol — the ranked table, sortable by any
+column with a click, its provenance marks and CIs, the plots, links to the markdown/CSV/LaTeX
+files and each row's command. Relative links only, so it reads the same from the file system
+and from GitHub Pages."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.method import MARKS, MARKS_SENTENCE
+from benchmark.protocols import PROTOCOLS
+from benchmark.report import LOGGED_MARK
+
+#: the plots a section shows when `report` drew them, with their captions
+FIGURES = {
+    "per_type_f1.png": "F1 of every fine type, mean over seeds (rows: methods; columns: fine types by coarse type)",
+    "confusion_coarse.png": "coarse confusion matrices, all seeds summed (rows: gold; columns: predicted)",
+    "p_at_k.png": "precision of the K most confident predictions, mean over seeds",
+    "f1_by_length.png": "strict fine F1 by entity length, mean over seeds",
+}
+MISSING = "—"
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1500px; padding: 0 1.5em 3em; color: #222; }
+nav a { margin-right: 1em; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 13px; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; white-space: nowrap; }
+th { cursor: pointer; background: #f4f4f4; user-select: none; position: sticky; top: 0; }
+th[aria-sort="ascending"]::after { content: " ▲"; } th[aria-sort="descending"]::after { content: " ▼"; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.unranked td { color: #777; }
+code { font-size: 12px; background: #f6f6f6; padding: 1px 3px; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(600px, 1fr)); gap: 1em; }
+figure.wide { grid-column: 1 / -1; }
+figure { margin: 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 12px; color: #555; }
+.note { color: #555; font-size: 13px; max-width: 110ch; }
+"""
+
+#: sorts a table by the clicked column: numbers by value, text alphabetically, blanks last
+SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((th, column) => th.addEventListener("click", () => {
+  const table = th.closest("table"), body = table.tBodies[0];
+  const ascending = th.getAttribute("aria-sort") !== "ascending";
+  table.querySelectorAll("th").forEach(h => h.removeAttribute("aria-sort"));
+  th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+  const key = row => row.cells[column].dataset.sort ?? row.cells[column].textContent.trim();
+  const rows = Array.from(body.rows).sort((a, b) => {
+    const x = key(a), y = key(b);
+    if (x === "" || y === "") return (x === "") - (y === "");
+    const order = isNaN(x) || isNaN(y) ? x.localeCompare(y) : Number(x) - Number(y);
+    return ascending ? order : -order;
+  });
+  rows.forEach(row => body.appendChild(row));
+}));
+"""
+
+
+def _number(value: object, digits: int = 4) -> tuple[str, str]:
+    """(shown text, sort key) of a number that may be missing."""
+    if value is None or pd.isna(value):
+        return MISSING, ""
+    return f"{float(value):.{digits}f}", repr(float(value))
+
+
+def _cell(text: str, sort: str | None = None, numeric: bool = False, code: bool = False) -> str:
+    attributes = (' class="num"' if numeric else "") + ("" if sort is None else f' data-sort="{html.escape(sort)}"')
+    body = f"<code>{html.escape(text)}</code>" if code else html.escape(text)
+    return f"<td{attributes}>{body}</td>"
+
+
+def _table(table: pd.DataFrame, protocol_name: str) -> str:
+    protocol = PROTOCOLS[protocol_name]
+    headline = protocol.headline
+    others = [m for m in protocol.main_metrics if m != headline]
+    headers = ["rank", "method", "provenance", f"{headline} (mean)", "± std", "95% CI", *others, "seeds", "s/seed"]
+    headers.append("best epoch")
+    lines = ['<div class="scroll"><table class="sortable"><thead><tr>']
+    lines += [*(f"<th>{html.escape(h)}</th>" for h in headers), "</tr></thead><tbody>"]
+    for row in table.to_dict("records"):
+        ranked = not pd.isna(row.get("rank"))
+        method = str(row["method"]) + (f" {MARKS[row['provenance']]}" if row["provenance"] in MARKS else "")
+        if str(row.get("scored_by", "")).startswith("logged"):
+            method += f" {LOGGED_MARK}"
+        mean, mean_key = _number(row.get(f"{headline}_mean"))
+        std, std_key = _number(row.get(f"{headline}_std"))
+        low, high = row.get("ci_low"), row.get("ci_high")
+        ci = MISSING if low is None or pd.isna(low) else f"[{low:.4f}, {high:.4f}]"
+        cells = [
+            _cell(str(int(row["rank"])) if ranked else MISSING, str(int(row["rank"])) if ranked else "", True),
+            _cell(method),
+            _cell(str(row["provenance"])),
+            _cell(mean, mean_key, True),
+            _cell(std, std_key, True),
+            _cell(ci, "" if ci == MISSING else repr(float(low)), True),
+        ]
+        for metric in others:
+            text, key = _number(row.get(f"{metric}_mean"))
+            cells.append(_cell(text, key, True))
+        seconds, seconds_key = _number(row.get("seconds"), 0)
+        cells += [_cell(str(row.get("seeds", MISSING)), None, True), _cell(seconds, seconds_key, True)]
+        cells.append(_cell(*_number(row.get("best_epoch"), 1), numeric=True))
+        command = f"{row['command']} --seeds {row['seed_list']}" if "command" in row else MISSING
+        title = html.escape(command, quote=True)
+        css = "" if ranked else ' class="unranked"'
+        lines.append(f'<tr{css} title="{title}">' + "".join(cells) + "</tr>")
+    lines.append("</tbody></table></div>")
+    return "\n".join(lines)
+
+
+def _commands(table: pd.DataFrame) -> str:
+    items = []
+    for row in table.to_dict("records"):
+        if "command" in row:
+            command = f"{row['command']} --seeds {row['seed_list']}"
+            items.append(f"<li>{html.escape(str(row['method']))}: <code>{html.escape(command)}</code></li>")
+    return f"<details><summary>each row's run command</summary><ul>{''.join(items)}</ul></details>"
+
+
+def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -> str:
+    protocol = PROTOCOLS[protocol_name]
+    base = f"{dataset}/{protocol_name}"
+    files = [(f"{base}.md", "full report"), (f"{base}.csv", "table (CSV)"), (f"{base}_pairs.csv", "every pair (CSV)")]
+    files += [(f"{base}.tex", "LaTeX")]
+    links = " · ".join(f'<a href="{html.escape(p)}">{label}</a>' for p, label in files if (out / p).is_file())
+    figures = []
+    for name, caption in FIGURES.items():
+        if (out / base / name).is_file():
+            wide = ' class="wide"' if name == "per_type_f1.png" else ""
+            text = html.escape(caption)
+            image = f'<a href="{base}/{name}"><img src="{base}/{name}" alt="{text}"></a>'
+            figures.append(f"<figure{wide}>{image}<figcaption>{text}</figcaption></figure>")
+    parts = [
+        f'<section id="{dataset}-{protocol_name}">',
+        f"<h2>{html.escape(dataset)} / {html.escape(protocol_name)}</h2>",
+        f'<p class="note">{html.escape(protocol.summary)}. Headline: <code>{protocol.headline}</code>. {links}</p>',
+        _table(table, protocol_name),
+        f'<p class="note">{html.escape(MARKS_SENTENCE)} Rank: 1 + the number of ranked rows significantly better '
+        "on the headline (approximate randomization, Holm-corrected); 95% CI of the seed mean by sentence bootstrap; "
+        f"{MISSING}: not available for that row (best epoch: the method trains no network, or its runs predate "
+        f"learning curves); {LOGGED_MARK}: the run kept no predictions, its logged metrics are "
+        "shown. Hover a row for its command; click a column to sort.</p>",
+        _commands(table),
+    ]
+    if figures:
+        parts += ['<div class="figures">', *figures, "</div>"]
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_leaderboard(tables: dict[tuple[str, str], pd.DataFrame], out: Path) -> str:
+    """The page for every (dataset, protocol) table under ``out`` (`report.read_tables`)."""
+    order = sorted(tables, key=lambda key: (key[0], list(PROTOCOLS).index(key[1])))
+    nav = " ".join(f'<a href="#{d}-{p}">{html.escape(d)}/{html.escape(p)}</a>' for d, p in order)
+    extra = [(name, label) for name, label in (("claims.md", "claims vs papers"), ("README.md", "results discussion"))]
+    extra_links = " · ".join(f'<a href="{n}">{label}</a>' for n, label in extra if (out / n).is_file())
+    body = [_section(d, p, tables[(d, p)], out) for d, p in order] or ["<p>No report tables yet.</p>"]
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            "<title>Few-NERD benchmark leaderboard</title>",
+            f"<style>{STYLE}</style></head><body>",
+            "<h1>Few-NERD fine-grained NER leaderboard</h1>",
+            '<p class="note">Written by <code>python -m benchmark report</code> from the MLflow store; every metric is '
+            f"recomputed from the runs' stored predictions. {extra_links}</p>",
+            f"<nav>{nav}</nav>",
+            *body,
+            f"<script>{SCRIPT}</script>",
+            "</body></html>",
+            "",
+        ]
+    )
