@@ -9,6 +9,7 @@ point per epoch, which also sends the point to the run's log (MLflow, with ``ste
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,7 +34,11 @@ def is_quiet() -> bool:
 
 
 def _terminal() -> bool:
-    return sys.stderr.isatty()
+    """Whether stderr is a terminal wide enough to draw a bar on (a pseudo-terminal may report 0 columns)."""
+    try:
+        return sys.stderr.isatty() and os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError):
+        return False
 
 
 def _line(text: str) -> None:
