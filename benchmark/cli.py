@@ -290,9 +290,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows.append([plan.label, plan.protocol.name, headline, f"{statistics.fmean(values):.4f}{spread}",
                      f"{len(values) - skipped} run, {skipped} skipped"])  # fmt: skip
     print(tabulate(rows, headers=["method", "protocol", "headline", "mean±std", "seeds"], disable_numparse=True))
-    print("next: python -m benchmark report   (tables and plots in reports/); browse runs with: mlflow ui, then open")
+    print("next: python -m benchmark report   (tables and plots in reports/); browse runs with: mlflow ui")
     for experiment, url in urls.items():
-        print(f"  {url}   ({experiment})")
+        print(f"  {experiment}: {url}")
     if failed:
         print(f"error: {failed} of {len(plans)} runs failed; their MLflow runs are marked FAILED", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ and from GitHub Pages."""
 from __future__ import annotations
 
 import html
+import urllib.parse
 from pathlib import Path
 
 import pandas as pd
@@ -105,21 +106,37 @@ def _table(table: pd.DataFrame, protocol_name: str) -> str:
         seconds, seconds_key = _number(row.get("seconds"), 0)
         cells += [_cell(str(row.get("seeds", MISSING)), None, True), _cell(seconds, seconds_key, True)]
         cells.append(_cell(*_number(row.get("best_epoch"), 1), numeric=True))
-        command = f"{row['command']} --seeds {row['seed_list']}" if "command" in row else MISSING
-        title = html.escape(command, quote=True)
+        title = html.escape(_command(row) or MISSING, quote=True)
         css = "" if ranked else ' class="unranked"'
         lines.append(f'<tr{css} title="{title}">' + "".join(cells) + "</tr>")
     lines.append("</tbody></table></div>")
     return "\n".join(lines)
 
 
+def _command(row: dict) -> str:
+    """The row's run command with its seeds ('' when the runs recorded none)."""
+    command = row.get("command")
+    if not isinstance(command, str) or not command:
+        return ""
+    return f"{command} --seeds {row['seed_list']}"
+
+
+def _href(path: str) -> str:
+    """A relative link, URL-quoted and HTML-escaped."""
+    return html.escape(urllib.parse.quote(path))
+
+
 def _commands(table: pd.DataFrame) -> str:
     items = []
     for row in table.to_dict("records"):
-        if "command" in row:
-            command = f"{row['command']} --seeds {row['seed_list']}"
-            items.append(f"<li>{html.escape(str(row['method']))}: <code>{html.escape(command)}</code></li>")
+        command = _command(row)
+        text = f"<code>{html.escape(command)}</code>" if command else MISSING
+        items.append(f"<li>{html.escape(str(row['method']))}: {text}</li>")
     return f"<details><summary>each row's run command</summary><ul>{''.join(items)}</ul></details>"
+
+
+def _anchor(dataset: str, protocol: str) -> str:
+    return html.escape(urllib.parse.quote(f"{dataset}-{protocol}"))
 
 
 def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -> str:
@@ -127,16 +144,16 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
     base = f"{dataset}/{protocol_name}"
     files = [(f"{base}.md", "full report"), (f"{base}.csv", "table (CSV)"), (f"{base}_pairs.csv", "every pair (CSV)")]
     files += [(f"{base}.tex", "LaTeX")]
-    links = " · ".join(f'<a href="{html.escape(p)}">{label}</a>' for p, label in files if (out / p).is_file())
+    links = " · ".join(f'<a href="{_href(p)}">{label}</a>' for p, label in files if (out / p).is_file())
     figures = []
     for name, caption in FIGURES.items():
         if (out / base / name).is_file():
             wide = ' class="wide"' if name == "per_type_f1.png" else ""
             text = html.escape(caption)
-            image = f'<a href="{base}/{name}"><img src="{base}/{name}" alt="{text}"></a>'
+            image = f'<a href="{_href(f"{base}/{name}")}"><img src="{_href(f"{base}/{name}")}" alt="{text}"></a>'
             figures.append(f"<figure{wide}>{image}<figcaption>{text}</figcaption></figure>")
     parts = [
-        f'<section id="{dataset}-{protocol_name}">',
+        f'<section id="{_anchor(dataset, protocol_name)}">',
         f"<h2>{html.escape(dataset)} / {html.escape(protocol_name)}</h2>",
         f'<p class="note">{html.escape(protocol.summary)}. Headline: <code>{protocol.headline}</code>. {links}</p>',
         _table(table, protocol_name),
@@ -156,7 +173,7 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
 def render_leaderboard(tables: dict[tuple[str, str], pd.DataFrame], out: Path) -> str:
     """The page for every (dataset, protocol) table under ``out`` (`report.read_tables`)."""
     order = sorted(tables, key=lambda key: (key[0], list(PROTOCOLS).index(key[1])))
-    nav = " ".join(f'<a href="#{d}-{p}">{html.escape(d)}/{html.escape(p)}</a>' for d, p in order)
+    nav = " ".join(f'<a href="#{_anchor(d, p)}">{html.escape(d)}/{html.escape(p)}</a>' for d, p in order)
     extra = [(name, label) for name, label in (("claims.md", "claims vs papers"), ("README.md", "results discussion"))]
     extra_links = " · ".join(f'<a href="{n}">{label}</a>' for n, label in extra if (out / n).is_file())
     body = [_section(d, p, tables[(d, p)], out) for d, p in order] or ["<p>No report tables yet.</p>"]

@@ -53,7 +53,7 @@ def plot_precision_at_k(curves: dict[str, np.ndarray], path: Path, title: str, m
 def plot_per_type_f1(tables: dict[str, pd.DataFrame], path: Path, title: str) -> None:
     """F1 of every fine type as one heat map: a row per run or method, a column per fine type,
     grouped and labelled by coarse type (``tables``: name → the evaluator's per-type table, or a
-    mean of them over seeds). Sized to fit a screen: 28 rows are about 1,400 × 900 pixels."""
+    mean of them over seeds). Sized to fit a screen: 28 rows are about 1,400 × 1,000 pixels."""
     fine = {name: table[table["level"] == "fine"].set_index("type")["f1"] for name, table in tables.items()}
     matrix = pd.DataFrame(fine).T
     types = list(matrix.columns)

@@ -1,8 +1,9 @@
 """Progress of long stages, on stderr: tqdm bars on a terminal; elsewhere (CI, log files,
 ``nohup``) one plain line per stage or epoch with its elapsed time, never carriage returns.
 
-Every method reports through this module: `bar` wraps a loop (encoding, LIME, prediction),
-`stage` a step without a loop (k-means, a projection fit), and `Curve` a training stage, one
+Every method reports through this module: `bar` wraps a loop (encoding, LIME explanations),
+`stage` a step without a loop (k-means, re-ranking, a projection fit, prediction: one line when it
+ends, on a terminal too), and `Curve` a training stage, one
 point per epoch, which also sends the point to the run's log (MLflow, with ``step=epoch``).
 `set_quiet` (the CLI's ``--quiet``) silences all of it; errors are printed elsewhere.
 """
@@ -21,6 +22,8 @@ T = TypeVar("T")
 MetricLog = Callable[[Mapping[str, float], int], None]
 
 _quiet = False
+#: seconds between progress lines of a long loop off a terminal
+HEARTBEAT = 60.0
 
 
 def set_quiet(quiet: bool) -> None:
@@ -53,12 +56,14 @@ def _rate(count: int, unit: str, seconds: float) -> str:
 def bar(
     iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it", size: Callable[[T], int] | None = None
 ) -> Iterator[T]:
-    """``iterable`` with a progress bar (count, rate, ETA); off a terminal, one line when done.
-    ``size(item)`` counts an item (a batch, say) as that many ``unit``s."""
+    """``iterable`` with a progress bar (count, rate, ETA). Off a terminal: a line with count, rate
+    and ETA every `HEARTBEAT` seconds while it runs (a long LIME stage is not silent in a log),
+    and one when it ends. ``size(item)`` counts an item (a batch, say) as that many ``unit``s."""
     if _quiet:
         yield from iterable
         return
-    started, count = time.perf_counter(), 0
+    started = last = time.perf_counter()
+    count = 0
     progress = None
     if _terminal():
         from tqdm.auto import tqdm
@@ -71,11 +76,26 @@ def bar(
             count += step
             if progress is not None:
                 progress.update(step)
+            elif time.perf_counter() - last >= HEARTBEAT:
+                last = time.perf_counter()
+                _line(f"{desc}: {_so_far(count, total, unit, last - started)}")
+    except GeneratorExit:  # the loop was left early
+        if progress is None:
+            _line(f"{desc}: stopped after {_rate(count, unit, time.perf_counter() - started)}")
+        raise
     finally:
         if progress is not None:
             progress.close()
-        else:
-            _line(f"{desc}: {_rate(count, unit, time.perf_counter() - started)}")
+    if progress is None:
+        _line(f"{desc}: {_rate(count, unit, time.perf_counter() - started)}")
+
+
+def _so_far(count: int, total: int | None, unit: str, seconds: float) -> str:
+    rate = count / max(seconds, 1e-9)
+    if total is None:
+        return f"{count} {unit} so far ({rate:.1f} {unit}/s)"
+    eta = (total - count) / rate if rate > 0 else float("inf")
+    return f"{count}/{total} {unit} ({rate:.1f} {unit}/s, about {eta:.0f} s to go)"
 
 
 @contextmanager
@@ -121,13 +141,14 @@ class Curve:
             self.last = now
 
     def close(self, best_epoch: int | None = None) -> None:
-        """End the stage; ``best_epoch`` (from 1) is the epoch whose weights were kept."""
-        if best_epoch is not None:
+        """End the stage; ``best_epoch`` (from 1) is the epoch whose weights were kept (None or
+        0: none was, e.g. zero epochs)."""
+        if best_epoch:
             self.log({f"{self.prefix}best_epoch": float(best_epoch)}, 0)
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        kept = f", kept epoch {best_epoch}" if best_epoch is not None else ""
+        kept = f", kept epoch {best_epoch}" if best_epoch else ""
         if not _terminal():
             _line(f"{self.stage}: {self.done} epochs in {time.perf_counter() - self.started:.1f} s{kept}")
 

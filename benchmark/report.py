@@ -737,11 +737,11 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     if defaults:
         (request.out / "claims.md").write_text(render_claims(defaults))
         written.append(request.out / "claims.md")
-    if tables:
-        from benchmark.leaderboard import render_leaderboard
+    from benchmark.leaderboard import render_leaderboard
 
-        (request.out / "index.html").write_text(render_leaderboard(tables, request.out))
-        written.append(request.out / "index.html")
+    (request.out / "index.html").write_text(render_leaderboard(tables, request.out))
+    (request.out / ".nojekyll").touch()  # GitHub Pages serves the .md and .csv files as they are
+    written += [request.out / "index.html", request.out / ".nojekyll"]
     if request.readme is not None and request.readme.is_file():
         _update_readme(request, tables, echo)
     return written

@@ -283,12 +283,13 @@ def fit_predict(
     features: FeatureCache,
     scratch: Path,
     log: MetricLog = ignore,
+    split: str = "test",
 ) -> tuple[list[Span], dict[str, float]]:
     """Seed, fit on (train, dev), predict ``view`` and check the predictions against the protocol.
 
     ``scratch/work`` is the method's scratch space and ``scratch/artifacts`` what it logs; ``log``
-    receives learning-curve points as they happen. Returns the predictions and the run's
-    bookkeeping metrics (seconds, cache use, the method's own).
+    receives learning-curve points as they happen; ``split`` names ``view`` in progress lines.
+    Returns the predictions and the run's bookkeeping metrics (seconds, cache use, the method's own).
     """
     workdir, artifact_dir = scratch / "work", scratch / "artifacts"
     workdir.mkdir()
@@ -298,7 +299,7 @@ def fit_predict(
     started = time.perf_counter()
     method.fit(*training, ctx)
     fitted = time.perf_counter()
-    with stage(f"predicting {len(view.examples)} test sentences"):
+    with stage(f"predicting {len(view.examples)} {split} sentences"):
         predictions = protocol.validate(method.predict(view), view)
     predicted = time.perf_counter()
     return predictions, {

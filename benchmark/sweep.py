@@ -259,12 +259,12 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
                 tags = {**base, "role": "sweep-point", "seed": str(seed), "sweep_key": key,
                         "point": json.dumps(result.point)}  # fmt: skip
                 with tracker.run(name, tags, flatten(settings), parent_id=parent) as run_id:
-                    tracker.log_datasets(run_id, corpus)
+                    tracker.log_datasets(run_id, corpus, ("train", "dev"))  # a sweep never reads test
                     echo(f"[{name}] fitting on {len(train)} sentences, scoring dev ...")
                     with tempfile.TemporaryDirectory(prefix="benchmark-sweep-") as tmp:
                         predictions, extra = fit_predict(
                             method_cls(config), protocol, (train_view, dev_view), predict_view, seed,
-                            FeatureCache(request.cache_dir), Path(tmp),
+                            FeatureCache(request.cache_dir), Path(tmp), split="dev",
                         )  # fmt: skip
                     scores = _score(protocol, blind, predictions, gold, [len(s.tokens) for s in dev], corpus.hierarchy)
                     tracker.log(run_id, metrics={**{f"dev/{k}": v for k, v in scores.items()}, **extra})

@@ -81,8 +81,11 @@ class Tracker:
                         self.client.set_experiment_tag(self.experiment_id, key, value)
         self.experiment = experiment
 
-    def runs_url(self, ui: str = DEFAULT_UI) -> str:
-        """The experiment's runs table in ``mlflow ui`` (model-training view)."""
+    def runs_url(self, ui: str | None = None) -> str:
+        """The experiment's runs table (model-training view) in ``ui``: by default the tracking
+        server itself when the store is one (``http(s)://``), else ``mlflow ui``'s default address."""
+        if ui is None:
+            ui = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else DEFAULT_UI
         return f"{ui}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
 
     def find_finished(self, run_key: str, tag: str = "run_key") -> tuple[str, dict[str, float]] | None:
@@ -136,27 +139,28 @@ class Tracker:
             tags=[RunTag(k, str(v)) for k, v in tags.items()],
         )
 
-    def log_datasets(self, run_id: str, corpus: Corpus) -> None:
-        """Each split as an MLflow dataset input of the run: name ``few-nerd/<dataset>``, digest
-        the split's content sha256 (cut to MLflow's column; the whole in the ``sha256`` tag), the
-        split as its context, the file (or hub id) it was read from as its source."""
+    def log_datasets(self, run_id: str, corpus: Corpus, splits: Sequence[str] = ("train", "dev", "test")) -> None:
+        """Each of ``splits`` as an MLflow dataset input of the run: name ``few-nerd/<dataset>``,
+        digest the split's content sha256 (cut to MLflow's column; the whole in the ``sha256``
+        tag), the split as its context, the file (or hub id) it was read from as its source."""
         from mlflow.data.dataset_source_registry import get_dataset_source_from_json
         from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-        from benchmark.data.fewnerd import HUB_ID
+        from benchmark.data.fewnerd import HUB_ID, HUB_SPLITS
         from benchmark.reproducibility import REPO_ROOT
 
         inputs = []
-        for split, sentences in corpus.splits.items():
+        for split in splits:
+            sentences = corpus.split(split)
             where = corpus.split_source(split)
             if where.startswith("hub:"):
-                source = HuggingFaceDatasetSource(HUB_ID, config_name=corpus.name, split=split)
-            else:
-                path = json.dumps({"uri": str((REPO_ROOT / where).resolve())})
-                source = get_dataset_source_from_json(path, source_type="local")
+                source = HuggingFaceDatasetSource(HUB_ID, config_name=corpus.name, split=HUB_SPLITS[split])
+            else:  # shipped files are named from the repository root, --data-dir files as the user gave them
+                path = Path(where) if Path(where).exists() else REPO_ROOT / where
+                source = get_dataset_source_from_json(json.dumps({"uri": str(path.resolve())}), source_type="local")
             sha = corpus.split_sha256(split)
             dataset = MetaDataset(source, name=f"few-nerd/{corpus.name}", digest=sha[:DIGEST_LENGTH])
             tags = {MLFLOW_DATASET_CONTEXT: split, "sha256": sha, "sentences": str(len(sentences))}

@@ -53,7 +53,7 @@ def mlflow_ui(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_printed_url_opens_the_runs_table_with_the_run(mlflow_ui, corpus, page):
+def test_the_printed_url_opens_the_runs_table_with_the_run(page, mlflow_ui, corpus):  # page first: skips early
     uri, address = mlflow_ui
     tracker = Tracker("embedded/ner", uri)
     name = "gazetteer:protocol=ner,seed=1"

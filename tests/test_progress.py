@@ -79,9 +79,19 @@ def test_a_stage_that_is_not_the_final_one_logs_under_its_name():
     ]
 
 
-def test_a_loop_left_early_still_reports_its_line(capsys):
+def test_a_loop_left_early_says_so(capsys):
     for i in bar(range(100), "LIME explanations", 100, "entity"):
         if i == 9:
             break
     # items 0–8 finished; the loop left while handling item 9
-    assert capsys.readouterr().err.startswith("LIME explanations: 9 entity in ")
+    assert capsys.readouterr().err.startswith("LIME explanations: stopped after 9 entity in ")
+
+
+def test_a_long_loop_off_a_terminal_reports_count_rate_and_eta_while_it_runs(capsys, monkeypatch):
+    monkeypatch.setattr(progress, "HEARTBEAT", 0.0)
+    for _ in bar(range(4), "LIME explanations", 4, "entity"):
+        pass
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines[:4]] == [f"LIME explanations: {i}/4 entity" for i in range(1, 5)]
+    assert "s to go)" in lines[0]
+    assert lines[4].startswith("LIME explanations: 4 entity in ")

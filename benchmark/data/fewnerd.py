@@ -230,7 +230,7 @@ def load_official(
                 "pass --no-verify to use modified data"
             )
         loaded[split] = tuple(read_fewnerd_text(_decode(raw, path), str(path)))
-        sources.append(str(path.resolve()))
+        sources.append(str(path))
     return Corpus(benchmark, loaded, FEWNERD, tuple(sources))
 
 

@@ -120,11 +120,11 @@ class SpanBiLSTMAttn(Method):
             matrix.vectors.shape[1], cfg.hidden, len(self.labels_), matrix.unknown is not None, cfg.dropout
         )
         optimizer = torch.optim.Adam(self.model_.parameters(), lr=cfg.lr)
-        stopper = EarlyStopping(cfg.patience, ctx.curve("span-classifier", cfg.epochs, "micro_f1"))
         dev_matrix = self._matrix(dev)
         if self.ner_:  # non-entity spans: ⌈negative_rate · n⌉ per sentence of n words, per epoch
             pool = non_entity_spans(train, self.max_span_length_)
             quota = np.ceil(cfg.negative_rate * np.array([len(e.tokens) for e in train.examples])).astype(np.int64)
+        stopper = EarlyStopping(cfg.patience, ctx.curve("span-classifier", cfg.epochs, "micro_f1"))
         trained, seconds = 0, 0.0
         for epoch in range(cfg.epochs):
             rows = gold

@@ -105,20 +105,26 @@ class Tagger(Method):
         self.labels_ = [OUTSIDE, *sorted({to_level(s.label) for e in train.examples for s in e.spans})]
         self._features = ctx.features
         generator = torch.Generator().manual_seed(ctx.seed)
-        headline = "coarse_micro_f1" if cfg.coarse else "micro_f1"
-        stopper = EarlyStopping(cfg.patience, ctx.curve("tagger", cfg.epochs, headline))
         if cfg.mode == "frozen":
-            self._fit_frozen(train, dev, generator, stopper)
+            self._fit_frozen(train, dev, generator, ctx)
         else:
-            self._fit_finetune(train, dev, generator, stopper)
+            self._fit_finetune(train, dev, generator, ctx)
         return self
+
+    def _stopper(self, ctx: Context) -> EarlyStopping:
+        """Early stopping on dev F1 with the learning curve; a coarse tagger is a stage of another
+        method (eigproj's), so its curve is logged under ``coarse-tagger/``."""
+        cfg = self.config
+        if cfg.coarse:
+            return EarlyStopping(cfg.patience, ctx.curve("coarse-tagger", cfg.epochs, "coarse_micro_f1", final=False))
+        return EarlyStopping(cfg.patience, ctx.curve("tagger", cfg.epochs, "micro_f1"))
 
     def _targets(self, view: View) -> list[np.ndarray]:
         index = {label: i for i, label in enumerate(self.labels_)}
         to_level = coarse_of if self.config.coarse else str
         return [np.array([index.get(to_level(x), 0) for x in e.labels], dtype=np.int64) for e in view.examples]
 
-    def _fit_frozen(self, train: View, dev: View, generator: torch.Generator, stopper: EarlyStopping) -> None:
+    def _fit_frozen(self, train: View, dev: View, generator: torch.Generator, ctx: Context) -> None:
         cfg = self.config
         x, offsets = self._cached_matrix([e.tokens for e in train.examples])
         dev_x, dev_offsets = self._cached_matrix([e.tokens for e in dev.examples])
@@ -127,6 +133,7 @@ class Tagger(Method):
         self.head_ = Head(x.shape[1], len(self.labels_), cfg.hidden, cfg.dropout_rate)
         optimizer = torch.optim.Adam(self.head_.parameters(), lr=cfg.learning_rate)
         loss_fn = nn.CrossEntropyLoss()
+        stopper = self._stopper(ctx)
         for epoch in range(cfg.epochs):
             self.head_.train()
             order = torch.randperm(len(lengths), generator=generator).numpy()
@@ -154,7 +161,7 @@ class Tagger(Method):
             probs = self.head_(matrix.to(next(self.head_.parameters()).device)).softmax(-1).cpu().numpy()
         return [probs[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
-    def _fit_finetune(self, train: View, dev: View, generator: torch.Generator, stopper: EarlyStopping) -> None:
+    def _fit_finetune(self, train: View, dev: View, generator: torch.Generator, ctx: Context) -> None:
         from transformers import AutoModel
 
         cfg = self.config
@@ -169,6 +176,7 @@ class Tagger(Method):
         tokens = [e.tokens for e in train.examples]
         loss_fn = nn.CrossEntropyLoss()
         both = nn.ModuleDict({"model": self.model_, "head": self.head_})
+        stopper = self._stopper(ctx)
         for epoch in range(cfg.epochs):
             both.train()
             order = torch.randperm(len(tokens), generator=generator).tolist()

@@ -175,7 +175,7 @@ def test_confusion_weights_come_from_a_first_models_dev_errors(views, ctx):
     off = weights - np.eye(len(weights))
     assert off.sum() > 0  # the first model made dev errors, and they became weights
     assert (off.sum(axis=1) <= 1 + 1e-6).all()  # each row: shares of one type's dev entities
-    assert ctx.metrics["first/fine_epochs"] >= 1
+    assert ctx.metrics["first-fine_epochs"] >= 1
 
 
 @pytest.mark.slow
