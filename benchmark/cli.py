@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--dataset", metavar="D", help="only this dataset (default: every one in the store)")
     report.add_argument("--protocol", metavar="P", help="only this protocol (default: every one in the store)")
+    report.add_argument("--regime", metavar="R", help="only runs of this encoder regime: frozen or finetuned")
     report.add_argument(
         "--format", default="md,csv,tex", metavar="LIST", help="comma-separated: md, csv, tex (default: all)"
     )
@@ -399,6 +400,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     request = ReportRequest(
         dataset=args.dataset,
         protocol=args.protocol,
+        regime=args.regime,
         formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
         out=args.out,
         data_dir=args.data_dir,

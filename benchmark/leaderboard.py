@@ -14,7 +14,7 @@ import pandas as pd
 
 from benchmark.method import MARKS, MARKS_SENTENCE
 from benchmark.protocols import PROTOCOLS
-from benchmark.report import LOGGED_MARK
+from benchmark.report import LOGGED_MARK, REGIME_SENTENCE, has_finetuned
 
 #: the plots a section shows when `report` drew them, with their captions
 FIGURES = {
@@ -79,7 +79,9 @@ def _table(table: pd.DataFrame, protocol_name: str) -> str:
     protocol = PROTOCOLS[protocol_name]
     headline = protocol.headline
     others = [m for m in protocol.main_metrics if m != headline]
-    headers = ["rank", "method", "provenance", f"{headline} (mean)", "± std", "95% CI", *others, "seeds", "s/seed"]
+    mixed = has_finetuned(table)
+    headers = ["rank", "method", "provenance", *(["regime"] if mixed else []), f"{headline} (mean)", "± std", "95% CI"]
+    headers += [*others, "seeds", "s/seed"]
     headers.append("best epoch")
     lines = ['<div class="scroll"><table class="sortable"><thead><tr>']
     lines += [*(f"<th>{html.escape(h)}</th>" for h in headers), "</tr></thead><tbody>"]
@@ -96,6 +98,7 @@ def _table(table: pd.DataFrame, protocol_name: str) -> str:
             _cell(str(int(row["rank"])) if ranked else MISSING, str(int(row["rank"])) if ranked else "", True),
             _cell(method),
             _cell(str(row["provenance"])),
+            *([_cell(str(row.get("regime", "frozen")))] if mixed else []),
             _cell(mean, mean_key, True),
             _cell(std, std_key, True),
             _cell(ci, "" if ci == MISSING else repr(float(low)), True),
@@ -152,13 +155,15 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
             text = html.escape(caption)
             image = f'<a href="{_href(f"{base}/{name}")}"><img src="{_href(f"{base}/{name}")}" alt="{text}"></a>'
             figures.append(f"<figure{wide}>{image}<figcaption>{text}</figcaption></figure>")
+    regimes = f"{html.escape(REGIME_SENTENCE)} " if has_finetuned(table) else ""
     parts = [
         f'<section id="{_anchor(dataset, protocol_name)}">',
         f"<h2>{html.escape(dataset)} / {html.escape(protocol_name)}</h2>",
         f'<p class="note">{html.escape(protocol.summary)}. Headline: <code>{protocol.headline}</code>. {links}</p>',
         _table(table, protocol_name),
-        f'<p class="note">{html.escape(MARKS_SENTENCE)} Rank: 1 + the number of ranked rows significantly better '
-        "on the headline (approximate randomization, Holm-corrected); 95% CI of the seed mean by sentence bootstrap; "
+        f'<p class="note">{html.escape(MARKS_SENTENCE)} {regimes}Rank: 1 + the number of ranked rows '
+        "significantly better on the headline (approximate randomization, Holm-corrected); 95% CI of the seed "
+        "mean by sentence bootstrap; "
         f"{MISSING}: not available for that row (best epoch: the method trains no network, or its runs predate "
         f"learning curves); {LOGGED_MARK}: the run kept no predictions, its logged metrics are "
         "shown. Hover a row for its command; click a column to sort.</p>",

@@ -28,6 +28,10 @@ PROVENANCES: tuple[str, ...] = ("paper", "prior", "dev", "oracle")
 CUSTOM = "custom"
 #: the provenances whose rows reports rank; the others are shown, marked and unranked
 RANKED: frozenset[str] = frozenset({"paper", "prior", "dev"})
+#: the encoder regime of a run: ``frozen`` — the encoder's weights never change (cached features,
+#: or no encoder at all); ``finetuned`` — they train with the method. Reports rank each apart.
+Regime = Literal["frozen", "finetuned"]
+REGIMES: tuple[str, ...] = ("frozen", "finetuned")
 #: how reports mark the unranked rows
 MARKS = {"oracle": "†", CUSTOM: "‡"}
 MARKS_SENTENCE = (
@@ -114,6 +118,12 @@ class Method(ABC):
     def check_config(cls, config: Any, protocol: str) -> None:
         """Refuse settings that cannot work under ``protocol`` (called before data is loaded)."""
         return None
+
+    @classmethod
+    def regime(cls, config: Any) -> Regime:
+        """Whether ``config`` trains the encoder's weights (default: a ``mode`` setting of
+        ``finetune`` does; a method without one never does)."""
+        return "finetuned" if getattr(config, "mode", "frozen") == "finetune" else "frozen"
 
     @classmethod
     def describe(cls) -> str:

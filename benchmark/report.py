@@ -59,7 +59,7 @@ from benchmark.evaluate import (
     token_counts,
 )
 from benchmark.labels import LabelHierarchy
-from benchmark.method import CUSTOM, MARKS, MARKS_SENTENCE, RANKED
+from benchmark.method import CUSTOM, MARKS, MARKS_SENTENCE, RANKED, REGIMES
 from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 from benchmark.protocols import PROTOCOLS, Protocol
 from benchmark.spans import Span
@@ -73,6 +73,7 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 class ReportRequest:
     dataset: str | None = None
     protocol: str | None = None
+    regime: str | None = None
     formats: tuple[str, ...] = FORMATS
     out: Path = Path("reports")
     data_dir: Path | None = None
@@ -145,6 +146,11 @@ class Variant:
         """The runs' settings as JSON (a column of the table)."""
         return str(self.runs["_settings"].iloc[0])
 
+    @property
+    def regime(self) -> str:
+        """``frozen`` or ``finetuned`` (`run_regimes`)."""
+        return str(run_regimes(self.runs).iloc[0])
+
 
 def declared_settings(method: str, params: dict[str, str]) -> tuple[str, str] | None:
     """(variant name or ``default``, provenance) of ``method``'s declared setting set whose
@@ -181,7 +187,9 @@ class Section:
         return f"{self.dataset}/{self.protocol.name}"
 
 
-def load_runs(uri: str | None = None, dataset: str | None = None, protocol: str | None = None) -> pd.DataFrame:
+def load_runs(
+    uri: str | None = None, dataset: str | None = None, protocol: str | None = None, regime: str | None = None
+) -> pd.DataFrame:
     """Finished seed runs of the store as one frame (``mlflow.search_runs``), filtered."""
     import mlflow
 
@@ -205,10 +213,25 @@ def load_runs(uri: str | None = None, dataset: str | None = None, protocol: str 
             runs = runs[runs["tags.dataset"] == dataset]
         if protocol:
             runs = runs[runs["tags.protocol"] == protocol]
+        if regime:
+            runs = runs[run_regimes(runs) == regime]
     if runs.empty:
-        wanted = ", ".join(f"{k}={v}" for k, v in (("dataset", dataset), ("protocol", protocol)) if v)
+        wanted = ", ".join(
+            f"{k}={v}" for k, v in (("dataset", dataset), ("protocol", protocol), ("regime", regime)) if v
+        )
         raise BenchmarkError(f"no finished runs in {uri}" + (f" with {wanted}" if wanted else "") + ": nothing written")
     return runs.reset_index(drop=True)
+
+
+def run_regimes(runs: pd.DataFrame) -> pd.Series:
+    """Each run's encoder regime: its ``regime`` tag, or for runs logged before the tag existed,
+    ``finetuned`` when its settings have ``mode = finetune``, else ``frozen``."""
+    derived = (
+        runs.get("params.mode", pd.Series("", index=runs.index))
+        .eq("finetune")
+        .map({True: "finetuned", False: "frozen"})
+    )
+    return runs.get("tags.regime", pd.Series(None, index=runs.index, dtype=object)).fillna(derived)
 
 
 def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) -> tuple[list[Section], list[str]]:
@@ -339,6 +362,7 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
             "method": v.label,
             "variant": v.declared[0] if v.declared else v.tag("variant") if "tags.variant" in v.runs else "default",
             "provenance": v.provenance,
+            "regime": v.regime,
             "scored_by": v.scored_by,
             "settings": v.settings,
         }
@@ -407,15 +431,27 @@ def compare_pairs(
 
 
 def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: set[str]) -> pd.DataFrame:
-    """``table`` ordered and ranked: ranked rows (provenance paper, prior, dev) by the headline's
-    mean, each at 1 + the number of ranked rows significantly better (``pairs``); then the
-    unranked ones (oracle, custom, or untested), with no rank."""
-    order = table.assign(_unranked=~table["provenance"].isin(RANKED))
-    order = order.sort_values(["_unranked", f"{headline}_mean"], ascending=[True, False], kind="stable")
-    table = order.drop(columns="_unranked").reset_index(drop=True)
+    """``table`` ordered and ranked within each encoder regime (frozen first, then fine-tuned):
+    ranked rows (provenance paper, prior, dev) by the headline's mean, each at 1 + the number of
+    ranked rows *of its regime* significantly better (``pairs``); then the unranked ones (oracle,
+    custom, or untested), with no rank. Rows of different regimes are tested, never ranked
+    against each other."""
+    if "regime" not in table:  # a table written before regimes: every row was frozen
+        table = table.assign(regime="frozen")
+    order = table.assign(
+        _regime=table["regime"].map({r: i for i, r in enumerate(REGIMES)}).fillna(len(REGIMES)),
+        _unranked=~table["provenance"].isin(RANKED),
+    )
+    order = order.sort_values(
+        ["_regime", "_unranked", f"{headline}_mean"], ascending=[True, True, False], kind="stable"
+    )
+    table = order.drop(columns=["_regime", "_unranked"]).reset_index(drop=True)
     ranked = set(table.loc[table["provenance"].isin(RANKED), "method"]) & tested
+    regime = dict(zip(table["method"], table["regime"], strict=True))
     significant = pairs["significant"].astype(str) == "True"  # a bool, or its text in a CSV
-    beaten = pairs[significant & pairs["better"].isin(ranked)].groupby("worse").size()
+    same = [regime.get(b) == regime.get(w) for b, w in zip(pairs["better"], pairs["worse"], strict=True)]
+    beaten = pairs[significant & pairs["better"].isin(ranked) & pd.Series(same, index=pairs.index, dtype=bool)]
+    beaten = beaten.groupby("worse").size()
     table["rank"] = [1 + int(beaten.get(label, 0)) if label in ranked else pd.NA for label in table["method"]]
     return table
 
@@ -472,11 +508,13 @@ def _ci(low: float, high: float) -> str:
 
 
 def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Rank, method, provenance, headline (bold at rank 1) and its CI, the other main metrics, seeds, …"""
+    """Rank, method, provenance, (regime, when the table has fine-tuned rows), headline (bold at
+    rank 1 of each regime) and its CI, the other main metrics, seeds, …"""
     headline = protocol.headline
     others = [] if compact else [m for m in protocol.main_metrics if m != headline]
-    headers = ["rank", "method", "provenance", f"{headline} (mean ± std)", "95% CI", *others, "seeds"]
-    headers += [] if compact else ["encoder", "s/seed"]
+    mixed = has_finetuned(table)
+    headers = ["rank", "method", "provenance", *(["regime"] if mixed else []), f"{headline} (mean ± std)", "95% CI"]
+    headers += [*others, "seeds"] + ([] if compact else ["encoder", "s/seed"])
     rows = []
     for r in table.to_dict("records"):
         top = r["rank"] == 1
@@ -485,11 +523,25 @@ def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False
         if str(r.get("scored_by", "")).startswith("logged"):
             method += f" {LOGGED_MARK}"
         cells = ["–" if pd.isna(r["rank"]) else str(r["rank"]), method, r["provenance"]]
+        cells += [r.get("regime", "frozen")] if mixed else []
         cells += [f"**{value}**" if top else value]
         cells += [_ci(r["ci_low"], r["ci_high"]), *(_mean_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in others)]
         cells += [str(r["seeds"])] + ([] if compact else [r["encoder"], f"{r['seconds']:.0f}"])
         rows.append(cells)
     return headers, rows
+
+
+def has_finetuned(table: pd.DataFrame) -> bool:
+    """Whether a table has fine-tuned rows (then it shows, and ranks by, the regime)."""
+    return "regime" in table and bool((table["regime"] == "finetuned").any())
+
+
+#: what a table with both regimes says about its ranks
+REGIME_SENTENCE = (
+    "*regime*: `frozen` rows train on fixed encoder features, `finetuned` rows train the encoder's weights too; "
+    "each regime is ranked on its own (ranks count only significantly better rows of the same regime), frozen rows "
+    "first; pairs across regimes are still tested (*Significance*)."
+)
 
 
 def _run_command(section: Section) -> str:
@@ -516,7 +568,7 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         "",
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
         "",
-        MARKS_SENTENCE,
+        MARKS_SENTENCE + (f" {REGIME_SENTENCE}" if has_finetuned(table) else ""),
         "",
         "*rank*: 1 + the number of ranked rows significantly better on the headline (approximate randomization on "
         "per-sentence counts averaged over seeds, "
@@ -632,6 +684,7 @@ def render_readme_block(tables: dict[tuple[str, str], pd.DataFrame], out: Path, 
         headers, rows = _display_rows(table, PROTOCOLS[protocol], compact=True)
         lines += ["", f"**{dataset}/{protocol}** ([full report]({link}))", ""]
         lines += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+        lines += ["", REGIME_SENTENCE] if has_finetuned(table) else []
     return "\n".join([*lines, "", README_END])
 
 
@@ -672,6 +725,8 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
         raise BenchmarkError(f"--format: unknown {', '.join(bad) or 'none given'}; choose from {', '.join(FORMATS)}")
     if request.protocol is not None and request.protocol not in PROTOCOLS:
         raise BenchmarkError(f"unknown protocol {request.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    if request.regime is not None and request.regime not in REGIMES:
+        raise BenchmarkError(f"unknown regime {request.regime!r}; choose one of: {', '.join(REGIMES)}")
     painter = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     painter.submit(int)  # start the drawing process (imports) while the store is read
     try:
@@ -681,7 +736,7 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
 
 
 def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painter: ProcessPoolExecutor) -> list[Path]:
-    runs = load_runs(None, request.dataset, request.protocol)
+    runs = load_runs(None, request.dataset, request.protocol, request.regime)
     corpora = {name: _load_gold_corpus(name, request.data_dir) for name in sorted(set(runs["tags.dataset"]))}
     current = {name: c.sha256 for name, c in corpora.items() if not isinstance(c, BenchmarkError)}
     sections, notes = group_runs(runs, current)

@@ -223,6 +223,7 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
         "provenance": plan.provenance,
         "command": plan.command,
         "encoder": str(settings.get("encoder", "none")),
+        "regime": method_cls.regime(config),
     }
     params = flatten(settings)
     summary = RunSummary(plan, tracker.experiment, tracker.uri, None, tracker.runs_url())

@@ -74,6 +74,7 @@ def test_gazetteer_ner_run_is_logged_with_artifacts(workdir, store, capsys):
     expected = {"run_config.json", "predictions.jsonl", "per_type.csv", "confusion_fine.png", "metrics.json"}
     assert expected | {"per_type_f1.png", "f1_by_length.png", "by_length.csv", "p_at_k.png"} <= artifacts
     assert child.data.tags["provenance"] == parent.data.tags["provenance"] == "prior"
+    assert child.data.tags["regime"] == "frozen"
     run_config = json.loads(Path(client.download_artifacts(child.info.run_id, "run_config.json")).read_text())
     assert run_config["provenance"] == "prior"
     experiment = client.get_experiment_by_name("embedded/ner")

@@ -61,6 +61,10 @@ def test_every_method_declares_its_contract():
         assert cls.default_protocol is None or cls.default_protocol in cls.protocols
         assert cls.__doc__
         assert cls.Config.__dataclass_params__.frozen
+        assert cls.regime(cls.Config()) == "frozen"  # the defaults train no encoder weights
+    for name in ("tagger", "hier-soft"):
+        cls = METHODS.get(name)
+        assert cls.regime(resolve_config(cls.Config, None, ["mode='finetune'"])) == "finetuned"
 
 
 def test_every_setting_set_declares_how_it_was_chosen():

@@ -30,7 +30,7 @@ def wrong_first(gold, n, hierarchy):
 
 def log_run(
     tracker, corpus, gold, method, seed, predictions, *, sha=None, status="FINISHED", keep=True, provenance="prior",
-    logged=None, evaluator=EVALUATOR_VERSION,
+    logged=None, evaluator=EVALUATOR_VERSION, regime=None,
 ):  # fmt: skip
     """Log a seed run whose metrics are the evaluator's (or ``logged``, as an older evaluator
     logged them); return its true accuracy."""
@@ -42,6 +42,8 @@ def log_run(
         "code_version": "abc", "code_sha256": "c0de", "encoder": "none", "seed": str(seed), "provenance": provenance,
         "command": f"python -m benchmark run --method {method} --protocol typing",
     }  # fmt: skip
+    if regime is not None:
+        tags["regime"] = regime
     try:
         with tracker.run(f"{method}:{seed}", tags, {"knob": method}) as run_id:
             metrics = scores.metrics if logged is None else logged
@@ -206,11 +208,42 @@ def test_report_elsewhere_leaves_the_readme_alone_and_never_drops_its_rows(legac
     assert (tmp_path / "README.md").read_text() == "# project\n"  # the project's README is never touched
 
 
+def test_each_regime_is_ranked_on_its_own(corpus, tmp_path, monkeypatch):
+    """A fine-tuned row better than every frozen row takes no rank from them: each regime has its
+    own rank 1; the pair across regimes is still tested; runs without a regime tag are frozen."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracker = Tracker("embedded/typing", uri)
+    gold = [s for sentence in corpus.split("test") for s in sentence.spans]
+    log_run(tracker, corpus, gold, "tuned", 1, gold, regime="finetuned")
+    log_run(tracker, corpus, gold, "tuned-worse", 1, wrong_first(gold, 3000, corpus.hierarchy), regime="finetuned")
+    log_run(tracker, corpus, gold, "frozen-good", 1, wrong_first(gold, 1000, corpus.hierarchy))  # no regime tag
+    log_run(tracker, corpus, gold, "frozen-bad", 1, wrong_first(gold, 2000, corpus.hierarchy), regime="frozen")
+    write_reports(ReportRequest(out=tmp_path / "reports", readme=None, trials=200), lambda _: None)
+    table = _csv(tmp_path / "reports/embedded/typing.csv")
+    assert [(r["method"], r["regime"], r["rank"]) for r in table] == [
+        ("frozen-good", "frozen", "1"), ("frozen-bad", "frozen", "2"),
+        ("tuned", "finetuned", "1"), ("tuned-worse", "finetuned", "2"),
+    ]  # fmt: skip
+    pairs = _csv(tmp_path / "reports/embedded/typing_pairs.csv")
+    assert {"better": "tuned", "worse": "frozen-good"}.items() <= next(
+        p for p in pairs if {p["better"], p["worse"]} == {"tuned", "frozen-good"}
+    ).items()
+    markdown = (tmp_path / "reports/embedded/typing.md").read_text()
+    assert "| regime" in markdown
+    assert "each regime is ranked on its own" in markdown
+    assert ">regime</th>" in (tmp_path / "reports/index.html").read_text()
+    write_reports(ReportRequest(out=tmp_path / "frozen", readme=None, regime="frozen", trials=200), lambda _: None)
+    assert [r["method"] for r in _csv(tmp_path / "frozen/embedded/typing.csv")] == ["frozen-good", "frozen-bad"]
+
+
 def test_filters_that_match_nothing_write_nothing(synthetic, tmp_path, monkeypatch):
     folder, _ = synthetic
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
     with pytest.raises(BenchmarkError, match=r"no finished runs in .* with protocol=ner: nothing written"):
         write_reports(ReportRequest(protocol="ner", out=tmp_path / "reports", readme=None))
+    with pytest.raises(BenchmarkError, match=r"no finished runs in .* with regime=finetuned: nothing written"):
+        write_reports(ReportRequest(regime="finetuned", out=tmp_path / "reports", readme=None))
     assert not (tmp_path / "reports").exists()
 
 
@@ -225,6 +258,8 @@ def test_cli_report_errors(tmp_path, monkeypatch, capsys):
     assert "cannot read the MLflow store" in capsys.readouterr().err
     assert main(["report", "--format", "pdf"]) == 2
     assert "--format: unknown pdf" in capsys.readouterr().err
+    assert main(["report", "--regime", "warm"]) == 2
+    assert "unknown regime 'warm'; choose one of: frozen, finetuned" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
 
 
