@@ -243,6 +243,11 @@ class StaticEncoder(WordEncoder):
         return len(sentences)
 
 
+def unit_size(units: Sequence[Unit]) -> int:
+    """Sub-words of a sentence over its windows."""
+    return sum(len(u.ids) for u in units)
+
+
 @dataclass
 class Unit:
     """One window of one sentence: sub-word ids and the word of each (``-1`` = not kept)."""
@@ -409,14 +414,22 @@ class TransformerEncoder(WordEncoder):
         )
         return sums / counts.clamp(min=1).unsqueeze(1)
 
-    def batches(self, sentences: Sequence[Sequence[str]], order: Sequence[int] | None = None) -> Iterator[Batch]:
-        """Length-sorted batches of whole sentences (or in ``order`` when given)."""
-        units = self.units(sentences)
-        sizes = [sum(len(u.ids) for u in us) for us in units]
-        order = sorted(range(len(sentences)), key=lambda i: sizes[i]) if order is None else list(order)
-        step = self.settings.batch_size
-        for start in range(0, len(order), step):
-            chosen = order[start : start + step]
+    def batches(
+        self,
+        sentences: Sequence[Sequence[str]],
+        groups: Sequence[Sequence[int]] | None = None,
+        units: list[list[Unit]] | None = None,
+    ) -> Iterator[Batch]:
+        """Batches of whole sentences, each padded to its own longest window: length-sorted
+        groups of ``batch_size`` by default, or the given ``groups`` of sentence indices (e.g.
+        `benchmark.training.bucketed_batches` for training). ``units``: `units` of ``sentences``,
+        when the caller tokenized them once already."""
+        units = self.units(sentences) if units is None else units
+        if groups is None:
+            order = sorted(range(len(sentences)), key=lambda i: unit_size(units[i]))
+            step = self.settings.batch_size
+            groups = [order[start : start + step] for start in range(0, len(order), step)]
+        for chosen in groups:
             yield self.batch([units[i] for i in chosen], [len(sentences[i]) for i in chosen])
 
     def encode(self, sentences: Sequence[Sequence[str]], sink: Sink, progress: bool = True) -> int:

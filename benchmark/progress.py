@@ -53,41 +53,60 @@ def _rate(count: int, unit: str, seconds: float) -> str:
     return f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s)"
 
 
+class Bar:
+    """A progress bar updated by hand (count, rate, ETA): tqdm on a terminal; off one, a line
+    every `HEARTBEAT` seconds while it runs and one when it is closed. `bar` wraps a loop in one."""
+
+    def __init__(self, desc: str, total: int | None = None, unit: str = "it") -> None:
+        self.desc, self.total, self.unit = desc, total, unit
+        self.started = self.last = time.perf_counter()
+        self.count = 0
+        self._tqdm = None
+        if not _quiet and _terminal():
+            from tqdm.auto import tqdm
+
+            self._tqdm = tqdm(desc=desc, total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, step: int = 1) -> None:
+        self.count += step
+        if self._tqdm is not None:
+            self._tqdm.update(step)
+        elif time.perf_counter() - self.last >= HEARTBEAT:
+            self.last = time.perf_counter()
+            _line(f"{self.desc}: {_so_far(self.count, self.total, self.unit, self.last - self.started)}")
+
+    def close(self, stopped: bool = False) -> None:
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
+            return
+        done = _rate(self.count, self.unit, time.perf_counter() - self.started)
+        _line(f"{self.desc}: {'stopped after ' if stopped else ''}{done}")
+
+    def __enter__(self) -> Bar:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        self.close(stopped=kind is not None)
+
+
 def bar(
     iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it", size: Callable[[T], int] | None = None
 ) -> Iterator[T]:
-    """``iterable`` with a progress bar (count, rate, ETA). Off a terminal: a line with count, rate
-    and ETA every `HEARTBEAT` seconds while it runs (a long LIME stage is not silent in a log),
-    and one when it ends. ``size(item)`` counts an item (a batch, say) as that many ``unit``s."""
+    """``iterable`` with a `Bar`. ``size(item)`` counts an item (a batch, say) as that many
+    ``unit``s. A loop left early says so off a terminal."""
     if _quiet:
         yield from iterable
         return
-    started = last = time.perf_counter()
-    count = 0
-    progress = None
-    if _terminal():
-        from tqdm.auto import tqdm
-
-        progress = tqdm(desc=desc, total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
+    progress = Bar(desc, total, unit)
     try:
         for item in iterable:
             yield item
-            step = 1 if size is None else size(item)
-            count += step
-            if progress is not None:
-                progress.update(step)
-            elif time.perf_counter() - last >= HEARTBEAT:
-                last = time.perf_counter()
-                _line(f"{desc}: {_so_far(count, total, unit, last - started)}")
+            progress.update(1 if size is None else size(item))
     except GeneratorExit:  # the loop was left early
-        if progress is None:
-            _line(f"{desc}: stopped after {_rate(count, unit, time.perf_counter() - started)}")
+        progress.close(stopped=True)
         raise
-    finally:
-        if progress is not None:
-            progress.close()
-    if progress is None:
-        _line(f"{desc}: {_rate(count, unit, time.perf_counter() - started)}")
+    progress.close()
 
 
 def _so_far(count: int, total: int | None, unit: str, seconds: float) -> str:

@@ -152,15 +152,30 @@ class Variant:
         return str(run_regimes(self.runs).iloc[0])
 
 
+def completed_settings(method: str, params: dict[str, str]) -> dict[str, str]:
+    """A run's logged settings with every setting added to ``method`` since then at its default
+    (a setting is only ever added with a default that keeps the earlier behaviour), so runs from
+    before and after the addition compare equal."""
+    from benchmark.registry import METHODS
+    from benchmark.tracking import flatten
+
+    if method not in METHODS:
+        return dict(sorted(params.items()))
+    defaults = flatten(config_dict(METHODS.get(method).Config()))
+    return dict(sorted({**defaults, **params}.items()))
+
+
 def declared_settings(method: str, params: dict[str, str]) -> tuple[str, str] | None:
     """(variant name or ``default``, provenance) of ``method``'s declared setting set whose
-    resolved settings are exactly ``params`` (a run's logged settings), if any."""
+    resolved settings are exactly ``params`` (a run's logged settings, completed with the
+    defaults of settings added since: `completed_settings`), if any."""
     from benchmark.registry import METHODS
     from benchmark.runner import resolve_settings
     from benchmark.tracking import flatten
 
     if method not in METHODS:
         return None
+    params = completed_settings(method, params)
     for variant in ("default", *METHODS.get(method).variants):
         config, _, provenance = resolve_settings(method, None if variant == "default" else variant)
         if flatten(config_dict(config)) == params:
@@ -244,7 +259,11 @@ def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) ->
     notes = []
     runs = runs.sort_values("start_time", ascending=False)
     param_columns = sorted(c for c in runs.columns if c.startswith("params."))
-    runs = runs.assign(_settings=runs[param_columns].apply(lambda r: json.dumps(r.dropna().to_dict()), axis=1))
+    settings = [
+        json.dumps(completed_settings(method, {k.removeprefix("params."): v for k, v in row.dropna().items()}))
+        for method, (_, row) in zip(runs["tags.method"], runs[param_columns].iterrows(), strict=True)
+    ]
+    runs = runs.assign(_settings=settings)
     sections = []
     for (dataset, protocol_name), found in runs.groupby(["tags.dataset", "tags.protocol"], sort=True):
         if protocol_name not in PROTOCOLS:

@@ -3,6 +3,7 @@ early stopping."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -10,14 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 
 from benchmark.progress import Curve
 from benchmark.protocols import View
 from benchmark.spans import OUTSIDE, Span, spans_from_bio, spans_from_labels
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from benchmark.encoders import TransformerEncoder
 
 
@@ -157,3 +157,50 @@ class WordSource:
         assert self.units is not None
         batch = self.encoder.batch([self.units[i] for i in sentences], counts)
         return self.encoder.forward(self.model, batch), counts
+
+
+def bucketed_batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
+    """Indices of items (sentences) in batches of similar size for dynamic padding: a random
+    permutation is cut into pools of ``pool`` batches, each pool sorted by size and cut into
+    batches, and the batches shuffled — random order, little padding."""
+    order = rng.permutation(len(sizes))
+    batches = []
+    for start in range(0, len(order), pool * batch_size):
+        chunk = order[start : start + pool * batch_size]
+        chunk = chunk[np.argsort(sizes[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def grouped_adamw(modules: Sequence[nn.Module], lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW as BERT recipes set it up: no weight decay on biases and LayerNorm weights, ε = 1e-8,
+    only parameters that require gradients."""
+    decay, rest = [], []
+    for module in modules:
+        for name, parameter in module.named_parameters():
+            if parameter.requires_grad:  # the recipe's rule: no decay for names with bias or LayerNorm.weight
+                (rest if "bias" in name or "LayerNorm.weight" in name else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, eps=1e-8)
+
+
+def autocast() -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (where it is safe for BERT-size encoders), nothing on CPU."""
+    if torch.cuda.is_available():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def accelerator_settings(tf32: bool) -> dict[str, float]:
+    """Set TF32 matmuls on CUDA as asked (an explicit setting, never a library default), and
+    return what a run should record: device, TF32, bf16 autocast, deterministic algorithms."""
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    return {
+        "cuda": float(cuda),
+        "tf32": float(cuda and tf32),
+        "bf16_autocast": float(cuda),
+        "deterministic_algorithms": float(torch.are_deterministic_algorithms_enabled()),
+    }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from benchmark.errors import ConfigError
 from benchmark.protocols import PROTOCOLS
-from benchmark.training import vote_in_span
+from benchmark.training import bucketed_batches, vote_in_span
 from methods.tagger.method import Tagger, TaggerConfig
 
 
@@ -55,12 +57,39 @@ def test_typing_takes_the_majority_of_non_o_words():
 
 
 @pytest.mark.slow
-def test_finetune_mode_trains_the_encoder(small, ctx):
+def test_finetune_mode_trains_the_encoder_for_the_recipes_steps_and_keeps_the_best_check(small, ctx):
     train, dev = _views(small, "typing", n_train=40)
-    tagger = Tagger(TaggerConfig(mode="finetune", epochs=1, batch_size=8)).fit(train, dev, ctx)
+    points = []
+    ctx = replace(ctx, log=lambda metrics, step: points.extend((k, step) for k in metrics))
+    config = TaggerConfig(mode="finetune", batch_size=8, window=32, passes=1.5, evaluations=3)
+    tagger = Tagger(config).fit(train, dev, ctx)
     reference = ctx.features.encoder(tagger.settings_).model.state_dict()  # the pretrained weights
     tuned = tagger.model_.state_dict()
     assert any(not np.allclose(reference[k].numpy(), tuned[k].numpy()) for k in reference)
+    assert ctx.metrics["steps"] == 8  # ⌈1.5 passes × 5 batches of 8⌉
+    assert ctx.metrics["cuda"] == ctx.metrics["tf32"] == 0.0
+    assert len(tagger.dev_history_) == 3  # dev checked 3 times, evenly
+    assert [s for k, s in points if k == "train/loss"] == [1, 2, 3]
+    assert tagger.encoder_.window == 30  # 32 sub-words per window, special tokens included
     test = PROTOCOLS["typing"].test_view(small.splits["test"][:20], small.hierarchy)
     predicted = PROTOCOLS["typing"].validate(tagger.predict(test), test)
     assert len(predicted) == sum(len(e.spans) for e in test.examples)
+
+
+def test_bucketed_batches_cover_every_sentence_once_with_little_padding():
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(5, 120, size=1000)
+    batches = bucketed_batches(sizes, 16, np.random.default_rng(1))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    padded = sum(len(b) * sizes[b].max() for b in batches)
+    shuffled = sum(len(b) * sizes[b].max() for b in np.array_split(rng.permutation(1000), 63))
+    assert padded < 0.75 * shuffled  # far less padding than random batches
+
+
+@pytest.mark.parametrize(("assignment", "message"), [("lr=0", "lr must be positive"), ("passes=0", "passes")])
+def test_bad_finetune_settings_are_refused(assignment, message):
+    from benchmark.config import resolve_config
+
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(TaggerConfig, None, [assignment])
