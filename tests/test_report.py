@@ -364,3 +364,18 @@ def test_leaderboard_page_sorts_on_a_click_and_shows_every_plot(synthetic, tmp_p
     assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     links = page.locator("#embedded-typing p.note a").evaluate_all("links => links.map(a => a.textContent)")
     assert links == ["full report", "table (CSV)", "every pair (CSV)", "LaTeX"]
+
+
+def test_runs_logged_before_a_setting_existed_keep_their_declaration():
+    """A setting added later takes its default for older runs: a tagger run logged without the
+    fine-tuning settings is still the declared `layer4-mlp`, grouped with newer runs of it."""
+    from benchmark.config import config_dict
+    from benchmark.report import completed_settings, declared_settings
+    from benchmark.tracking import flatten
+    from methods.tagger.method import TaggerConfig
+
+    now = flatten(config_dict(TaggerConfig(layer=4, hidden=512)))
+    before = {k: v for k, v in now.items() if k not in {"window", "passes", "evaluations", "tf32", "warmup"}}
+    assert declared_settings("tagger", before) == ("layer4-mlp", "dev")
+    assert completed_settings("tagger", before) == completed_settings("tagger", now)
+    assert declared_settings("tagger", {**before, "hidden": "256"}) is None
