@@ -82,10 +82,11 @@ class Context:
     metrics: dict[str, float] = field(default_factory=dict)
     log: MetricLog = ignore
 
-    def curve(self, stage: str, epochs: int, headline: str, final: bool = True) -> Curve:
-        """The learning curve of a training stage of at most ``epochs`` epochs whose dev score is
-        ``headline`` (e.g. ``micro_f1``); ``final``: the stage whose model makes the predictions."""
-        return Curve(stage, epochs, headline, self.log, final)
+    def curve(self, stage: str, epochs: int, headline: str, final: bool = True, unit: str = "epoch") -> Curve:
+        """The learning curve of a training stage of at most ``epochs`` points (epochs, or dev
+        ``check``s of a fine-tuning run) whose dev score is ``headline`` (e.g. ``micro_f1``);
+        ``final``: the stage whose model makes the predictions."""
+        return Curve(stage, epochs, headline, self.log, final, unit)
 
 
 class Method(ABC):

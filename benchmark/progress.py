@@ -133,8 +133,10 @@ class Curve:
     or empty for the stage whose model makes the predictions, so that curves of every method
     overlay under the same names in MLflow's chart view."""
 
-    def __init__(self, stage: str, epochs: int, headline: str, log: MetricLog, final: bool = True) -> None:
-        self.stage, self.epochs, self.headline, self.log = stage, epochs, headline, log
+    def __init__(
+        self, stage: str, epochs: int, headline: str, log: MetricLog, final: bool = True, unit: str = "epoch"
+    ) -> None:
+        self.stage, self.epochs, self.headline, self.log, self.unit = stage, epochs, headline, log, unit
         self.prefix = "" if final else f"{stage}/"
         self.started = self.last = time.perf_counter()
         self.done = 0
@@ -142,7 +144,7 @@ class Curve:
         if not _quiet and _terminal():
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=epochs, desc=f"{stage} epochs", unit="epoch", dynamic_ncols=True, file=sys.stderr)
+            self._bar = tqdm(total=epochs, desc=f"{stage} {unit}s", unit=unit, dynamic_ncols=True, file=sys.stderr)
 
     def point(self, loss: float | None, dev: float | None) -> None:
         """One finished epoch: its mean training loss and its dev score (either may be None)."""
@@ -156,7 +158,7 @@ class Curve:
             self._bar.update()
         else:
             now = time.perf_counter()
-            _line(f"{self.stage} epoch {self.done}/{self.epochs}: {text} ({now - self.last:.1f} s)")
+            _line(f"{self.stage} {self.unit} {self.done}/{self.epochs}: {text} ({now - self.last:.1f} s)")
             self.last = now
 
     def close(self, best_epoch: int | None = None) -> None:
@@ -167,9 +169,9 @@ class Curve:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        kept = f", kept epoch {best_epoch}" if best_epoch else ""
+        kept = f", kept {self.unit} {best_epoch}" if best_epoch else ""
         if not _terminal():
-            _line(f"{self.stage}: {self.done} epochs in {time.perf_counter() - self.started:.1f} s{kept}")
+            _line(f"{self.stage}: {self.done} {self.unit}s in {time.perf_counter() - self.started:.1f} s{kept}")
 
 
 def ignore(metrics: Mapping[str, float], step: int) -> None:

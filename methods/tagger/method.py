@@ -145,12 +145,12 @@ class Tagger(Method):
             self._fit_finetune(train, dev, generator, ctx)
         return self
 
-    def _curve(self, ctx: Context, points: int) -> Curve:
+    def _curve(self, ctx: Context, points: int, unit: str = "epoch") -> Curve:
         """The learning curve (``points`` dev checks at most); a coarse tagger is a stage of
         another method (eigproj's), so its curve is logged under ``coarse-tagger/``."""
         if self.config.coarse:
-            return ctx.curve("coarse-tagger", points, "coarse_micro_f1", final=False)
-        return ctx.curve("tagger", points, "micro_f1")
+            return ctx.curve("coarse-tagger", points, "coarse_micro_f1", final=False, unit=unit)
+        return ctx.curve("tagger", points, "micro_f1", unit=unit)
 
     def _targets(self, view: View) -> list[np.ndarray]:
         index = {label: i for i, label in enumerate(self.labels_)}
@@ -216,13 +216,14 @@ class Tagger(Method):
         optimizer = grouped_adamw([both], cfg.learning_rate, cfg.weight_decay)
         scheduler = get_linear_schedule_with_warmup(optimizer, round(cfg.warmup * steps), steps)
         checks = set(np.linspace(0, steps, cfg.evaluations + 1).round().astype(int)[1:].tolist())
-        stopper = EarlyStopping(cfg.evaluations, self._curve(ctx, cfg.evaluations))  # keeps the best; never stops
+        stopper = EarlyStopping(cfg.evaluations, self._curve(ctx, cfg.evaluations, "check"))  # never stops early
         rng = np.random.default_rng(ctx.seed)
         loss_fn = nn.CrossEntropyLoss()
-        meter, step, trained, started = LossMeter(), 0, 0, time.perf_counter()
+        meter, step, trained, training = LossMeter(), 0, 0, 0.0
         with Bar("fine-tuning", steps, "step") as progress:
             while step < steps:
                 groups = bucketed_batches(sizes, cfg.batch_size, rng)[: steps - step]
+                clock = time.perf_counter()
                 for batch in self.encoder_.batches(tokens, groups=groups, units=units):
                     both.train()
                     gold = torch.cat([targets[i] for i in batch.sentences]).to(device())
@@ -245,13 +246,15 @@ class Tagger(Method):
                     meter.add(loss, len(gold))
                     step, trained = step + 1, trained + len(batch.sentences)
                     progress.update()
-                    if step in checks:
+                    if step in checks:  # dev checks are not training time
+                        training += time.perf_counter() - clock
                         score = dev_f1(self._predict_ner(dev), dev)
                         stopper.step(len(stopper.history), score, both, meter.mean)
-                        meter = LossMeter()
+                        meter, clock = LossMeter(), time.perf_counter()
+                training += time.perf_counter() - clock
         stopper.restore(both)
         self.dev_history_ = stopper.history
-        ctx.metrics.update(steps=steps, train_sentences_per_second=trained / (time.perf_counter() - started))
+        ctx.metrics.update(steps=steps, train_sentences_per_second=trained / training)
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], cached: bool = True) -> list[np.ndarray]:
         """Label probabilities of every word (columns: ``labels_``); live encoding if not cached."""
