@@ -255,6 +255,7 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
     parent_name = f"{plan.label}:protocol={protocol.name}"
     with tracker.run(parent_name, {**base, "role": "parent"}, {**params, "seeds": str(request.seeds)}) as parent:
         summary.parent_run_id = parent
+        tracker.log_datasets(parent, corpus)  # the runs table shows parents: their Dataset column
         for run_config in pending:
             tags = {**base, "role": "seed", "seed": str(run_config.seed), "run_key": run_config.key}
             with tracker.run(run_config.name, tags, params, parent_id=parent) as run_id:
