@@ -45,8 +45,8 @@ COFEE_WEAK_SEES = (
 )
 SOFT = "soft-loss slides (Hagiwara et al.)"
 SOFT_DIFFERS = (
-    "AIDA with YAGO pre-training → Few-NERD with coarse pre-training; fine-tuned BERT-base → MiniLM, fine-tuned in "
-    "`:finetune` rows, frozen features in the others"
+    "AIDA with YAGO pre-training → Few-NERD with coarse pre-training; fine-tuned BERT-base (cased) → MiniLM "
+    "(uncased), fine-tuned in `:finetune` rows, frozen features in the others"
 )
 SPAN = "span-level BiLSTM-attention"
 SPAN_DIFFERS = "GENIA → Few-NERD typing; the paper's formulas on gold spans"
@@ -91,8 +91,10 @@ CLAIMS: tuple[Claim, ...] = (
         "ner",
         ("tagger:finetune", "tagger", "tagger:layer4-mlp", "tagger:layer3-mlp"),
         "fine/micro_f1",
-        "BERT-base (uncased, 12 layers) → MiniLM-L6 (uncased, 6 layers); 131,767 → 13,111 training sentences (the "
-        "embedded split); the same recipe in `tagger:finetune`, frozen MiniLM features in the other rows",
+        "BERT-base (uncased, 12 layers) → MiniLM-L6 (uncased, 6 layers); 131,767 → 13,111 training and 37,648 → "
+        "3,755 test sentences (the embedded split); `tagger:finetune` adapts the script's recipe (the same passes "
+        "over the data: 1,992 steps, not 20,000; 128-token windows, not truncation; length-bucketed batches), the "
+        "other rows train on frozen MiniLM features",
         scale=100,
     ),
     Claim(

@@ -165,7 +165,8 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
         "significantly better on the headline (approximate randomization, Holm-corrected); 95% CI of the seed "
         "mean by sentence bootstrap; "
         f"{MISSING}: not available for that row (best epoch: the method trains no network, or its runs predate "
-        f"learning curves); {LOGGED_MARK}: the run kept no predictions, its logged metrics are "
+        "learning curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check); "
+        f"{LOGGED_MARK}: the run kept no predictions, its logged metrics are "
         "shown. Hover a row for its command; click a column to sort.</p>",
         _commands(table),
     ]

@@ -60,7 +60,8 @@ def views(n_dev: int = 200):
 
 
 def harness(train, dev, steps: int, tmp: Path) -> tuple[float, int, float]:
-    """Train ``tagger:finetune`` for ``steps`` steps; (seconds of training, sentences, s/check)."""
+    """Train ``tagger:finetune`` for ``steps`` steps; (seconds of the fit, steps, training
+    sentences/s)."""
     config = finetune_config(passes=steps / math.ceil(len(train.examples) / 16), evaluations=1)
     (tmp / "work").mkdir(exist_ok=True)
     (tmp / "artifacts").mkdir(exist_ok=True)

@@ -46,11 +46,12 @@ PREDICT_BATCH = 128  # sentences per forward pass at prediction
 
 @dataclass(frozen=True)
 class HierSoftConfig:
-    """The slides' model and optimiser (2-layer BiLSTM of 200 units, a 2-layer ReLU type head,
-    Adam at 1e-3, coarse pre-training then fine-tuning) on the shared encoder's word features.
-    ``mode=finetune`` also trains the encoder in the fine stage (AdamW at ``encoder_lr`` with
-    linear warm-up, the slides' BertAdam recipe). β, γ and the early stopping are our choices:
-    the slides give no values."""
+    """The slides' model (2-layer BiLSTM of 200 units, a 2-layer ReLU type head, coarse
+    pre-training then fine-tuning) and pre-training optimiser (Adam at 1e-3) on the shared
+    encoder's word features. ``mode=finetune`` also trains the encoder in the fine stage, at
+    ``encoder_lr`` with linear warm-up (our reading of the slides' "BertAdam (lr = 1e-5 with
+    2,500 warm-up)": Adam, the rest of the network at ``lr``). β, γ, the per-group rates and the
+    early stopping are our choices: the slides give no values."""
 
     encoder: str = "minilm"
     layer: int = -1
@@ -151,6 +152,7 @@ class HierSoft(Method):
         self.coarse_types_ = sorted({coarse_of(t) for t in self.types_})
         self.encoder_model_: nn.Module | None = None
         rng = np.random.default_rng(ctx.seed)
+        ctx.metrics.update(accelerator_settings(tf32=False))  # bf16 autocast trains on CUDA in either mode
         data, dev_data = self._data(train), self._data(dev)
         if cfg.weights == "confusion":  # a first, one-hot model's dev errors define W
             first = self._train(data, dev_data, np.eye(len(self.types_)), rng, ctx, "first-")
@@ -184,7 +186,6 @@ class HierSoft(Method):
             from transformers import AutoModel
 
             self.encoder_model_ = AutoModel.from_pretrained(encoder.path).to(device())
-            ctx.metrics.update(accelerator_settings(tf32=False))
             data, dev = self._data(data.view, live=True), self._data(dev.view, live=True)
         self._stage(net, data, dev, "fine", weights, cfg.epochs, rng, ctx, f"{prefix}fine")
         return net
