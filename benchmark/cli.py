@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="rerun seeds that already finished with the same settings, data and code"
     )
     _add_cache_option(run)
+    run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="who runs the seeds: local (one after another here, default) or ray (a Ray cluster; "
+        "pip install -e '.[ray]')",
+    )
+    run.add_argument("--ray-address", metavar="ADDRESS", help="a running Ray cluster (default: start a local one)")
     _add_quiet_option(run)
     run.set_defaults(handler=cmd_run)
 
@@ -246,7 +254,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunRequest, comparison_requests, plan_run, run_benchmark
+    from benchmark.executors import make_executor
+    from benchmark.runner import RunRequest, comparison_requests, plan_run, run_benchmark, run_plans
 
     if args.bootstrap < 0:
         raise BenchmarkError("--bootstrap must be 0 (no CIs) or a positive number of resamples")
@@ -266,20 +275,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
     )
     if args.method != ["all"] and len(args.method) == 1:
-        _print_summary(run_benchmark(template, _echo))
+        plan = plan_run(template)
+        _print_summary(run_benchmark(plan, _echo, make_executor(args.executor, args.ray_address)))
         return 0
     if args.variant or args.set or args.config:
         raise BenchmarkError("--variant, --set and --config apply to one method; run that method alone")
     plans = [plan_run(r) for r in comparison_requests(args.method, args.protocol, template)]
+    summaries = run_plans(plans, _echo, make_executor(args.executor, args.ray_address))
     rows, failed, urls = [], 0, {}
-    for i, plan in enumerate(plans, 1):
-        _echo(f"== {i}/{len(plans)}: {plan.label} on {plan.protocol.name}")
-        try:
-            summary = run_benchmark(plan, _echo)
-        except BenchmarkError:
-            raise
-        except Exception as error:  # one broken method must not stop the comparison
+    for plan, summary in zip(plans, summaries, strict=True):
+        if summary.error is not None:  # one broken method must not stop the comparison
             failed += 1
+            error = summary.error
             print(f"FAILED: {plan.label} on {plan.protocol.name}: {type(error).__name__}: {error}", file=sys.stderr)
             rows.append([plan.label, plan.protocol.name, "FAILED", "", ""])
             continue

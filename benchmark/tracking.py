@@ -107,10 +107,36 @@ class Tracker:
         all_tags = dict(tags)
         if parent_id is not None:
             all_tags["mlflow.parentRunId"] = parent_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
-        run_id = run.info.run_id
+        run_id = self.open(name, all_tags, params)
         try:
-            self.log(run_id, params=params)
+            yield run_id
+        except (KeyboardInterrupt, SystemExit):
+            self.client.set_terminated(run_id, "KILLED")
+            raise
+        except BaseException:
+            self.client.set_terminated(run_id, "FAILED")
+            raise
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def open(self, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> str:
+        """A run created now and left RUNNING: its owner sets its final status."""
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        self.log(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def schedule(self, name: str, tags: Mapping[str, str], params: Mapping[str, str], parent_id: str) -> str:
+        """A child run of ``parent_id`` created now and left SCHEDULED until a worker `resume`s it."""
+        run = self.client.create_run(self.experiment_id, run_name=name, tags={**tags, "mlflow.parentRunId": parent_id})
+        self.log(run.info.run_id, params=params)
+        self.client.update_run(run.info.run_id, status="SCHEDULED")
+        return run.info.run_id
+
+    @contextmanager
+    def resume(self, run_id: str) -> Iterator[str]:
+        """Work on a scheduled run: RUNNING now, then FINISHED, FAILED on an exception, KILLED on
+        Ctrl-C or SIGTERM (a worker killed outright leaves it RUNNING: never FINISHED)."""
+        self.client.update_run(run_id, status="RUNNING")
+        try:
             yield run_id
         except (KeyboardInterrupt, SystemExit):
             self.client.set_terminated(run_id, "KILLED")

@@ -1,0 +1,124 @@
+"""Executors: who runs the seed tasks of a comparison. ``local`` (default) runs them one after
+another in this process; ``ray`` hands them to a Ray cluster. Both run the same `run_seed`, so a
+task's metrics do not depend on the executor. The runner builds the tasks and never imports Ray."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from benchmark.errors import BenchmarkError
+from benchmark.runner import SeedResult, SeedTask, run_seed
+
+#: a task's outcome: its result, or the error it raised
+Outcome = SeedResult | BaseException
+
+
+class Executor(Protocol):
+    def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
+        """Run every task; one outcome per task, in order. Ctrl-C marks the tasks not finished
+        KILLED and propagates."""
+
+
+class LocalExecutor:
+    """The tasks one after another in this process; a failing task does not stop the others."""
+
+    def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for k, task in enumerate(tasks):
+            try:
+                outcomes.append(run_seed(task, echo))
+            except (KeyboardInterrupt, SystemExit):
+                _kill_scheduled(tasks[k + 1 :])
+                raise
+            except Exception as error:  # the task's run is FAILED; the others go on
+                outcomes.append(error)
+        return outcomes
+
+
+def _kill_scheduled(tasks: Sequence[SeedTask]) -> None:
+    """Mark the runs of tasks that never started KILLED."""
+    from benchmark.tracking import Tracker
+
+    for task in tasks:
+        Tracker(task.experiment, task.tracking_uri).client.set_terminated(task.run_id, "KILLED")
+
+
+class RayExecutor:
+    """The tasks on a Ray cluster (``address``: a running cluster, or None for a local one
+    started here), each declaring its CPU threads and, for a fine-tuned regime on a cluster with
+    GPUs, one GPU. Prints tasks done / running / failed with an ETA while they run. Ctrl-C
+    cancels the outstanding tasks and marks their runs KILLED; a worker that dies mid-task
+    leaves its run RUNNING (never FINISHED), so the next invocation runs it again."""
+
+    def __init__(self, address: str | None = None, cpus_per_task: int = 1) -> None:
+        try:
+            import ray
+        except ImportError as error:
+            raise BenchmarkError("--executor ray needs Ray: pip install -e '.[ray]'") from error
+        self.ray, self.address, self.cpus = ray, address, cpus_per_task
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise BenchmarkError(f"cannot reach the Ray cluster at {address}: {error}") from error
+
+    def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
+        ray = self.ray
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+        remote = ray.remote(_run_remote)
+        refs = [
+            remote.options(
+                num_cpus=self.cpus, num_gpus=gpus if task.regime == "finetuned" else 0, max_retries=0
+            ).remote(task, self.cpus)
+            for task in tasks
+        ]
+        index = {ref: k for k, ref in enumerate(refs)}
+        outcomes: list[Outcome | None] = [None] * len(tasks)
+        pending, started, failed = list(refs), time.perf_counter(), 0
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=30)
+                for ref in done:
+                    try:
+                        outcomes[index[ref]] = ray.get(ref)
+                    except Exception as error:  # the task raised, or its worker died
+                        outcomes[index[ref]] = getattr(error, "cause", None) or error
+                        failed += 1
+                finished = len(tasks) - len(pending)
+                elapsed = time.perf_counter() - started
+                eta = elapsed / finished * len(pending) if finished else float("nan")
+                running = min(len(pending), int(ray.cluster_resources().get("CPU", 1) // self.cpus))
+                echo(
+                    f"tasks: {finished - failed} done, {failed} failed, {running} running, "
+                    f"{len(pending) - running} waiting; {elapsed:.0f} s elapsed, about {eta:.0f} s to go"
+                )
+        except (KeyboardInterrupt, SystemExit):
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            _kill_scheduled([tasks[index[ref]] for ref in pending])
+            raise
+        return outcomes  # type: ignore[return-value]  # every slot is filled once the loop ends
+
+
+def _run_remote(task: SeedTask, threads: int) -> SeedResult:
+    """A task on a Ray worker: ``threads`` torch threads, progress lines silenced."""
+    import torch
+
+    from benchmark.progress import set_quiet
+
+    torch.set_num_threads(threads)
+    set_quiet(True)
+    return run_seed(task, lambda _: None)
+
+
+def make_executor(name: str, address: str | None = None) -> Executor:
+    """The executor ``--executor`` names."""
+    if name == "local":
+        if address is not None:
+            raise BenchmarkError("--ray-address needs --executor ray")
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(address)
+    raise BenchmarkError(f"unknown executor {name!r}; choose local or ray")
