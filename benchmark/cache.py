@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import shutil
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
