@@ -309,9 +309,11 @@ def _read_predictions(artifact_uri: str) -> list[Span] | None:
     local = artifact_uri.removeprefix("file://")
     if Path(local).is_dir():
         path = Path(local, "predictions.jsonl")
-    else:  # a remote artifact store
+    else:  # a remote artifact store (a tracking server): no MLflow download bars in the report's output
         import mlflow
         from mlflow.exceptions import MlflowException
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
         try:
             path = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{artifact_uri}/predictions.jsonl"))
