@@ -1,0 +1,183 @@
+"""The comparison grid on a local Ray cluster, logging to an MLflow tracking server backed by
+PostgreSQL (the machine's own server binaries, in a temporary folder, on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray", reason="the Ray executor needs: pip install -e '.[ray]'")
+
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from benchmark.cli import main  # noqa: E402
+
+GRID = ["gazetteer", "random-within-coarse", "label-name"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its tools as the ``postgres`` user then."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
+    if not bindir or not Path(bindir, "initdb").exists():
+        pytest.skip("no PostgreSQL server binaries (Debian: postgresql-15)")
+    # not under pytest's root-only folder: as root, the server runs as `postgres`, who must reach it
+    folder = Path(tempfile.mkdtemp(prefix="benchmark-postgres-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    port = _free_port()
+    data = folder / "data"
+    subprocess.run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-U", "bench", "--auth=trust"]), check=True,
+                   capture_output=True)  # fmt: skip
+    options = f"-p {port} -h 127.0.0.1 -k {folder}"
+    subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w",
+                                 "start"]), check=True, capture_output=True)  # fmt: skip
+    try:
+        subprocess.run(_as_postgres([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "bench",
+                                     "mlflow"]), check=True, capture_output=True)  # fmt: skip
+        yield f"postgresql+psycopg://bench@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(postgres, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", postgres, "--artifacts-destination",
+               str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    with (folder / "log").open("w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{address}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow server did not start: {(folder / 'log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield address
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def _seed_metrics(uri: str) -> dict[tuple[str, str, str], float]:
+    client = MlflowClient(uri)
+    out = {}
+    for experiment in client.search_experiments():
+        for run in client.search_runs([experiment.experiment_id], "tags.role = 'seed'"):
+            if run.info.status == "FINISHED":
+                tags = run.data.tags
+                headline = next(
+                    k for k in ("fine/micro_f1", "fine/accuracy", "fine/weighted_f1") if k in run.data.metrics
+                )
+                out[(tags["label"], tags["protocol"], tags["seed"])] = run.data.metrics[headline]
+    return out
+
+
+@pytest.mark.slow
+def test_a_grid_on_ray_and_a_tracking_server_matches_a_local_run(tracking_server, ray_cluster, tmp_path, monkeypatch,
+                                                                 capsys):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--method", *GRID, "--seeds", "1", "2", "--bootstrap", "0", "--quiet"]
+    local = f"sqlite:///{tmp_path / 'local.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", local)
+    assert main(argv) == 0
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
+    assert main([*argv, "--executor", "ray"]) == 0
+    expected = _seed_metrics(local)
+    assert _seed_metrics(tracking_server) == expected
+    capsys.readouterr()
+    assert main([*argv, "--executor", "ray"]) == 0  # a second invocation skips every finished task
+    assert "1 run" not in capsys.readouterr().out
+    for uri, out in ((local, "from-local"), (tracking_server, "from-server")):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        assert main(["report", "--out", out, "--trials", "200"]) == 0
+    for name in ("ner", "typing", "weak-typing"):
+        columns = ["method", "seeds", "ci_low", "ci_high", "rank"]
+        a, b = (pd.read_csv(tmp_path / out / "embedded" / f"{name}.csv") for out in ("from-local", "from-server"))
+        pd.testing.assert_frame_equal(a[columns], b[columns])
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_task_leaves_its_run_out_and_a_rerun_completes_it(tracking_server, ray_cluster,
+                                                                              monkeypatch):  # fmt: skip
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
+    argv = ["run", "--method", "label-name", "--variant", "readable", "--seeds", "7", "--bootstrap", "0", "--quiet",
+            "--executor", "ray"]  # fmt: skip
+    client = MlflowClient(tracking_server)
+    result = {}
+    driver = threading.Thread(target=lambda: result.setdefault("code", _main_catching(argv)))
+    driver.start()
+    deadline = time.monotonic() + 120
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        experiment = client.get_experiment_by_name("embedded/weak-typing")
+        running = client.search_runs([experiment.experiment_id], "tags.seed = '7' and attributes.status = 'RUNNING'")
+        if running:
+            victim = _worker_pid()
+        time.sleep(0.2)
+    assert victim is not None, "the task never started"
+    os.kill(victim, 9)
+    driver.join(timeout=300)
+    assert result.get("code") != 0  # the task failed: its worker died
+    runs = client.search_runs([experiment.experiment_id], "tags.seed = '7' and tags.role = 'seed'")
+    assert [r.info.status for r in runs] == ["RUNNING"]  # never FINISHED: no report counts it
+    assert main(argv) == 0  # the next invocation runs it again
+    seeds = client.search_runs([experiment.experiment_id], "tags.seed = '7' and tags.role = 'seed'")
+    statuses = sorted(r.info.status for r in seeds)
+    assert statuses == ["FINISHED", "RUNNING"]
+
+
+def _main_catching(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except Exception:
+        return 1
+
+
+def _worker_pid() -> int | None:
+    """The process of a Ray worker running a task now."""
+    from ray.util.state import list_tasks
+
+    for task in list_tasks(filters=[("state", "=", "RUNNING")]):
+        if task.worker_pid:
+            return int(task.worker_pid)
+    return None
