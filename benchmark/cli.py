@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         "pip install -e '.[ray]')",
     )
     run.add_argument("--ray-address", metavar="ADDRESS", help="a running Ray cluster (default: start a local one)")
+    run.add_argument(
+        "--cpus-per-task",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --executor ray: CPU threads each task reserves and uses (default 1)",
+    )
     _add_quiet_option(run)
     run.set_defaults(handler=cmd_run)
 
@@ -256,9 +263,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.executors import make_executor
     from benchmark.runner import RunRequest, comparison_requests, plan_run, run_benchmark, run_plans
+    from benchmark.tracking import check_reachable, tracking_uri
 
     if args.bootstrap < 0:
         raise BenchmarkError("--bootstrap must be 0 (no CIs) or a positive number of resamples")
+    check_reachable(tracking_uri())
     template = RunRequest(
         method=args.method[0],
         protocol=args.protocol,
@@ -276,12 +285,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if args.method != ["all"] and len(args.method) == 1:
         plan = plan_run(template)
-        _print_summary(run_benchmark(plan, _echo, make_executor(args.executor, args.ray_address)))
+        executor = make_executor(args.executor, args.ray_address, args.cpus_per_task)
+        _print_summary(run_benchmark(plan, _echo, executor))
         return 0
     if args.variant or args.set or args.config:
         raise BenchmarkError("--variant, --set and --config apply to one method; run that method alone")
     plans = [plan_run(r) for r in comparison_requests(args.method, args.protocol, template)]
-    summaries = run_plans(plans, _echo, make_executor(args.executor, args.ray_address))
+    summaries = run_plans(plans, _echo, make_executor(args.executor, args.ray_address, args.cpus_per_task))
     rows, failed, urls = [], 0, {}
     for plan, summary in zip(plans, summaries, strict=True):
         if summary.error is not None:  # one broken method must not stop the comparison
@@ -401,9 +411,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     import time
 
     from benchmark.report import ReportRequest, default_readme, write_reports
+    from benchmark.tracking import check_reachable, tracking_uri
 
     if not 0 < args.alpha < 1 or args.trials < 100:
         raise BenchmarkError("--alpha must lie in (0, 1) and --trials be at least 100")
+    check_reachable(tracking_uri())
     request = ReportRequest(
         dataset=args.dataset,
         protocol=args.protocol,

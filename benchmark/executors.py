@@ -38,19 +38,39 @@ class LocalExecutor:
 
 
 def _kill_scheduled(tasks: Sequence[SeedTask]) -> None:
-    """Mark the runs of tasks that never started KILLED."""
+    """Mark the runs of tasks that did not end KILLED."""
+    for task in tasks:
+        _end_unfinished(task, "KILLED")
+
+
+def _end_unfinished(task: SeedTask, status: str) -> None:
+    """Set the task's run to ``status`` unless it already ended (a worker that died mid-task left
+    it RUNNING)."""
     from benchmark.tracking import Tracker
 
-    for task in tasks:
-        Tracker(task.experiment, task.tracking_uri).client.set_terminated(task.run_id, "KILLED")
+    Tracker(task.experiment, task.tracking_uri).end_unfinished(task.run_id, status)
+
+
+def _check_listening(address: str) -> None:
+    """Fail in seconds when nothing listens at a ``host:port`` (or ``ray://host:port``) Ray
+    address; Ray itself would retry for minutes. ``auto`` and ``local`` are Ray's to resolve."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise BenchmarkError(f"cannot reach the Ray cluster at {address}: {error}") from None
 
 
 class RayExecutor:
     """The tasks on a Ray cluster (``address``: a running cluster, or None for a local one
     started here), each declaring its CPU threads and, for a fine-tuned regime on a cluster with
     GPUs, one GPU. Prints tasks done / running / failed with an ETA while they run. Ctrl-C
-    cancels the outstanding tasks and marks their runs KILLED; a worker that dies mid-task
-    leaves its run RUNNING (never FINISHED), so the next invocation runs it again."""
+    cancels the outstanding tasks and marks their runs KILLED; a task whose worker dies has its
+    run marked FAILED (never FINISHED), so the next invocation runs it again."""
 
     def __init__(self, address: str | None = None, cpus_per_task: int = 1) -> None:
         try:
@@ -59,13 +79,24 @@ class RayExecutor:
             raise BenchmarkError("--executor ray needs Ray: pip install -e '.[ray]'") from error
         self.ray, self.address, self.cpus = ray, address, cpus_per_task
         if not ray.is_initialized():
+            if address is not None:
+                _check_listening(address)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
             except (ConnectionError, RuntimeError, ValueError) as error:
-                raise BenchmarkError(f"cannot reach the Ray cluster at {address}: {error}") from error
+                raise BenchmarkError(f"cannot reach the Ray cluster at {address}: {error}") from None
 
     def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
+        from benchmark.tracking import local_store
+
         ray = self.ray
+        nodes = sum(node["Alive"] for node in ray.nodes())
+        stores = sorted({task.tracking_uri for task in tasks if local_store(task.tracking_uri)})
+        if nodes > 1 and stores:
+            echo(
+                f"warning: the tracking store {stores[0]} is a file on this machine; Ray workers on the "
+                f"other {nodes - 1} node(s) cannot write it (use a tracking server: MLFLOW_TRACKING_URI=http://...)"
+            )
         gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
         remote = ray.remote(_run_remote)
         refs = [
@@ -83,8 +114,16 @@ class RayExecutor:
                 for ref in done:
                     try:
                         outcomes[index[ref]] = ray.get(ref)
-                    except Exception as error:  # the task raised, or its worker died
-                        outcomes[index[ref]] = getattr(error, "cause", None) or error
+                    except ray.exceptions.RayTaskError as error:  # the task raised: its run is FAILED
+                        outcomes[index[ref]] = error.cause or error
+                        failed += 1
+                    except ray.exceptions.RayError as error:  # its worker or node died mid-task
+                        task = tasks[index[ref]]
+                        _end_unfinished(task, "FAILED")
+                        outcomes[index[ref]] = BenchmarkError(
+                            f"{task.run_config.name}: its Ray worker died ({type(error).__name__}); the run "
+                            f"{task.run_id} is FAILED and the next invocation runs it again"
+                        )
                         failed += 1
                 finished = len(tasks) - len(pending)
                 elapsed = time.perf_counter() - started
@@ -113,12 +152,14 @@ def _run_remote(task: SeedTask, threads: int) -> SeedResult:
     return run_seed(task, lambda _: None)
 
 
-def make_executor(name: str, address: str | None = None) -> Executor:
+def make_executor(name: str, address: str | None = None, cpus_per_task: int = 1) -> Executor:
     """The executor ``--executor`` names."""
+    if cpus_per_task < 1:
+        raise BenchmarkError(f"--cpus-per-task must be at least 1, not {cpus_per_task}")
     if name == "local":
-        if address is not None:
-            raise BenchmarkError("--ray-address needs --executor ray")
+        if address is not None or cpus_per_task != 1:
+            raise BenchmarkError("--ray-address and --cpus-per-task need --executor ray")
         return LocalExecutor()
     if name == "ray":
-        return RayExecutor(address)
+        return RayExecutor(address, cpus_per_task)
     raise BenchmarkError(f"unknown executor {name!r}; choose local or ray")

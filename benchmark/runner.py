@@ -284,13 +284,23 @@ def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
 
 def seed_tasks(prepared: Prepared, parent_id: str) -> list[SeedTask]:
     """A scheduled child run under ``parent_id`` for each pending seed, and its task."""
-    tracker, plan = prepared.tracker, prepared.plan
+    from benchmark.tracking import absolute_uri
+
+    tracker, request = prepared.tracker, prepared.plan.request
+    # a worker may start in another folder: paths and the store as the driver resolves them
+    request = replace(
+        request,
+        data_dir=request.data_dir and request.data_dir.resolve(),
+        cache_dir=request.cache_dir and request.cache_dir.resolve(),
+        config_file=request.config_file and request.config_file.resolve(),
+    )
     tasks = []
     for run_config in prepared.pending:
         tags = {**prepared.base, "role": "seed", "seed": str(run_config.seed), "run_key": run_config.key}
         run_id = tracker.schedule(run_config.name, tags, prepared.params, parent_id)
-        request = replace(plan.request, seeds=(run_config.seed,))
-        tasks.append(SeedTask(request, run_config, tracker.uri, tracker.experiment, run_id, prepared.base["regime"]))
+        task_request = replace(request, seeds=(run_config.seed,))
+        uri, regime = absolute_uri(tracker.uri), prepared.base["regime"]
+        tasks.append(SeedTask(task_request, run_config, uri, tracker.experiment, run_id, regime))
     return tasks
 
 

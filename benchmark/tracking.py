@@ -21,6 +21,7 @@ from filelock import FileLock
 
 from benchmark.config import RunConfig
 from benchmark.data.fewnerd import Corpus
+from benchmark.errors import BenchmarkError
 from benchmark.evaluate import P_AT_K, Scores, by_length_table, precision_curve
 from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 from benchmark.spans import Span
@@ -37,6 +38,38 @@ DIGEST_LENGTH = 32
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def check_reachable(uri: str, timeout: float = 10.0) -> None:
+    """Fail at once, before anything is logged, when ``uri`` is a tracking server (``http(s)://``)
+    that does not answer (MLflow's own client would retry for minutes)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise BenchmarkError(f"the tracking server {uri} (MLFLOW_TRACKING_URI) does not answer: {reason}") from None
+
+
+def local_store(uri: str) -> bool:
+    """Whether ``uri`` is a store on this machine's file system (SQLite or an ``mlruns`` folder)."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def absolute_uri(uri: str) -> str:
+    """``uri`` with a relative SQLite or folder path made absolute: a worker whose working folder
+    differs from the driver's writes the same store."""
+    path = _sqlite_path(uri)
+    if path is not None and not path.is_absolute():
+        return f"sqlite:///{path.resolve()}"
+    if "://" not in uri:
+        return str(Path(uri).resolve())
+    return uri
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -130,6 +163,11 @@ class Tracker:
         self.log(run.info.run_id, params=params)
         self.client.update_run(run.info.run_id, status="SCHEDULED")
         return run.info.run_id
+
+    def end_unfinished(self, run_id: str, status: str) -> None:
+        """Set a run's final ``status`` unless it has one (its worker died, or never started it)."""
+        if self.client.get_run(run_id).info.status in ("SCHEDULED", "RUNNING"):
+            self.client.set_terminated(run_id, status)
 
     @contextmanager
     def resume(self, run_id: str) -> Iterator[str]:

@@ -65,6 +65,20 @@ def views(small: Corpus):
     return make
 
 
+@pytest.fixture(scope="session")
+def official_layout(small: Corpus, tmp_path_factory) -> Path:
+    """The small slice as Few-NERD's files ``<folder>/supervised/{train,dev,test}.txt``; returns
+    the folder, for ``--dataset supervised --data-dir <folder> --no-verify``."""
+    folder = tmp_path_factory.mktemp("data")
+    (folder / "supervised").mkdir()
+    for split, sentences in small.splits.items():
+        text = "".join(
+            "".join(f"{t}\t{x}\n" for t, x in zip(s.tokens, s.labels, strict=True)) + "\n" for s in sentences
+        )
+        (folder / "supervised" / f"{split}.txt").write_text(text)
+    return folder
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> str:
     """A fresh MLflow SQLite store for one test."""

@@ -112,56 +112,67 @@ def _seed_metrics(uri: str) -> dict[tuple[str, str, str], float]:
 
 
 @pytest.mark.slow
-def test_a_grid_on_ray_and_a_tracking_server_matches_a_local_run(tracking_server, ray_cluster, tmp_path, monkeypatch,
-                                                                 capsys):  # fmt: skip
+def test_a_grid_on_ray_and_a_tracking_server_matches_a_local_run(tracking_server, ray_cluster, official_layout,
+                                                                 tmp_path, monkeypatch, capsys):  # fmt: skip
+    """The grid (gazetteer, random-within-coarse, label-name; 2 seeds) on the small real slice."""
     monkeypatch.chdir(tmp_path)
-    argv = ["run", "--method", *GRID, "--seeds", "1", "2", "--bootstrap", "0", "--quiet"]
+    argv = ["run", "--method", *GRID, "--seeds", "1", "2", *_slice_args(official_layout), "--bootstrap", "0", "--quiet"]
     local = f"sqlite:///{tmp_path / 'local.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", local)
     assert main(argv) == 0
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
     assert main([*argv, "--executor", "ray"]) == 0
     expected = _seed_metrics(local)
+    assert len(expected) == 10  # gazetteer: ner and typing; the other two: weak-typing; 2 seeds each
     assert _seed_metrics(tracking_server) == expected
     capsys.readouterr()
     assert main([*argv, "--executor", "ray"]) == 0  # a second invocation skips every finished task
-    assert "1 run" not in capsys.readouterr().out
-    for uri, out in ((local, "from-local"), (tracking_server, "from-server")):
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if " skipped" in line]
+    assert len(summary) == 5
+    assert all("0 run, 2 skipped" in line for line in summary)
+    for uri, folder in ((local, "from-local"), (tracking_server, "from-server")):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        assert main(["report", "--out", out, "--trials", "200"]) == 0
-    for name in ("ner", "typing", "weak-typing"):
-        columns = ["method", "seeds", "ci_low", "ci_high", "rank"]
-        a, b = (pd.read_csv(tmp_path / out / "embedded" / f"{name}.csv") for out in ("from-local", "from-server"))
-        pd.testing.assert_frame_equal(a[columns], b[columns])
+        assert main(["report", "--out", folder, "--trials", "200", "--dataset", "supervised",
+                     "--data-dir", str(official_layout)]) == 0  # fmt: skip
+    tables = sorted(p.relative_to(tmp_path / "from-local") for p in (tmp_path / "from-local").rglob("*.csv"))
+    assert tables
+    for table in tables:
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "from-local" / table),
+                                      pd.read_csv(tmp_path / "from-server" / table))  # fmt: skip
+
+
+def _slice_args(folder: Path) -> list[str]:
+    return ["--dataset", "supervised", "--data-dir", str(folder), "--no-verify"]
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_task_leaves_its_run_out_and_a_rerun_completes_it(tracking_server, ray_cluster,
-                                                                              monkeypatch):  # fmt: skip
+def test_a_worker_killed_mid_task_fails_its_run_and_a_rerun_completes_it(tracking_server, ray_cluster, official_layout,
+                                                                        monkeypatch):  # fmt: skip
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
-    argv = ["run", "--method", "label-name", "--variant", "readable", "--seeds", "7", "--bootstrap", "0", "--quiet",
-            "--executor", "ray"]  # fmt: skip
+    argv = ["run", "--method", "tagger", "--protocol", "ner", "--seeds", "7", *_slice_args(official_layout),
+            "--set", "epochs=2", "--bootstrap", "0", "--quiet", "--executor", "ray"]  # fmt: skip
     client = MlflowClient(tracking_server)
     address = ray.get_runtime_context().gcs_address  # the driver is another process, as on a cluster
     command = [sys.executable, "-m", "benchmark", *argv, "--ray-address", address]
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    victim = None
-    while victim is None and time.monotonic() < deadline:
-        experiment = client.get_experiment_by_name("embedded/weak-typing")
+    victim, experiment = None, None
+    while victim is None and time.monotonic() < deadline and driver.poll() is None:
+        experiment = experiment or client.get_experiment_by_name("supervised/ner")
         if experiment is not None:
             found = client.search_runs([experiment.experiment_id], "tags.seed = '7' and attributes.status = 'RUNNING'")
             victim = _worker_pid() if found else None
         time.sleep(0.2)
-    assert victim is not None, "the task never started"
+    assert victim is not None, f"the task never started: {driver.stderr.read() if driver.poll() is not None else ''}"
     os.kill(victim, 9)
-    assert driver.wait(timeout=300) != 0  # the task failed: its worker died
+    assert driver.wait(timeout=300) == 2  # one clear error line, not a traceback
+    assert "its Ray worker died" in driver.stderr.read()
     runs = client.search_runs([experiment.experiment_id], "tags.seed = '7' and tags.role = 'seed'")
-    assert [r.info.status for r in runs] == ["RUNNING"]  # never FINISHED: no report counts it
-    assert main(argv) == 0  # the next invocation runs it again
+    assert [r.info.status for r in runs] == ["FAILED"]  # never FINISHED: no report counts it
+    assert main(argv) == 0  # the same command again redoes the task
     seeds = client.search_runs([experiment.experiment_id], "tags.seed = '7' and tags.role = 'seed'")
-    statuses = sorted(r.info.status for r in seeds)
-    assert statuses == ["FINISHED", "RUNNING"]
+    assert sorted(r.info.status for r in seeds) == ["FAILED", "FINISHED"]
 
 
 def _worker_pid() -> int | None:
