@@ -95,6 +95,7 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # `run` prints the runs table's URL
         self.uri = uri or tracking_uri()
         path = _sqlite_path(self.uri)
         if path is not None:

@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ray = pytest.importorskip("ray", reason="the Ray executor needs: pip install -e '.[ray]'")
+if not os.environ.get("CI"):  # CI installs the extra: there a missing Ray fails
+    pytest.importorskip("ray", reason="the Ray executor needs: pip install -e '.[ray]'")
+import ray
+from mlflow.tracking import MlflowClient
 
-from mlflow.tracking import MlflowClient  # noqa: E402
-
-from benchmark.cli import main  # noqa: E402
+from benchmark.cli import main
 
 GRID = ["gazetteer", "random-within-coarse", "label-name"]
 
@@ -40,7 +41,8 @@ def _as_postgres(command: list[str]) -> list[str]:
 def postgres():
     bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
     if not bindir or not Path(bindir, "initdb").exists():
-        pytest.skip("no PostgreSQL server binaries (Debian: postgresql-15)")
+        reason = "no PostgreSQL server binaries (Debian: postgresql-15)"
+        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     # not under pytest's root-only folder: as root, the server runs as `postgres`, who must reach it
     folder = Path(tempfile.mkdtemp(prefix="benchmark-postgres-"))
     if os.geteuid() == 0:
@@ -123,13 +125,13 @@ def test_a_grid_on_ray_and_a_tracking_server_matches_a_local_run(tracking_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
     assert main([*argv, "--executor", "ray"]) == 0
     expected = _seed_metrics(local)
-    assert len(expected) == 10  # gazetteer: ner and typing; the other two: weak-typing; 2 seeds each
+    assert len(expected) == 16  # 8 rows (gazetteer and :half on ner and typing, 4 on weak-typing), 2 seeds
     assert _seed_metrics(tracking_server) == expected
     capsys.readouterr()
     assert main([*argv, "--executor", "ray"]) == 0  # a second invocation skips every finished task
     out = capsys.readouterr().out
     summary = [line for line in out.splitlines() if " skipped" in line]
-    assert len(summary) == 5
+    assert len(summary) == 8
     assert all("0 run, 2 skipped" in line for line in summary)
     for uri, folder in ((local, "from-local"), (tracking_server, "from-server")):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -164,10 +166,13 @@ def test_a_worker_killed_mid_task_fails_its_run_and_a_rerun_completes_it(trackin
             found = client.search_runs([experiment.experiment_id], "tags.seed = '7' and attributes.status = 'RUNNING'")
             victim = _worker_pid() if found else None
         time.sleep(0.2)
-    assert victim is not None, f"the task never started: {driver.stderr.read() if driver.poll() is not None else ''}"
+    if victim is None:
+        driver.kill()
+        pytest.fail(f"the task never started: {driver.communicate()[1][-2000:]}")
     os.kill(victim, 9)
-    assert driver.wait(timeout=300) == 2  # one clear error line, not a traceback
-    assert "its Ray worker died" in driver.stderr.read()
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 2  # one clear error line, not a traceback
+    assert "its Ray worker died" in err
     runs = client.search_runs([experiment.experiment_id], "tags.seed = '7' and tags.role = 'seed'")
     assert [r.info.status for r in runs] == ["FAILED"]  # never FINISHED: no report counts it
     assert main(argv) == 0  # the same command again redoes the task
@@ -177,9 +182,10 @@ def test_a_worker_killed_mid_task_fails_its_run_and_a_rerun_completes_it(trackin
 
 def _worker_pid() -> int | None:
     """The process of a Ray worker running a task now (Ray titles it after the task)."""
-    import psutil
-
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        if any("ray::_run_remote" in part for part in process.info["cmdline"] or []):
-            return process.info["pid"]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"ray::_run_remote" in cmdline.read_bytes():
+                return int(cmdline.parent.name)
+        except OSError:  # the process ended meanwhile
+            continue
     return None
