@@ -230,6 +230,7 @@ class Prepared:
     params: dict[str, str]
     pending: list[RunConfig]
     base: dict[str, str]
+    corpus: Corpus
 
 
 def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
@@ -279,7 +280,8 @@ def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
         seconds = metrics.get("time/fit_seconds", 0.0) + metrics.get("time/predict_seconds", 0.0)
         summary.results.append(SeedResult(run_config, metrics, run_id, seconds, metrics, skipped=True))
     parent_tags = {**base, "role": "parent"}
-    return Prepared(plan, summary, tracker, parent_tags, {**params, "seeds": str(request.seeds)}, pending, base)
+    params = {**params, "seeds": str(request.seeds)}
+    return Prepared(plan, summary, tracker, parent_tags, params, pending, base, corpus)
 
 
 def seed_tasks(prepared: Prepared, parent_id: str) -> list[SeedTask]:
@@ -359,6 +361,7 @@ def run_plans(
             if item.pending:
                 name = f"{item.plan.label}:protocol={item.plan.protocol.name}"
                 parents[k] = item.tracker.open(name, item.parent_tags, item.params)
+                item.tracker.log_datasets(parents[k], item.corpus)  # the runs table lists parents: their Dataset column
                 item.summary.parent_run_id = parents[k]
                 tasks += [(k, task) for task in seed_tasks(item, parents[k])]
         outcomes = executor.run([task for _, task in tasks], echo)

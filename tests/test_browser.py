@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from benchmark.tracking import Tracker
+from benchmark.cli import main
+from benchmark.tracking import DEFAULT_UI, Tracker
 
 
 def _free_port() -> int:
@@ -53,14 +54,14 @@ def mlflow_ui(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_printed_url_opens_the_runs_table_with_the_run(page, mlflow_ui, corpus):  # page first: skips early
+def test_the_printed_url_opens_the_runs_table_with_the_run(page, mlflow_ui, monkeypatch, capsys):  # page first
+    """A real run (a parent with its seed run): the URL `run` prints shows it with its dataset."""
     uri, address = mlflow_ui
-    tracker = Tracker("embedded/ner", uri)
-    name = "gazetteer:protocol=ner,seed=1"
-    with tracker.run(name, {"role": "seed", "method": "gazetteer"}, {"min_entity_ratio": "0.5"}) as run_id:
-        tracker.log_datasets(run_id, corpus)
-        tracker.log(run_id, metrics={"fine/micro_f1": 0.5})
-    page.goto(tracker.runs_url(address))
-    page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["run", "--method", "gazetteer", "--protocol", "ner", "--bootstrap", "0", "--quiet"]) == 0
+    printed = capsys.readouterr().out.split("then open ")[-1].strip()
+    assert printed.startswith(f"{DEFAULT_UI}/#/experiments/")
+    page.goto(printed.replace(DEFAULT_UI, address))
+    page.get_by_text("gazetteer:protocol=ner", exact=True).first.wait_for(timeout=60_000)  # the parent row
     assert page.get_by_text("few-nerd/embedded").first.is_visible()  # the Dataset column
     assert page.get_by_text("Traces: 0").count() == 0  # not MLflow 3's GenAI overview
