@@ -227,7 +227,7 @@ class Prepared:
     summary: RunSummary
     tracker: Any
     parent_tags: dict[str, str]
-    params: dict[str, str]
+    params: dict[str, str]  # each seed run's (its parent's add the seeds)
     pending: list[RunConfig]
     base: dict[str, str]
     corpus: Corpus
@@ -280,7 +280,6 @@ def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
         seconds = metrics.get("time/fit_seconds", 0.0) + metrics.get("time/predict_seconds", 0.0)
         summary.results.append(SeedResult(run_config, metrics, run_id, seconds, metrics, skipped=True))
     parent_tags = {**base, "role": "parent"}
-    params = {**params, "seeds": str(request.seeds)}
     return Prepared(plan, summary, tracker, parent_tags, params, pending, base, corpus)
 
 
@@ -360,7 +359,8 @@ def run_plans(
         for k, item in enumerate(prepared):
             if item.pending:
                 name = f"{item.plan.label}:protocol={item.plan.protocol.name}"
-                parents[k] = item.tracker.open(name, item.parent_tags, item.params)
+                params = {**item.params, "seeds": str(item.plan.request.seeds)}
+                parents[k] = item.tracker.open(name, item.parent_tags, params)
                 item.tracker.log_datasets(parents[k], item.corpus)  # the runs table lists parents: their Dataset column
                 item.summary.parent_run_id = parents[k]
                 tasks += [(k, task) for task in seed_tasks(item, parents[k])]

@@ -66,3 +66,17 @@ def test_workers_get_the_store_as_the_driver_resolves_it(tmp_path, monkeypatch):
     local = ("sqlite:///x.db", "mlruns", "file:///m")
     assert all(local_store(u) for u in local)
     assert not any(local_store(u) for u in ("http://h:5000", "postgresql://h/db"))
+
+
+def test_local_tasks_log_parent_and_seed_runs_as_before(workdir, store):
+    """The parent carries the seeds and the datasets; each seed run its settings (no seeds
+    parameter: settings alone group runs in the report) and the datasets."""
+    assert main(["run", "--method", "gazetteer", "--protocol", "ner", "--seeds", "1", "2", "--bootstrap", "0"]) == 0
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("embedded/ner")
+    runs = {r.data.tags["role"]: r for r in client.search_runs([experiment.experiment_id], "tags.role = 'parent'")}
+    seeds = client.search_runs([experiment.experiment_id], "tags.role = 'seed'")
+    assert runs["parent"].data.params["seeds"] == "(1, 2)"
+    assert sorted(r.info.status for r in seeds) == ["FINISHED", "FINISHED"]
+    assert all("seeds" not in r.data.params and "min_entity_ratio" in r.data.params for r in seeds)
+    assert all(len(r.inputs.dataset_inputs) == 3 for r in [runs["parent"], *seeds])
