@@ -84,7 +84,10 @@ class RayExecutor:
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
             except (ConnectionError, RuntimeError, ValueError) as error:
-                raise BenchmarkError(f"cannot reach the Ray cluster at {address}: {error}") from None
+                raise BenchmarkError(
+                    f"cannot reach the Ray cluster at {address}: {error} (a cluster with token authentication "
+                    "needs RAY_AUTH_MODE=token and its token here too)"
+                ) from None
 
     def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
         from benchmark.tracking import local_store
