@@ -439,7 +439,7 @@ class TransformerEncoder(WordEncoder):
         batches = self.batches(sentences)
         if progress:
             desc = f"encoding ({self.name})"
-            batches = bar(batches, desc, len(sentences), "sent", size=lambda batch: len(batch.sentences))
+            batches = bar(batches, desc, len(sentences), "sentence", size=lambda batch: len(batch.sentences))
         with torch.inference_mode():
             for batch in batches:
                 vectors = self.forward(model, batch).float().cpu().numpy()

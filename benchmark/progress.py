@@ -50,7 +50,9 @@ def _line(text: str) -> None:
 
 
 def _rate(count: int, unit: str, seconds: float) -> str:
-    return f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s)"
+    """``12 steps in 3.0 s (4.0 step/s)``: the count in the plural, the rate as tqdm writes it."""
+    units = unit if count == 1 else unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
+    return f"{count} {units} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s)"
 
 
 class Bar:

@@ -18,7 +18,7 @@ def loud():
 
 def _fit_like(log=lambda metrics, step: None) -> None:
     """What a method does: an encoding loop, a step without a loop, three epochs of a curve."""
-    assert sum(bar(range(5), "encoding (minilm)", 5, "sent")) == 10
+    assert sum(bar(range(5), "encoding (minilm)", 5, "sentence")) == 10
     with stage("k-means of 12 entities"):
         pass
     curve = Curve("fine", 30, "micro_f1", log)
@@ -34,7 +34,7 @@ def test_plain_lines_off_a_terminal(capsys):
     assert out == ""
     assert "\r" not in err
     lines = err.splitlines()
-    assert lines[0].startswith("encoding (minilm): 5 sent in ")
+    assert lines[0].startswith("encoding (minilm): 5 sentences in ")
     assert lines[1].startswith("k-means of 12 entities: ")
     assert lines[2].startswith("fine epoch 1/30: loss 2.5000, micro_f1 0.1000 (")
     assert lines[4].startswith("fine epoch 3/30: loss 1.2000, micro_f1 0.2500 (")
@@ -84,7 +84,7 @@ def test_a_loop_left_early_says_so(capsys):
         if i == 9:
             break
     # items 0–8 finished; the loop left while handling item 9
-    assert capsys.readouterr().err.startswith("LIME explanations: stopped after 9 entity in ")
+    assert capsys.readouterr().err.startswith("LIME explanations: stopped after 9 entities in ")
 
 
 def test_a_long_loop_off_a_terminal_reports_count_rate_and_eta_while_it_runs(capsys, monkeypatch):
@@ -94,4 +94,4 @@ def test_a_long_loop_off_a_terminal_reports_count_rate_and_eta_while_it_runs(cap
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(" (")[0] for line in lines[:4]] == [f"LIME explanations: {i}/4 entity" for i in range(1, 5)]
     assert "s to go)" in lines[0]
-    assert lines[4].startswith("LIME explanations: 4 entity in ")
+    assert lines[4].startswith("LIME explanations: 4 entities in ")
