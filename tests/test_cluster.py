@@ -136,12 +136,14 @@ def test_a_grid_on_ray_and_a_tracking_server_matches_a_local_run(tracking_server
     for uri, folder in ((local, "from-local"), (tracking_server, "from-server")):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         assert main(["report", "--out", folder, "--trials", "200", "--dataset", "supervised",
-                     "--data-dir", str(official_layout)]) == 0  # fmt: skip
+                     "--data-dir", str(official_layout), "--no-verify"]) == 0  # fmt: skip
+        assert "test gold unavailable" not in capsys.readouterr().err  # runs re-scored, pairs tested
     tables = sorted(p.relative_to(tmp_path / "from-local") for p in (tmp_path / "from-local").rglob("*.csv"))
     assert tables
-    for table in tables:
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "from-local" / table),
-                                      pd.read_csv(tmp_path / "from-server" / table))  # fmt: skip
+    for table in tables:  # everything but the wall time the runs took
+        local_table, server_table = (pd.read_csv(tmp_path / f / table).drop(columns="seconds", errors="ignore")
+                                     for f in ("from-local", "from-server"))  # fmt: skip
+        pd.testing.assert_frame_equal(local_table, server_table)
 
 
 def _slice_args(folder: Path) -> list[str]:
