@@ -105,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="who runs the seeds: local (one after another here, default) or ray (a Ray cluster; "
         "pip install -e '.[ray]')",
     )
-    run.add_argument("--ray-address", metavar="ADDRESS", help="a running Ray cluster (default: start a local one)")
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="a running Ray cluster (default: RAY_ADDRESS, else the one `ray start` began here, else a new local one)",
+    )
     run.add_argument(
         "--cpus-per-task",
         type=int,

@@ -30,9 +30,10 @@ class LocalExecutor:
             try:
                 outcomes.append(run_seed(task, echo))
             except (KeyboardInterrupt, SystemExit):
-                _kill_scheduled(tasks[k + 1 :])
+                _kill_scheduled(tasks[k:])
                 raise
-            except Exception as error:  # the task's run is FAILED; the others go on
+            except Exception as error:  # the task's run is FAILED (even if it failed before starting); the others go on
+                _end_unfinished(task, "FAILED")
                 outcomes.append(error)
         return outcomes
 
@@ -66,11 +67,12 @@ def _check_listening(address: str) -> None:
 
 
 class RayExecutor:
-    """The tasks on a Ray cluster (``address``: a running cluster, or None for a local one
-    started here), each declaring its CPU threads and, for a fine-tuned regime on a cluster with
-    GPUs, one GPU. Prints tasks done / running / failed with an ETA while they run. Ctrl-C
-    cancels the outstanding tasks and marks their runs KILLED; a task whose worker dies has its
-    run marked FAILED (never FINISHED), so the next invocation runs it again."""
+    """The tasks on a Ray cluster (``address``: a running cluster; None: Ray's own choice —
+    ``RAY_ADDRESS``, the cluster `ray start` began on this machine, or a new local one), each
+    declaring its CPU threads and, for a fine-tuned regime on a cluster with GPUs, one GPU.
+    Prints tasks done / running / failed with an ETA while they run. Ctrl-C cancels the
+    outstanding tasks and marks their runs KILLED; a task that fails, or whose worker dies, has
+    its run marked FAILED (never FINISHED), so the next invocation runs it again."""
 
     def __init__(self, address: str | None = None, cpus_per_task: int = 1) -> None:
         try:
@@ -83,7 +85,7 @@ class RayExecutor:
                 _check_listening(address)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-            except (ConnectionError, RuntimeError, ValueError) as error:
+            except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
                 raise BenchmarkError(
                     f"cannot reach the Ray cluster at {address}: {error} (a cluster with token authentication "
                     "needs RAY_AUTH_MODE=token and its token here too)"
@@ -119,6 +121,7 @@ class RayExecutor:
                         outcomes[index[ref]] = ray.get(ref)
                     except ray.exceptions.RayTaskError as error:  # the task raised: its run is FAILED
                         outcomes[index[ref]] = error.cause or error
+                        _end_unfinished(tasks[index[ref]], "FAILED")  # also when it failed before starting
                         failed += 1
                     except ray.exceptions.RayError as error:  # its worker or node died mid-task
                         task = tasks[index[ref]]

@@ -365,13 +365,10 @@ def run_plans(
                 item.summary.parent_run_id = parents[k]
                 tasks += [(k, task) for task in seed_tasks(item, parents[k])]
         outcomes = executor.run([task for _, task in tasks], echo)
-    except (KeyboardInterrupt, SystemExit):
+    except BaseException as error:  # every run left without a final status ends KILLED (Ctrl-C) or FAILED
+        status = "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
         for k, parent in parents.items():
-            prepared[k].tracker.client.set_terminated(parent, "KILLED")
-        raise
-    except BaseException:
-        for k, parent in parents.items():
-            prepared[k].tracker.client.set_terminated(parent, "FAILED")
+            prepared[k].tracker.end_family(parent, status)
         raise
     for (k, _), outcome in zip(tasks, outcomes, strict=True):
         if isinstance(outcome, BaseException):

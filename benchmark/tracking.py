@@ -42,18 +42,43 @@ def tracking_uri() -> str:
 
 def check_reachable(uri: str, timeout: float = 10.0) -> None:
     """Fail at once, before anything is logged, when ``uri`` is a tracking server (``http(s)://``)
-    that does not answer (MLflow's own client would retry for minutes)."""
+    that does not answer, or refuses this client (MLflow's own client would retry for minutes)."""
     if not uri.startswith(("http://", "https://")):
         return
+    import base64
     import urllib.error
     import urllib.request
 
+    base = uri.rstrip("/")
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
-            return
+        with urllib.request.urlopen(f"{base}/health", timeout=timeout):
+            pass
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise BenchmarkError(f"the tracking server {uri} (MLFLOW_TRACKING_URI) does not answer: {reason}") from None
+    headers = {}  # /health is open to all; an API call shows whether the server accepts us
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
+    elif os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        pair = f"{os.environ['MLFLOW_TRACKING_USERNAME']}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    probe = urllib.request.Request(f"{base}/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
+    try:
+        with urllib.request.urlopen(probe, timeout=timeout):
+            return
+    except urllib.error.HTTPError as error:
+        if error.code == 403:
+            raise BenchmarkError(
+                f"the tracking server {uri} refuses this client (403): start it with --allowed-hosts naming "
+                "the host in MLFLOW_TRACKING_URI"
+            ) from None
+        if error.code == 401:
+            raise BenchmarkError(
+                f"the tracking server {uri} needs credentials (401): MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+            ) from None
+    except (urllib.error.URLError, OSError):
+        pass  # it answered /health: let MLflow's client report anything else
 
 
 def local_store(uri: str) -> bool:
@@ -169,6 +194,12 @@ class Tracker:
         """Set a run's final ``status`` unless it has one (its worker died, or never started it)."""
         if self.client.get_run(run_id).info.status in ("SCHEDULED", "RUNNING"):
             self.client.set_terminated(run_id, status)
+
+    def end_family(self, parent_id: str, status: str) -> None:
+        """Set ``status`` on the parent and every child of it that has no final status yet."""
+        children = self.client.search_runs([self.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+        for run_id in [*(child.info.run_id for child in children), parent_id]:
+            self.end_unfinished(run_id, status)
 
     @contextmanager
     def resume(self, run_id: str) -> Iterator[str]:

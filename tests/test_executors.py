@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import sys
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
@@ -80,3 +81,39 @@ def test_local_tasks_log_parent_and_seed_runs_as_before(workdir, store):
     assert sorted(r.info.status for r in seeds) == ["FINISHED", "FINISHED"]
     assert all("seeds" not in r.data.params and "min_entity_ratio" in r.data.params for r in seeds)
     assert all(len(r.inputs.dataset_inputs) == 3 for r in [runs["parent"], *seeds])
+
+
+def _statuses(uri: str) -> dict[str, str]:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("embedded/ner")
+    runs = client.search_runs([experiment.experiment_id])
+    return {r.data.tags.get("seed", "parent"): r.info.status for r in runs}
+
+
+def _failing_on(seed: int, error: BaseException, monkeypatch):
+    import benchmark.runner as runner
+
+    fit_predict = runner.fit_predict
+
+    def patched(method, protocol, training, test, run_seed, *args):
+        if run_seed == seed:
+            raise error
+        return fit_predict(method, protocol, training, test, run_seed, *args)
+
+    monkeypatch.setattr(runner, "fit_predict", patched)
+
+
+ARGV = ["run", "--method", "gazetteer", "--protocol", "ner", "--seeds", "1", "2", "3", "--bootstrap", "0", "--quiet"]
+
+
+def test_a_failing_seed_is_failed_and_the_others_go_on(workdir, store, monkeypatch):
+    _failing_on(1, ValueError("broken"), monkeypatch)
+    with pytest.raises(ValueError, match="broken"):  # one method: `run` reports the seed's error
+        main(ARGV)
+    assert _statuses(store) == {"1": "FAILED", "2": "FINISHED", "3": "FINISHED", "parent": "FAILED"}
+
+
+def test_ctrl_c_kills_the_running_seed_and_those_not_started(workdir, store, monkeypatch, capsys):
+    _failing_on(2, KeyboardInterrupt(), monkeypatch)
+    assert main(ARGV) == 130
+    assert _statuses(store) == {"1": "FINISHED", "2": "KILLED", "3": "KILLED", "parent": "KILLED"}
