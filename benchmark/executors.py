@@ -4,6 +4,7 @@ task's metrics do not depend on the executor. The runner builds the tasks and ne
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -27,6 +28,7 @@ class LocalExecutor:
     def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for k, task in enumerate(tasks):
+            echo(f"== task {k + 1}/{len(tasks)}: {task.run_config.name}")
             try:
                 outcomes.append(run_seed(task, echo))
             except (KeyboardInterrupt, SystemExit):
@@ -97,10 +99,11 @@ class RayExecutor:
         ray = self.ray
         nodes = sum(node["Alive"] for node in ray.nodes())
         stores = sorted({task.tracking_uri for task in tasks if local_store(task.tracking_uri)})
-        if nodes > 1 and stores:
-            echo(
+        if nodes > 1 and stores:  # a warning, not progress: shown even under --quiet
+            print(
                 f"warning: the tracking store {stores[0]} is a file on this machine; Ray workers on the "
-                f"other {nodes - 1} node(s) cannot write it (use a tracking server: MLFLOW_TRACKING_URI=http://...)"
+                f"other {nodes - 1} node(s) cannot write it (use a tracking server: MLFLOW_TRACKING_URI=http://...)",
+                file=sys.stderr,
             )
         gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
         remote = ray.remote(_run_remote)
