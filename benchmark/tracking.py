@@ -167,15 +167,8 @@ class Tracker:
         if parent_id is not None:
             all_tags["mlflow.parentRunId"] = parent_id
         run_id = self.open(name, all_tags, params)
-        try:
+        with self._ending(run_id):
             yield run_id
-        except (KeyboardInterrupt, SystemExit):
-            self.client.set_terminated(run_id, "KILLED")
-            raise
-        except BaseException:
-            self.client.set_terminated(run_id, "FAILED")
-            raise
-        self.client.set_terminated(run_id, "FINISHED")
 
     def open(self, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> str:
         """A run created now and left RUNNING: its owner sets its final status."""
@@ -206,8 +199,14 @@ class Tracker:
         """Work on a scheduled run: RUNNING now, then FINISHED, FAILED on an exception, KILLED on
         Ctrl-C or SIGTERM (a worker killed outright leaves it RUNNING: never FINISHED)."""
         self.client.update_run(run_id, status="RUNNING")
-        try:
+        with self._ending(run_id):
             yield run_id
+
+    @contextmanager
+    def _ending(self, run_id: str) -> Iterator[None]:
+        """End the run FINISHED, FAILED on an exception, KILLED on Ctrl-C or SIGTERM."""
+        try:
+            yield
         except (KeyboardInterrupt, SystemExit):
             self.client.set_terminated(run_id, "KILLED")
             raise
