@@ -4,9 +4,10 @@ task's metrics do not depend on the executor. The runner builds the tasks and ne
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from benchmark.errors import BenchmarkError
@@ -14,6 +15,18 @@ from benchmark.runner import SeedResult, SeedTask, run_seed
 
 #: a task's outcome: its result, or the error it raised
 Outcome = SeedResult | BaseException
+
+#: the driver's environment a worker needs as well: the cache folder and the tracking server's
+#: credentials and TLS settings (the tracking URI itself travels with each task)
+FORWARDED_ENV = (
+    "BENCHMARK_CACHE_DIR",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_INSECURE_TLS",
+    "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+)
 
 
 class Executor(Protocol):
@@ -71,10 +84,11 @@ def _check_listening(address: str) -> None:
 class RayExecutor:
     """The tasks on a Ray cluster (``address``: a running cluster; None: Ray's own choice —
     ``RAY_ADDRESS``, the cluster `ray start` began on this machine, or a new local one), each
-    declaring its CPU threads and, for a fine-tuned regime on a cluster with GPUs, one GPU.
-    Prints tasks done / running / failed with an ETA while they run. Ctrl-C cancels the
-    outstanding tasks and marks their runs KILLED; a task that fails, or whose worker dies, has
-    its run marked FAILED (never FINISHED), so the next invocation runs it again."""
+    declaring its CPU threads and, for a fine-tuned regime on a cluster with GPUs, one GPU
+    (`task_options`); fine-tuned tasks, the long ones, go first. Prints tasks done / running /
+    failed with an ETA while they run. Ctrl-C cancels the outstanding tasks and marks their runs
+    KILLED; a task that fails, or whose worker dies, has its run marked FAILED (never FINISHED),
+    so the next invocation runs it again."""
 
     def __init__(self, address: str | None = None, cpus_per_task: int = 1) -> None:
         try:
@@ -94,26 +108,16 @@ class RayExecutor:
                 ) from None
 
     def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
-        from benchmark.tracking import local_store
-
         ray = self.ray
-        nodes = sum(node["Alive"] for node in ray.nodes())
-        stores = sorted({task.tracking_uri for task in tasks if local_store(task.tracking_uri)})
-        if nodes > 1 and stores:  # a warning, not progress: shown even under --quiet
-            print(
-                f"warning: the tracking store {stores[0]} is a file on this machine; Ray workers on the "
-                f"other {nodes - 1} node(s) cannot write it (use a tracking server: MLFLOW_TRACKING_URI=http://...)",
-                file=sys.stderr,
-            )
-        gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+        cluster_gpus = ray.cluster_resources().get("GPU", 0) > 0
+        _warn_about_cluster(tasks, ray.nodes(), self.cpus, cluster_gpus)
         remote = ray.remote(_run_remote)
+        order = submission_order([task.regime for task in tasks])
         refs = [
-            remote.options(
-                num_cpus=self.cpus, num_gpus=gpus if task.regime == "finetuned" else 0, max_retries=0
-            ).remote(task, self.cpus)
-            for task in tasks
+            remote.options(**task_options(tasks[k], self.cpus, cluster_gpus, os.environ)).remote(tasks[k], self.cpus)
+            for k in order
         ]
-        index = {ref: k for k, ref in enumerate(refs)}
+        index = dict(zip(refs, order, strict=True))
         outcomes: list[Outcome | None] = [None] * len(tasks)
         pending, started, failed = list(refs), time.perf_counter(), 0
         try:
@@ -148,6 +152,53 @@ class RayExecutor:
             _kill_scheduled([tasks[index[ref]] for ref in pending])
             raise
         return outcomes  # type: ignore[return-value]  # every slot is filled once the loop ends
+
+
+def submission_order(regimes: Sequence[str]) -> list[int]:
+    """The order the Ray executor submits tasks in: fine-tuned ones (the long ones) first, the
+    runner's order otherwise, so no long task starts last (scripts/cluster_sizing.py simulates it)."""
+    return sorted(range(len(regimes)), key=lambda k: regimes[k] != "finetuned")
+
+
+def task_options(task: SeedTask, cpus: int, cluster_gpus: bool, environ: Mapping[str, str]) -> dict:
+    """Ray options of one task: ``cpus`` CPUs; one GPU for a fine-tuned regime when the cluster
+    has GPUs, and otherwise none visible (Ray leaves a task that asked for no GPU every GPU of its
+    node, and torch would take one); the driver's `FORWARDED_ENV`. Never retried: a rerun of the
+    command redoes what failed."""
+    gpu = cluster_gpus and task.regime == "finetuned"
+    env = {name: environ[name] for name in FORWARDED_ENV if name in environ}
+    if cluster_gpus and not gpu:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    options: dict = {"num_cpus": cpus, "num_gpus": int(gpu), "max_retries": 0}
+    if env:
+        options["runtime_env"] = {"env_vars": env}
+    return options
+
+
+def _warn_about_cluster(tasks: Sequence[SeedTask], nodes: list[dict], cpus: int, cluster_gpus: bool) -> None:
+    """Warnings, not progress (shown even under --quiet): a tracking store no other node can
+    write, fine-tuned tasks without a GPU, tasks no node can hold yet."""
+    from benchmark.tracking import local_store
+
+    alive = [node for node in nodes if node["Alive"]]
+    warnings = []
+    stores = sorted({task.tracking_uri for task in tasks if local_store(task.tracking_uri)})
+    if len(alive) > 1 and stores:
+        warnings.append(
+            f"the tracking store {stores[0]} is a file on this machine; Ray workers on the other "
+            f"{len(alive) - 1} node(s) cannot write it (use a tracking server: MLFLOW_TRACKING_URI=http://...)"
+        )
+    finetuned = sum(task.regime == "finetuned" for task in tasks)
+    if finetuned and not cluster_gpus:
+        warnings.append(f"the cluster has no GPU: {finetuned} fine-tuned task(s) train on CPU (hours each)")
+    largest = max((node["Resources"].get("CPU", 0) for node in alive), default=0)
+    if tasks and largest < cpus:
+        warnings.append(
+            f"no node has {cpus} CPUs (--cpus-per-task; the largest has {largest:g}): the tasks wait until "
+            "such a node joins"
+        )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _run_remote(task: SeedTask, threads: int) -> SeedResult:

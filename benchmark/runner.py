@@ -313,6 +313,7 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
     plan = plan_run(task.request)
     request, protocol = plan.request, plan.protocol
     corpus = _corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
+    _check_same_inputs(task.run_config, corpus.sha256, plan.method_cls)
     train, dev, test = corpus.split("train"), corpus.split("dev"), corpus.split("test")
     views = (protocol.train_view(train, "train", corpus.hierarchy), protocol.train_view(dev, "dev", corpus.hierarchy))
     test_view = protocol.test_view(test, corpus.hierarchy)
@@ -332,6 +333,23 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
             tracker.log_result(run_id, run_config, scores, predictions, extra, Path(tmp, "artifacts"), gold)
     seconds = extra["time/fit_seconds"] + extra["time/predict_seconds"]
     return SeedResult(run_config, scores.metrics, run_id, seconds, extra)
+
+
+def _check_same_inputs(run_config: RunConfig, data_sha256: str, method_cls: type[Method]) -> None:
+    """Refuse to run a task whose data, code or packages here (a worker on another node) differ
+    from those its run key was made from on the driver: its run would claim results it did not
+    compute."""
+    here = {
+        "data (sha256)": (data_sha256, run_config.dataset_sha256),
+        "code (sha256)": (source_fingerprint(method_cls.__module__), run_config.code_sha256),
+        "package versions": (package_versions(), run_config.packages),
+    }
+    differ = [name for name, (mine, driver) in here.items() if mine != driver]
+    if differ:
+        raise BenchmarkError(
+            f"{run_config.name}: this worker's {' and '.join(differ)} differ from the driver's; every node "
+            "needs the same checkout, data files and packages"
+        )
 
 
 def run_benchmark(

@@ -129,6 +129,11 @@ def _build_and_digest(root: str, sentences: list[list[str]], stage_value: int) -
     return digest, hashlib.sha256(json.dumps(stage).encode()).hexdigest(), cache.encoded_sentences, stage
 
 
+def _race(barrier, results, key: int, root: str, sentences: list[list[str]]) -> None:
+    barrier.wait(timeout=120)
+    results[key] = _build_and_digest(root, sentences, 1)
+
+
 @pytest.mark.slow
 def test_two_processes_building_one_entry_at_once_both_read_it_whole(sentences, tmp_path):
     """Workers sharing one cache folder (`--cache-dir` on a shared filesystem): two processes
@@ -136,8 +141,15 @@ def test_two_processes_building_one_entry_at_once_both_read_it_whole(sentences, 
     identical entry, and the features are encoded once."""
     rows = [list(s) for s in sentences[:60]]
     context = multiprocessing.get_context("spawn")
-    with context.Pool(2) as pool:
-        first, second = pool.starmap(_build_and_digest, [(str(tmp_path), rows, 1), (str(tmp_path), rows, 1)])
+    with context.Manager() as manager:
+        barrier, results = manager.Barrier(2), manager.dict()  # both start building at the same moment
+        racers = [context.Process(target=_race, args=(barrier, results, k, str(tmp_path), rows)) for k in (0, 1)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=300)
+        assert [racer.exitcode for racer in racers] == [0, 0]
+        first, second = results[0], results[1]
     assert first[:2] == second[:2]
     assert sorted([first[2], second[2]]) == [0, len(rows)]  # one built it under the lock, one read it
     assert first[3] == second[3] == {"value": 1}

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -26,19 +24,13 @@ from benchmark.cli import main
 GRID = ["gazetteer", "random-within-coarse", "label-name"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _as_postgres(command: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: run its tools as the ``postgres`` user then."""
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
 @pytest.fixture(scope="module")
-def postgres():
+def postgres(free_port):
     bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
     if not bindir or not Path(bindir, "initdb").exists():
         reason = "no PostgreSQL server binaries (Debian: postgresql-15)"
@@ -47,7 +39,7 @@ def postgres():
     folder = Path(tempfile.mkdtemp(prefix="benchmark-postgres-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
-    port = _free_port()
+    port = free_port()
     data = folder / "data"
     subprocess.run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-U", "bench", "--auth=trust"]), check=True,
                    capture_output=True)  # fmt: skip
@@ -64,32 +56,11 @@ def postgres():
 
 
 @pytest.fixture(scope="module")
-def tracking_server(postgres, tmp_path_factory):
+def tracking_server(postgres, tmp_path_factory, mlflow_serving):
     folder = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", postgres, "--artifacts-destination",
-               str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    with (folder / "log").open("w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    address = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{address}/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow server did not start: {(folder / 'log').read_text()[-2000:]}")
-                time.sleep(0.5)
+    args = ["server", "--backend-store-uri", postgres, "--artifacts-destination", str(folder / "artifacts")]
+    with mlflow_serving(args, folder / "log") as address:
         yield address
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ today's loop (the Ray executor against a real cluster: tests/test_cluster.py).""
 
 from __future__ import annotations
 
-import socket
 import sys
 
 import pytest
@@ -11,12 +10,6 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
 from benchmark.tracking import absolute_uri, local_store
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
 def _no_runs(uri: str) -> bool:
@@ -32,8 +25,8 @@ def test_ray_executor_without_ray_says_how_to_install_it(workdir, store, monkeyp
     assert _no_runs(store)
 
 
-def test_an_unreachable_ray_cluster_fails_before_any_task(workdir, store, capsys):
-    address = f"127.0.0.1:{_closed_port()}"
+def test_an_unreachable_ray_cluster_fails_before_any_task(workdir, store, free_port, capsys):
+    address = f"127.0.0.1:{free_port()}"
     assert main(["run", "--method", "gazetteer", "--executor", "ray", "--ray-address", address]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot reach the Ray cluster at {address}")
@@ -41,8 +34,8 @@ def test_an_unreachable_ray_cluster_fails_before_any_task(workdir, store, capsys
     assert _no_runs(store)
 
 
-def test_an_unreachable_tracking_server_fails_before_any_task(workdir, monkeypatch, capsys):
-    uri = f"http://127.0.0.1:{_closed_port()}"
+def test_an_unreachable_tracking_server_fails_before_any_task(workdir, free_port, monkeypatch, capsys):
+    uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     for argv in (["run", "--method", "gazetteer"], ["report"]):
         assert main(argv) == 2
@@ -117,3 +110,65 @@ def test_ctrl_c_kills_the_running_seed_and_those_not_started(workdir, store, mon
     _failing_on(2, KeyboardInterrupt(), monkeypatch)
     assert main(ARGV) == 130
     assert _statuses(store) == {"1": "FINISHED", "2": "KILLED", "3": "KILLED", "parent": "KILLED"}
+
+
+def test_a_worker_whose_code_differs_from_the_drivers_refuses_its_task(workdir, store, monkeypatch, capsys):
+    """The run key is made on the driver; a worker with another checkout must not fill the run."""
+    import benchmark.runner as runner
+
+    prepare = runner.prepare
+
+    def then_the_code_changes(*args):
+        prepared = prepare(*args)
+        monkeypatch.setattr(runner, "source_fingerprint", lambda module: "another checkout")
+        return prepared
+
+    monkeypatch.setattr(runner, "prepare", then_the_code_changes)
+    assert main(["run", "--method", "gazetteer", "--protocol", "ner", "--bootstrap", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "this worker's code (sha256) differ from the driver's" in err
+    assert _statuses(store) == {"1": "FAILED", "parent": "FAILED"}
+
+
+def _task(regime: str):
+    from benchmark.runner import SeedTask
+
+    return SeedTask(None, None, "http://head:5000", "embedded/ner", "run", regime)  # type: ignore[arg-type]
+
+
+def test_ray_tasks_reserve_what_they_use_and_get_the_drivers_cache_and_credentials():
+    from benchmark.executors import task_options
+
+    environ = {"MLFLOW_TRACKING_TOKEN": "t", "BENCHMARK_CACHE_DIR": "/shared/cache", "HOME": "/root"}
+    tuned = task_options(_task("finetuned"), 2, True, environ)
+    assert (tuned["num_cpus"], tuned["num_gpus"], tuned["max_retries"]) == (2, 1, 0)
+    assert tuned["runtime_env"]["env_vars"] == {"BENCHMARK_CACHE_DIR": "/shared/cache", "MLFLOW_TRACKING_TOKEN": "t"}
+    frozen = task_options(_task("frozen"), 1, True, environ)  # Ray would leave it every GPU of its node
+    assert frozen["num_gpus"] == 0
+    assert frozen["runtime_env"]["env_vars"]["CUDA_VISIBLE_DEVICES"] == ""
+    assert task_options(_task("finetuned"), 1, False, {}) == {"num_cpus": 1, "num_gpus": 0, "max_retries": 0}
+
+
+def test_the_ray_executor_warns_about_a_cluster_that_cannot_serve_the_tasks(capsys):
+    from benchmark.executors import _warn_about_cluster
+
+    nodes = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 4.0}}]
+    tasks = [_task("finetuned"), _task("frozen")]
+    _warn_about_cluster(tasks, nodes, 8, cluster_gpus=False)
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "warning: the cluster has no GPU: 1 fine-tuned task(s) train on CPU (hours each)",
+        "warning: no node has 8 CPUs (--cpus-per-task; the largest has 4): the tasks wait until such a node joins",
+    ]
+    _warn_about_cluster(tasks, nodes, 4, cluster_gpus=True)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_runner_and_the_local_executor_never_import_ray():
+    import subprocess
+
+    code = (
+        "import sys, benchmark.cli, benchmark.runner, benchmark.executors as e; e.make_executor('local'); "
+        "sys.exit('ray' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
