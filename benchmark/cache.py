@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -135,7 +136,7 @@ class FeatureCache:
         return WordFeatures(matrix, offsets)
 
     def _build(self, entry: Path, fields: dict, encoder: WordEncoder, sentences: Sequence[Sequence[str]]) -> None:
-        staging = entry.with_name(f"{entry.name}.tmp-{os.getpid()}")
+        staging = entry.with_name(f"{entry.name}.tmp-{_writer()}")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         try:
@@ -184,7 +185,7 @@ class FeatureCache:
         self.stage_misses += 1
         value = compute()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_suffix(f".{_writer()}.tmp")
         tmp.write_text(json.dumps({"fields": fields, "value": value}))
         tmp.replace(path)
         return value
@@ -207,6 +208,11 @@ class FeatureCache:
                 freed += sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
                 shutil.rmtree(target)
         return freed
+
+
+def _writer() -> str:
+    """This process's name for its staging files: unique across the nodes sharing a cache folder."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def settings_from(config: object) -> EncoderSettings:

@@ -98,6 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="rerun seeds that already finished with the same settings, data and code"
     )
     _add_cache_option(run)
+    run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="who runs the seeds: local (one after another here, default) or ray (a Ray cluster; "
+        "pip install -e '.[ray]')",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="a running Ray cluster (default: RAY_ADDRESS, else the one `ray start` began here, else a new local one)",
+    )
+    run.add_argument(
+        "--cpus-per-task",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --executor ray: CPU threads each task reserves and uses (default 1)",
+    )
     _add_quiet_option(run)
     run.set_defaults(handler=cmd_run)
 
@@ -152,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR", help="default: reports/")
     report.add_argument("--data-dir", type=Path, metavar="DIR", help="where non-embedded datasets' gold is")
+    report.add_argument(
+        "--no-verify", action="store_true", help="accept --data-dir files that differ from the official ones"
+    )
     report.add_argument(
         "--readme",
         type=Path,
@@ -246,10 +268,13 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunRequest, comparison_requests, plan_run, run_benchmark
+    from benchmark.executors import make_executor
+    from benchmark.runner import RunRequest, comparison_requests, plan_run, run_benchmark, run_plans
+    from benchmark.tracking import check_reachable, tracking_uri
 
     if args.bootstrap < 0:
         raise BenchmarkError("--bootstrap must be 0 (no CIs) or a positive number of resamples")
+    check_reachable(tracking_uri())
     template = RunRequest(
         method=args.method[0],
         protocol=args.protocol,
@@ -266,20 +291,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
     )
     if args.method != ["all"] and len(args.method) == 1:
-        _print_summary(run_benchmark(template, _echo))
+        plan = plan_run(template)
+        executor = make_executor(args.executor, args.ray_address, args.cpus_per_task)
+        _print_summary(run_benchmark(plan, _echo, executor))
         return 0
     if args.variant or args.set or args.config:
         raise BenchmarkError("--variant, --set and --config apply to one method; run that method alone")
     plans = [plan_run(r) for r in comparison_requests(args.method, args.protocol, template)]
+    summaries = run_plans(plans, _echo, make_executor(args.executor, args.ray_address, args.cpus_per_task))
     rows, failed, urls = [], 0, {}
-    for i, plan in enumerate(plans, 1):
-        _echo(f"== {i}/{len(plans)}: {plan.label} on {plan.protocol.name}")
-        try:
-            summary = run_benchmark(plan, _echo)
-        except BenchmarkError:
-            raise
-        except Exception as error:  # one broken method must not stop the comparison
+    for plan, summary in zip(plans, summaries, strict=True):
+        if summary.error is not None:  # one broken method must not stop the comparison
             failed += 1
+            error = summary.error
             print(f"FAILED: {plan.label} on {plan.protocol.name}: {type(error).__name__}: {error}", file=sys.stderr)
             rows.append([plan.label, plan.protocol.name, "FAILED", "", ""])
             continue
@@ -394,9 +418,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     import time
 
     from benchmark.report import ReportRequest, default_readme, write_reports
+    from benchmark.tracking import check_reachable, tracking_uri
 
     if not 0 < args.alpha < 1 or args.trials < 100:
         raise BenchmarkError("--alpha must lie in (0, 1) and --trials be at least 100")
+    check_reachable(tracking_uri())
     request = ReportRequest(
         dataset=args.dataset,
         protocol=args.protocol,
@@ -404,6 +430,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
         out=args.out,
         data_dir=args.data_dir,
+        verify=not args.no_verify,
         readme=args.readme if args.readme is not None else default_readme(args.out),
         force=args.force,
         alpha=args.alpha,

@@ -56,6 +56,7 @@ FRONT_ENDS = frozenset(
     {
         "__main__.py",
         "cli.py",
+        "executors.py",
         "report.py",
         "claims.py",
         "plots.py",

@@ -8,6 +8,7 @@ interrupted comparison resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import shlex
 import signal
 import statistics
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.cache import FeatureCache
 from benchmark.config import RunConfig, config_dict, format_value, resolve_config
@@ -30,6 +31,9 @@ from benchmark.protocols import PROTOCOLS, Protocol, View, get_protocol
 from benchmark.registry import METHODS
 from benchmark.reproducibility import code_version, package_versions, seed_everything, source_fingerprint
 from benchmark.spans import Span
+
+if TYPE_CHECKING:
+    from benchmark.executors import Executor
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class RunSummary:
     parent_run_id: str | None  # None when every seed was skipped
     runs_url: str  # the experiment's runs table in `mlflow ui` at its default address
     results: list[SeedResult] = field(default_factory=list)
+    error: BaseException | None = None  # the first failing seed's error
 
 
 def resolve_method(name: str, protocol: str | None) -> tuple[type[Method], Protocol]:
@@ -200,20 +205,44 @@ def identity_tags(
     }
 
 
-def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = print) -> RunSummary:
-    """Run one method under one protocol for each seed; every seed is a child MLflow run."""
-    plan = request if isinstance(request, RunPlan) else plan_run(request)
+@dataclass(frozen=True)
+class SeedTask:
+    """One (method, variant, protocol, seed) to run into its MLflow run, which the driver created
+    (status SCHEDULED): all a worker needs, picklable. The same `run_seed` runs it whatever the
+    executor."""
+
+    request: RunRequest  # the request, with this seed only
+    run_config: RunConfig
+    tracking_uri: str
+    experiment: str
+    run_id: str
+    regime: str
+
+
+@dataclass
+class Prepared:
+    """A planned run on the driver: its parent run and the seeds still to run."""
+
+    plan: RunPlan
+    summary: RunSummary
+    tracker: Any
+    parent_tags: dict[str, str]
+    params: dict[str, str]  # each seed run's (its parent's add the seeds)
+    pending: list[RunConfig]
+    base: dict[str, str]
+    corpus: Corpus
+
+
+def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
+    """Load the data (for its sha256), open the experiment, and find which seeds finished before
+    with the same run key (skipped, their metrics read back) and which are still to run."""
     request, method_cls, protocol, config = plan.request, plan.method_cls, plan.protocol, plan.config
-    corpus = load_corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
-    train, dev, test = corpus.split("train"), corpus.split("dev"), corpus.split("test")
-    train_view = protocol.train_view(train, "train", corpus.hierarchy)
-    dev_view = protocol.train_view(dev, "dev", corpus.hierarchy)
-    test_view = protocol.test_view(test, corpus.hierarchy)
-    gold = [span for sentence in test for span in sentence.spans]
+    corpus = _corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
+    for split in ("train", "dev", "test"):  # a missing split fails here, before anything is logged
+        corpus.split(split)
 
     from benchmark.tracking import Tracker, flatten
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     tracker = Tracker(f"{corpus.name}/{protocol.name}")
     settings = config_dict(config)
     packages = package_versions()
@@ -250,30 +279,143 @@ def run_benchmark(request: RunRequest | RunPlan, echo: Callable[[str], None] = p
         echo(f"[{run_config.name}] finished before as run {run_id} (same settings, data and code): skipped")
         seconds = metrics.get("time/fit_seconds", 0.0) + metrics.get("time/predict_seconds", 0.0)
         summary.results.append(SeedResult(run_config, metrics, run_id, seconds, metrics, skipped=True))
-    if not pending:
-        return summary
-    parent_name = f"{plan.label}:protocol={protocol.name}"
-    with tracker.run(parent_name, {**base, "role": "parent"}, {**params, "seeds": str(request.seeds)}) as parent:
-        summary.parent_run_id = parent
-        tracker.log_datasets(parent, corpus)  # the runs table shows parents: their Dataset column
-        for run_config in pending:
-            tags = {**base, "role": "seed", "seed": str(run_config.seed), "run_key": run_config.key}
-            with tracker.run(run_config.name, tags, params, parent_id=parent) as run_id:
-                tracker.log_datasets(run_id, corpus)
-                echo(f"[{run_config.name}] fitting on {len(train)} sentences ...")
-                with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
-                    predictions, extra = fit_predict(
-                        method_cls(config), protocol, (train_view, dev_view), test_view, run_config.seed,
-                        FeatureCache(request.cache_dir), Path(tmp),
-                        lambda metrics, step, run_id=run_id: tracker.log(run_id, metrics, step=step),
-                    )  # fmt: skip
-                    scores = evaluate_split(test, predictions, corpus.hierarchy, protocol.scoring, request.resamples)
-                    tracker.log_result(run_id, run_config, scores, predictions, extra, Path(tmp, "artifacts"), gold)
-                seconds = extra["time/fit_seconds"] + extra["time/predict_seconds"]
-                summary.results.append(SeedResult(run_config, scores.metrics, run_id, seconds, extra))
-        summary.results.sort(key=lambda r: request.seeds.index(r.run_config.seed))
-        tracker.log(parent, metrics=_seed_statistics([r.metrics for r in summary.results]))
-    return summary
+    parent_tags = {**base, "role": "parent"}
+    return Prepared(plan, summary, tracker, parent_tags, params, pending, base, corpus)
+
+
+def seed_tasks(prepared: Prepared, parent_id: str) -> list[SeedTask]:
+    """A scheduled child run under ``parent_id`` for each pending seed, and its task."""
+    from benchmark.tracking import absolute_uri
+
+    tracker, request = prepared.tracker, prepared.plan.request
+    # a worker may start in another folder: paths and the store as the driver resolves them
+    request = replace(
+        request,
+        data_dir=request.data_dir and request.data_dir.resolve(),
+        cache_dir=request.cache_dir and request.cache_dir.resolve(),
+        config_file=request.config_file and request.config_file.resolve(),
+    )
+    tasks = []
+    for run_config in prepared.pending:
+        tags = {**prepared.base, "role": "seed", "seed": str(run_config.seed), "run_key": run_config.key}
+        run_id = tracker.schedule(run_config.name, tags, prepared.params, parent_id)
+        task_request = replace(request, seeds=(run_config.seed,))
+        uri, regime = absolute_uri(tracker.uri), prepared.base["regime"]
+        tasks.append(SeedTask(task_request, run_config, uri, tracker.experiment, run_id, regime))
+    return tasks
+
+
+def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
+    """Fit, predict and evaluate one seed and log it into its scheduled run, which ends FINISHED,
+    FAILED on an exception or KILLED on Ctrl-C/SIGTERM."""
+    from benchmark.tracking import Tracker
+
+    plan = plan_run(task.request)
+    request, protocol = plan.request, plan.protocol
+    corpus = _corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
+    _check_same_inputs(task.run_config, corpus.sha256, plan.method_cls)
+    train, dev, test = corpus.split("train"), corpus.split("dev"), corpus.split("test")
+    views = (protocol.train_view(train, "train", corpus.hierarchy), protocol.train_view(dev, "dev", corpus.hierarchy))
+    test_view = protocol.test_view(test, corpus.hierarchy)
+    tracker = Tracker(task.experiment, task.tracking_uri)
+    run_config, run_id = task.run_config, task.run_id
+    with tracker.resume(run_id):
+        tracker.log_datasets(run_id, corpus)
+        echo(f"[{run_config.name}] fitting on {len(train)} sentences ...")
+        with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
+            predictions, extra = fit_predict(
+                plan.method_cls(plan.config), protocol, views, test_view, run_config.seed,
+                FeatureCache(request.cache_dir), Path(tmp),
+                lambda metrics, step: tracker.log(run_id, metrics, step=step),
+            )  # fmt: skip
+            scores = evaluate_split(test, predictions, corpus.hierarchy, protocol.scoring, request.resamples)
+            gold = [span for sentence in test for span in sentence.spans]
+            tracker.log_result(run_id, run_config, scores, predictions, extra, Path(tmp, "artifacts"), gold)
+    seconds = extra["time/fit_seconds"] + extra["time/predict_seconds"]
+    return SeedResult(run_config, scores.metrics, run_id, seconds, extra)
+
+
+def _check_same_inputs(run_config: RunConfig, data_sha256: str, method_cls: type[Method]) -> None:
+    """Refuse to run a task whose data, code or packages here (a worker on another node) differ
+    from those its run key was made from on the driver: its run would claim results it did not
+    compute."""
+    here = {
+        "data (sha256)": (data_sha256, run_config.dataset_sha256),
+        "code (sha256)": (source_fingerprint(method_cls.__module__), run_config.code_sha256),
+        "package versions": (package_versions(), run_config.packages),
+    }
+    differ = [name for name, (mine, driver) in here.items() if mine != driver]
+    if differ:
+        raise BenchmarkError(
+            f"{run_config.name}: this worker's {' and '.join(differ)} differ from the driver's; every node "
+            "needs the same checkout, data files and packages"
+        )
+
+
+def run_benchmark(
+    request: RunRequest | RunPlan, echo: Callable[[str], None] = print, executor: Executor | None = None
+) -> RunSummary:
+    """Run one method under one protocol for each seed; every seed is a child MLflow run."""
+    return run_plans([request if isinstance(request, RunPlan) else plan_run(request)], echo, executor)[0]
+
+
+def run_plans(
+    plans: Sequence[RunPlan], echo: Callable[[str], None] = print, executor: Executor | None = None
+) -> list[RunSummary]:
+    """Every seed of every plan as one batch of tasks for ``executor`` (default: `LocalExecutor`,
+    one after another in this process). Each plan's parent run ends FINISHED when all its seeds
+    did, FAILED when one failed (its other seeds still run), KILLED on Ctrl-C. Raises the first
+    seed's error for a single plan, so `run` reports it; a comparison reports failures per row."""
+    from benchmark.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    prepared = [prepare(plan, echo) for plan in plans]
+    parents: dict[int, str] = {}
+    try:
+        tasks: list[tuple[int, SeedTask]] = []
+        for k, item in enumerate(prepared):
+            if item.pending:
+                name = f"{item.plan.label}:protocol={item.plan.protocol.name}"
+                params = {**item.params, "seeds": str(item.plan.request.seeds)}
+                parents[k] = item.tracker.open(name, item.parent_tags, params)
+                item.tracker.log_datasets(parents[k], item.corpus)  # the runs table lists parents: their Dataset column
+                item.summary.parent_run_id = parents[k]
+                tasks += [(k, task) for task in seed_tasks(item, parents[k])]
+        outcomes = executor.run([task for _, task in tasks], echo)
+    except BaseException as error:  # every run left without a final status ends KILLED (Ctrl-C) or FAILED
+        status = "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
+        for k, parent in parents.items():
+            prepared[k].tracker.end_family(parent, status)
+        raise
+    for (k, _), outcome in zip(tasks, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            prepared[k].summary.error = prepared[k].summary.error or outcome
+        else:
+            prepared[k].summary.results.append(outcome)
+    for k, item in enumerate(prepared):
+        seeds = item.plan.request.seeds
+        item.summary.results.sort(key=lambda r: seeds.index(r.run_config.seed))
+        if k in parents:
+            if item.summary.error is None:
+                item.tracker.log(parents[k], metrics=_seed_statistics([r.metrics for r in item.summary.results]))
+            item.tracker.client.set_terminated(parents[k], "FAILED" if item.summary.error else "FINISHED")
+    if len(prepared) == 1 and prepared[0].summary.error is not None:
+        raise prepared[0].summary.error
+    return [item.summary for item in prepared]
+
+
+def _corpus(dataset: str, data_dir: Path | None, from_hub: bool, verify: bool) -> Corpus:
+    """The corpus; the shipped ones are read once per process (a worker runs many seeds of them),
+    files from ``--data-dir`` every time (they may change between runs)."""
+    if data_dir is None:
+        return _shipped_corpus(dataset, from_hub, verify)
+    return load_corpus(dataset, data_dir, from_hub, verify)
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped_corpus(dataset: str, from_hub: bool, verify: bool) -> Corpus:
+    return load_corpus(dataset, None, from_hub, verify)
 
 
 def fit_predict(

@@ -21,6 +21,7 @@ from filelock import FileLock
 
 from benchmark.config import RunConfig
 from benchmark.data.fewnerd import Corpus
+from benchmark.errors import BenchmarkError
 from benchmark.evaluate import P_AT_K, Scores, by_length_table, precision_curve
 from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 from benchmark.spans import Span
@@ -37,6 +38,63 @@ DIGEST_LENGTH = 32
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def check_reachable(uri: str, timeout: float = 10.0) -> None:
+    """Fail at once, before anything is logged, when ``uri`` is a tracking server (``http(s)://``)
+    that does not answer, or refuses this client (MLflow's own client would retry for minutes)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import base64
+    import urllib.error
+    import urllib.request
+
+    base = uri.rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=timeout):
+            pass
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise BenchmarkError(f"the tracking server {uri} (MLFLOW_TRACKING_URI) does not answer: {reason}") from None
+    headers = {}  # /health is open to all; an API call shows whether the server accepts us
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
+    elif os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        pair = f"{os.environ['MLFLOW_TRACKING_USERNAME']}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    probe = urllib.request.Request(f"{base}/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
+    try:
+        with urllib.request.urlopen(probe, timeout=timeout):
+            return
+    except urllib.error.HTTPError as error:
+        if error.code == 403:
+            raise BenchmarkError(
+                f"the tracking server {uri} refuses this client (403): start it with --allowed-hosts naming "
+                "the host in MLFLOW_TRACKING_URI"
+            ) from None
+        if error.code == 401:
+            raise BenchmarkError(
+                f"the tracking server {uri} needs credentials (401): MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+            ) from None
+    except (urllib.error.URLError, OSError):
+        pass  # it answered /health: let MLflow's client report anything else
+
+
+def local_store(uri: str) -> bool:
+    """Whether ``uri`` is a store on this machine's file system (SQLite or an ``mlruns`` folder)."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def absolute_uri(uri: str) -> str:
+    """``uri`` with a relative SQLite or folder path made absolute: a worker whose working folder
+    differs from the driver's writes the same store."""
+    path = _sqlite_path(uri)
+    if path is not None and not path.is_absolute():
+        return f"sqlite:///{path.resolve()}"
+    if "://" not in uri:
+        return str(Path(uri).resolve())
+    return uri
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -62,6 +120,7 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # `run` prints the runs table's URL
         self.uri = uri or tracking_uri()
         path = _sqlite_path(self.uri)
         if path is not None:
@@ -107,11 +166,47 @@ class Tracker:
         all_tags = dict(tags)
         if parent_id is not None:
             all_tags["mlflow.parentRunId"] = parent_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
-        run_id = run.info.run_id
-        try:
-            self.log(run_id, params=params)
+        run_id = self.open(name, all_tags, params)
+        with self._ending(run_id):
             yield run_id
+
+    def open(self, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> str:
+        """A run created now and left RUNNING: its owner sets its final status."""
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        self.log(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def schedule(self, name: str, tags: Mapping[str, str], params: Mapping[str, str], parent_id: str) -> str:
+        """A child run of ``parent_id`` created now and left SCHEDULED until a worker `resume`s it."""
+        run = self.client.create_run(self.experiment_id, run_name=name, tags={**tags, "mlflow.parentRunId": parent_id})
+        self.log(run.info.run_id, params=params)
+        self.client.update_run(run.info.run_id, status="SCHEDULED")
+        return run.info.run_id
+
+    def end_unfinished(self, run_id: str, status: str) -> None:
+        """Set a run's final ``status`` unless it has one (its worker died, or never started it)."""
+        if self.client.get_run(run_id).info.status in ("SCHEDULED", "RUNNING"):
+            self.client.set_terminated(run_id, status)
+
+    def end_family(self, parent_id: str, status: str) -> None:
+        """Set ``status`` on the parent and every child of it that has no final status yet."""
+        children = self.client.search_runs([self.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+        for run_id in [*(child.info.run_id for child in children), parent_id]:
+            self.end_unfinished(run_id, status)
+
+    @contextmanager
+    def resume(self, run_id: str) -> Iterator[str]:
+        """Work on a scheduled run: RUNNING now, then FINISHED, FAILED on an exception, KILLED on
+        Ctrl-C or SIGTERM (a worker killed outright leaves it RUNNING: never FINISHED)."""
+        self.client.update_run(run_id, status="RUNNING")
+        with self._ending(run_id):
+            yield run_id
+
+    @contextmanager
+    def _ending(self, run_id: str) -> Iterator[None]:
+        """End the run FINISHED, FAILED on an exception, KILLED on Ctrl-C or SIGTERM."""
+        try:
+            yield
         except (KeyboardInterrupt, SystemExit):
             self.client.set_terminated(run_id, "KILLED")
             raise

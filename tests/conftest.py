@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +70,20 @@ def views(small: Corpus):
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def official_layout(small: Corpus, tmp_path_factory) -> Path:
+    """The small slice as Few-NERD's files ``<folder>/supervised/{train,dev,test}.txt``; returns
+    the folder, for ``--dataset supervised --data-dir <folder> --no-verify``."""
+    folder = tmp_path_factory.mktemp("data")
+    (folder / "supervised").mkdir()
+    for split, sentences in small.splits.items():
+        text = "".join(
+            "".join(f"{t}\t{x}\n" for t, x in zip(s.tokens, s.labels, strict=True)) + "\n" for s in sentences
+        )
+        (folder / "supervised" / f"{split}.txt").write_text(text)
+    return folder
 
 
 @pytest.fixture
@@ -134,3 +155,50 @@ def page(chromium, request):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+def _free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (once the probe socket is closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    return _free_port
+
+
+@contextlib.contextmanager
+def _mlflow_serving(args: list[str], log: Path, timeout: float = 180) -> Iterator[str]:
+    """``python -m mlflow <args>`` on 127.0.0.1 and a free port: yields its address once
+    ``/health`` answers, and stops it afterwards."""
+    address = f"http://127.0.0.1:{(port := _free_port())}"
+    with log.open("w") as output:
+        command = [sys.executable, "-m", "mlflow", *args, "--host", "127.0.0.1", "--port", str(port)]
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{address}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text()[-2000:]
+                    pytest.fail(f"`mlflow {args[0]}` did not answer /health within {timeout} s: {tail}")
+                time.sleep(0.5)
+        yield address
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="session")
+def mlflow_serving() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """Start an MLflow server (`mlflow ui` or `mlflow server` arguments) for a fixture."""
+    return _mlflow_serving

@@ -3,54 +3,19 @@ harness's experiment, with the run and its dataset."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
 from benchmark.cli import main
 from benchmark.tracking import DEFAULT_UI, Tracker
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def mlflow_ui(tmp_path):
+def mlflow_ui(tmp_path, mlflow_serving):
     """``mlflow ui`` on 127.0.0.1 (a free port) over a fresh SQLite store; stopped afterwards."""
-    uri, port = f"sqlite:///{tmp_path / 'mlflow.db'}", _free_port()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     Tracker("embedded/ner", uri)  # the store exists (schema migrated) before the server opens it
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1"]
-    log = tmp_path / "mlflow-ui.log"
-    with log.open("w") as output:
-        server = subprocess.Popen([*command, "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
-    address = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{address}/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail(f"mlflow ui exited: {log.read_text()[-2000:]}")
-                if time.monotonic() > deadline:
-                    pytest.fail("mlflow ui did not answer /health within 120 s")
-                time.sleep(0.5)
+    with mlflow_serving(["ui", "--backend-store-uri", uri], tmp_path / "mlflow-ui.log", timeout=120) as address:
         yield uri, address
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.mark.slow

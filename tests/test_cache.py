@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +116,43 @@ def test_cache_cli_lists_and_clears(cache, sentences, capsys):
     assert main(["cache", "clear", "--cache-dir", str(cache.root)]) == 0
     assert "freed" in capsys.readouterr().out
     assert cache.entries() == []
+
+
+def _build_and_digest(root: str, sentences: list[list[str]], stage_value: int) -> tuple[str, str, int, object]:
+    """In a fresh process: the features of ``sentences`` and a stage-cache value, from ``root``."""
+    import hashlib
+
+    cache = FeatureCache(Path(root))
+    features = cache.word_features(sentences, EncoderSettings())
+    stage = cache.cached_json("race", {"k": 1}, lambda: {"value": stage_value})
+    digest = hashlib.sha256(np.asarray(features.matrix).tobytes() + features.offsets.tobytes()).hexdigest()
+    return digest, hashlib.sha256(json.dumps(stage).encode()).hexdigest(), cache.encoded_sentences, stage
+
+
+def _race(barrier, results, key: int, root: str, sentences: list[list[str]]) -> None:
+    barrier.wait(timeout=120)
+    results[key] = _build_and_digest(root, sentences, 1)
+
+
+@pytest.mark.slow
+def test_two_processes_building_one_entry_at_once_both_read_it_whole(sentences, tmp_path):
+    """Workers sharing one cache folder (`--cache-dir` on a shared filesystem): two processes
+    ask for the same feature entry and stage entry at the same moment; both get a valid,
+    identical entry, and the features are encoded once."""
+    rows = [list(s) for s in sentences[:60]]
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier, results = manager.Barrier(2), manager.dict()  # both start building at the same moment
+        racers = [context.Process(target=_race, args=(barrier, results, k, str(tmp_path), rows)) for k in (0, 1)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=300)
+        assert [racer.exitcode for racer in racers] == [0, 0]
+        first, second = results[0], results[1]
+    assert first[:2] == second[:2]
+    assert sorted([first[2], second[2]]) == [0, len(rows)]  # one built it under the lock, one read it
+    assert first[3] == second[3] == {"value": 1}
+    entries = FeatureCache(tmp_path).entries()
+    assert len(entries) == 1
+    assert not list(tmp_path.rglob("*.tmp*"))  # no staging left behind

@@ -82,17 +82,22 @@ def test_gazetteer_ner_run_is_logged_with_artifacts(workdir, store, capsys):
     assert f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning" in out
 
 
-def test_a_trained_method_logs_learning_curves_and_datasets_and_shows_progress(workdir, store, small, capsys):
+def test_a_trained_method_logs_learning_curves_and_datasets_and_shows_progress(workdir, store, official_layout,
+                                                                               capsys):  # fmt: skip
     """tagger on a small real slice in the official layout: one curve point per epoch in MLflow,
     each split as a dataset input, one plain progress line per epoch (stderr is not a terminal)."""
-    layout = workdir / "data" / "supervised"
-    layout.mkdir(parents=True)
-    for split, sentences in small.splits.items():
-        text = "".join(
-            "".join(f"{t}\t{x}\n" for t, x in zip(s.tokens, s.labels, strict=True)) + "\n" for s in sentences
-        )
-        (layout / f"{split}.txt").write_text(text)
-    argv = ["run", "--method", "tagger", "--protocol", "ner", "--dataset", "supervised", "--data-dir", "data"]
+    layout = official_layout / "supervised"
+    argv = [
+        "run",
+        "--method",
+        "tagger",
+        "--protocol",
+        "ner",
+        "--dataset",
+        "supervised",
+        "--data-dir",
+        str(official_layout),
+    ]
     argv += ["--no-verify", "--set", "epochs=3", "--set", "patience=3", "--bootstrap", "0"]
     assert main(argv) == 0
     err = capsys.readouterr().err
