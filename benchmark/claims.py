@@ -277,7 +277,8 @@ def claims_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             spread = "" if pd.isna(std) else f" ± {std * c.scale:.2f}"
             provenance = r.get("provenance")
             mark = f" {MARKS[provenance]} ({provenance}, unranked)" if provenance in MARKS else ""
-            ours.append(f"{method}{mark}: {mean * c.scale:.2f}{spread} ({r['seeds']} seeds)")
+            seeds = f"{r['seeds']} seed" + ("" if r["seeds"] == 1 else "s")
+            ours.append(f"{method}{mark}: {mean * c.scale:.2f}{spread} ({seeds})")
         rows.append(
             {
                 "source": c.source,
