@@ -226,7 +226,6 @@ class Prepared:
     plan: RunPlan
     summary: RunSummary
     tracker: Any
-    parent_tags: dict[str, str]
     params: dict[str, str]  # each seed run's (its parent's add the seeds)
     pending: list[RunConfig]
     base: dict[str, str]
@@ -279,8 +278,7 @@ def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
         echo(f"[{run_config.name}] finished before as run {run_id} (same settings, data and code): skipped")
         seconds = metrics.get("time/fit_seconds", 0.0) + metrics.get("time/predict_seconds", 0.0)
         summary.results.append(SeedResult(run_config, metrics, run_id, seconds, metrics, skipped=True))
-    parent_tags = {**base, "role": "parent"}
-    return Prepared(plan, summary, tracker, parent_tags, params, pending, base, corpus)
+    return Prepared(plan, summary, tracker, params, pending, base, corpus)
 
 
 def seed_tasks(prepared: Prepared, parent_id: str) -> list[SeedTask]:
@@ -295,12 +293,11 @@ def seed_tasks(prepared: Prepared, parent_id: str) -> list[SeedTask]:
         cache_dir=request.cache_dir and request.cache_dir.resolve(),
         config_file=request.config_file and request.config_file.resolve(),
     )
-    tasks = []
+    uri, regime, tasks = absolute_uri(tracker.uri), prepared.base["regime"], []
     for run_config in prepared.pending:
         tags = {**prepared.base, "role": "seed", "seed": str(run_config.seed), "run_key": run_config.key}
         run_id = tracker.schedule(run_config.name, tags, prepared.params, parent_id)
         task_request = replace(request, seeds=(run_config.seed,))
-        uri, regime = absolute_uri(tracker.uri), prepared.base["regime"]
         tasks.append(SeedTask(task_request, run_config, uri, tracker.experiment, run_id, regime))
     return tasks
 
@@ -378,7 +375,7 @@ def run_plans(
             if item.pending:
                 name = f"{item.plan.label}:protocol={item.plan.protocol.name}"
                 params = {**item.params, "seeds": str(item.plan.request.seeds)}
-                parents[k] = item.tracker.open(name, item.parent_tags, params)
+                parents[k] = item.tracker.open(name, {**item.base, "role": "parent"}, params)
                 item.tracker.log_datasets(parents[k], item.corpus)  # the runs table lists parents: their Dataset column
                 item.summary.parent_run_id = parents[k]
                 tasks += [(k, task) for task in seed_tasks(item, parents[k])]

@@ -178,10 +178,9 @@ class Tracker:
 
     def schedule(self, name: str, tags: Mapping[str, str], params: Mapping[str, str], parent_id: str) -> str:
         """A child run of ``parent_id`` created now and left SCHEDULED until a worker `resume`s it."""
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={**tags, "mlflow.parentRunId": parent_id})
-        self.log(run.info.run_id, params=params)
-        self.client.update_run(run.info.run_id, status="SCHEDULED")
-        return run.info.run_id
+        run_id = self.open(name, {**tags, "mlflow.parentRunId": parent_id}, params)
+        self.client.update_run(run_id, status="SCHEDULED")
+        return run_id
 
     def end_unfinished(self, run_id: str, status: str) -> None:
         """Set a run's final ``status`` unless it has one (its worker died, or never started it)."""
