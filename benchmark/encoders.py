@@ -386,12 +386,11 @@ class TransformerEncoder(WordEncoder):
                 row += 1
         if self.settings.pooling == "first":  # keep only each word's first kept sub-word
             flat = slot.view(-1)
-            seen = torch.zeros(int(offsets[-1]) + 1, dtype=torch.bool)
-            for p in torch.nonzero(flat >= 0).view(-1).tolist():
-                if seen[flat[p]]:
-                    flat[p] = -1
-                else:
-                    seen[flat[p]] = True
+            positions = torch.nonzero(flat >= 0).view(-1)
+            _, first = np.unique(flat[positions].numpy(), return_index=True)
+            later = np.ones(len(positions), dtype=bool)
+            later[first] = False
+            flat[positions[torch.from_numpy(later)]] = -1
         sentences = [units[0].sentence for units in sentence_units]
         return Batch(sentences, {"input_ids": input_ids, "attention_mask": mask}, slot, list(word_counts))
 
@@ -404,15 +403,15 @@ class TransformerEncoder(WordEncoder):
         want_hidden = self.settings.layer != -1
         output = model(**inputs, output_hidden_states=want_hidden)
         hidden = output.hidden_states[self.settings.layer] if want_hidden else output.last_hidden_state
-        slot = batch.token_slot.to(dev).view(-1)
-        keep = slot >= 0
-        flat = hidden.reshape(-1, hidden.shape[-1])[keep]
+        # which sub-word goes to which word is worked out on the CPU: no device sync per batch
+        slot = batch.token_slot.view(-1)
+        positions = torch.nonzero(slot >= 0).view(-1)
+        words = slot[positions]
         n_words = sum(batch.word_counts)
-        sums = torch.zeros((n_words, hidden.shape[-1]), dtype=flat.dtype, device=dev).index_add(0, slot[keep], flat)
-        counts = torch.zeros(n_words, dtype=flat.dtype, device=dev).index_add(
-            0, slot[keep], torch.ones_like(slot[keep], dtype=flat.dtype)
-        )
-        return sums / counts.clamp(min=1).unsqueeze(1)
+        counts = torch.bincount(words, minlength=n_words).clamp(min=1)
+        flat = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions.to(dev))
+        sums = torch.zeros((n_words, hidden.shape[-1]), dtype=flat.dtype, device=dev).index_add(0, words.to(dev), flat)
+        return sums / counts.to(dev, flat.dtype).unsqueeze(1)
 
     def batches(
         self,

@@ -86,18 +86,20 @@ class EarlyStopping:
 
 
 class LossMeter:
-    """Mean training loss of an epoch, weighted by batch size."""
+    """Mean training loss of an epoch, weighted by batch size; summed where the loss lives (in
+    float64), so a GPU is not synchronised at every step."""
 
     def __init__(self) -> None:
-        self.total, self.count = 0.0, 0
+        self.total: torch.Tensor | float = 0.0
+        self.count = 0
 
     def add(self, loss: torch.Tensor, size: int) -> None:
-        self.total += float(loss.detach()) * size
+        self.total = self.total + loss.detach().double() * size
         self.count += size
 
     @property
     def mean(self) -> float:
-        return self.total / max(self.count, 1)
+        return float(self.total) / max(self.count, 1)
 
 
 def length_batches(

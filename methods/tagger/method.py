@@ -224,8 +224,8 @@ class Tagger(Method):
             while step < steps:
                 groups = bucketed_batches(sizes, cfg.batch_size, rng)[: steps - step]
                 clock = time.perf_counter()
+                both.train()
                 for batch in self.encoder_.batches(tokens, groups=groups, units=units):
-                    both.train()
                     gold = torch.cat([targets[i] for i in batch.sentences]).to(device())
                     optimizer.zero_grad(set_to_none=True)
                     try:
@@ -251,6 +251,7 @@ class Tagger(Method):
                         score = dev_f1(self._predict_ner(dev), dev)
                         stopper.step(len(stopper.history), score, both, meter.mean)
                         meter, clock = LossMeter(), time.perf_counter()
+                        both.train()
                 training += time.perf_counter() - clock
         stopper.restore(both)
         self.dev_history_ = stopper.history
