@@ -403,7 +403,7 @@ class TransformerEncoder(WordEncoder):
         want_hidden = self.settings.layer != -1
         output = model(**inputs, output_hidden_states=want_hidden)
         hidden = output.hidden_states[self.settings.layer] if want_hidden else output.last_hidden_state
-        # which sub-word goes to which word is worked out on the CPU: no device sync per batch
+        # which sub-word goes to which word is worked out on the CPU (no mask indexing on the device)
         slot = batch.token_slot.view(-1)
         positions = torch.nonzero(slot >= 0).view(-1)
         words = slot[positions]

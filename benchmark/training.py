@@ -87,7 +87,7 @@ class EarlyStopping:
 
 class LossMeter:
     """Mean training loss of an epoch, weighted by batch size; summed where the loss lives (in
-    float64), so a GPU is not synchronised at every step."""
+    float64), without a round trip to the host at every step."""
 
     def __init__(self) -> None:
         self.total: torch.Tensor | float = 0.0
