@@ -263,7 +263,8 @@ class Batch:
 
     sentences: list[int]
     inputs: dict
-    token_slot: object  # (positions,) index into the batch's flat word list, -1 elsewhere
+    positions: object  # (kept,) positions of the kept sub-words in the row-major flattened input
+    words: object  # (kept,) each kept sub-word's index in the batch's flat word list
     word_counts: list[int] = field(default_factory=list)
 
 
@@ -384,15 +385,17 @@ class TransformerEncoder(WordEncoder):
                     words >= 0, words + int(offsets[k]), -1
                 )
                 row += 1
+        # where each kept sub-word goes, worked out here on the CPU (no mask indexing on the device)
+        flat = slot.view(-1)
+        positions = torch.nonzero(flat >= 0).view(-1)
+        words = flat[positions]
         if self.settings.pooling == "first":  # keep only each word's first kept sub-word
-            flat = slot.view(-1)
-            positions = torch.nonzero(flat >= 0).view(-1)
-            _, first = np.unique(flat[positions].numpy(), return_index=True)
-            later = np.ones(len(positions), dtype=bool)
-            later[first] = False
-            flat[positions[torch.from_numpy(later)]] = -1
+            _, first = np.unique(words.numpy(), return_index=True)
+            keep = torch.from_numpy(np.sort(first))
+            positions, words = positions[keep], words[keep]
         sentences = [units[0].sentence for units in sentence_units]
-        return Batch(sentences, {"input_ids": input_ids, "attention_mask": mask}, slot, list(word_counts))
+        inputs = {"input_ids": input_ids, "attention_mask": mask}
+        return Batch(sentences, inputs, positions, words, list(word_counts))
 
     def forward(self, model, batch: Batch):
         """Word vectors (n_words_in_batch, dim) from a forward pass (keeps the autograd graph)."""
@@ -403,14 +406,12 @@ class TransformerEncoder(WordEncoder):
         want_hidden = self.settings.layer != -1
         output = model(**inputs, output_hidden_states=want_hidden)
         hidden = output.hidden_states[self.settings.layer] if want_hidden else output.last_hidden_state
-        # which sub-word goes to which word is worked out on the CPU (no mask indexing on the device)
-        slot = batch.token_slot.view(-1)
-        positions = torch.nonzero(slot >= 0).view(-1)
-        words = slot[positions]
         n_words = sum(batch.word_counts)
-        counts = torch.bincount(words, minlength=n_words).clamp(min=1)
-        flat = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions.to(dev))
-        sums = torch.zeros((n_words, hidden.shape[-1]), dtype=flat.dtype, device=dev).index_add(0, words.to(dev), flat)
+        counts = torch.bincount(batch.words, minlength=n_words).clamp(min=1)
+        flat = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.positions.to(dev))
+        sums = torch.zeros((n_words, hidden.shape[-1]), dtype=flat.dtype, device=dev).index_add(
+            0, batch.words.to(dev), flat
+        )
         return sums / counts.to(dev, flat.dtype).unsqueeze(1)
 
     def batches(

@@ -9,8 +9,8 @@
    ``model(**batch); loss.backward(); opt.step()`` with a linear layer over the sub-word states —
    runs the very same batches, pre-tokenized. A 5-step harness fit runs first (CUDA start-up,
    allocator, kernels), and the bare loop's first step is not timed; the timed harness fit still
-   includes its own first step (a fresh model, the optimizer's state). Prints sentences/s of both and their ratio
-   (target >= 0.8).
+   includes its own first step (a fresh model, the optimizer's state). Prints sentences/s of
+   both and their ratio (target >= 0.8).
 2. One ``tagger:finetune`` epoch (``passes=1``, dev checked once on 200 sentences) with its
    seconds (target <= 8 minutes on 2 cores) and the process's peak resident memory (< 6 GiB).
 3. Sizing: forward + backward sentences/s of a bare loop for each of ``--encoders`` and, from

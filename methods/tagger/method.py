@@ -220,11 +220,11 @@ class Tagger(Method):
         rng = np.random.default_rng(ctx.seed)
         loss_fn = nn.CrossEntropyLoss()
         meter, step, trained, training = LossMeter(), 0, 0, 0.0
+        both.train()
         with Bar("fine-tuning", steps, "step") as progress:
             while step < steps:
                 groups = bucketed_batches(sizes, cfg.batch_size, rng)[: steps - step]
                 clock = time.perf_counter()
-                both.train()
                 for batch in self.encoder_.batches(tokens, groups=groups, units=units):
                     gold = torch.cat([targets[i] for i in batch.sentences]).to(device())
                     optimizer.zero_grad(set_to_none=True)
