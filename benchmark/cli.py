@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 EPILOG = """examples:
   python -m benchmark run --method gazetteer --protocol ner
@@ -24,7 +24,7 @@ results go to MLflow (sqlite:///mlflow.db here, or $MLFLOW_TRACKING_URI); browse
 
 
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
-    from benchmark.data.fewnerd import DATASETS
+    from benchmark.core.data.fewnerd import DATASETS
 
     choices = "; ".join(f"{k}: {v}" for k, v in DATASETS.items())
     parser.add_argument("--dataset", default="embedded", metavar="D", help=f"dataset (default: embedded). {choices}")
@@ -39,7 +39,7 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_cache_option(parser: argparse.ArgumentParser) -> None:
-    from benchmark.encoders import default_cache_dir
+    from benchmark.core.encoders import default_cache_dir
 
     parser.add_argument(
         "--cache-dir",
@@ -214,10 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from benchmark.data.fewnerd import DATASETS
-    from benchmark.encoders import ENCODERS
-    from benchmark.protocols import PROTOCOLS
-    from benchmark.registry import METHODS
+    from benchmark.core.data.fewnerd import DATASETS
+    from benchmark.core.encoders import ENCODERS
+    from benchmark.core.registry import METHODS, PROTOCOLS
 
     rows = []
     for name in METHODS.names():
@@ -248,7 +247,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from benchmark.cache import FeatureCache
+    from benchmark.core.cache import FeatureCache
 
     cache = FeatureCache(args.cache_dir)
     if args.action == "clear":
@@ -268,9 +267,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.executors import make_executor
-    from benchmark.runner import RunRequest, comparison_requests, plan_run, run_benchmark, run_plans
-    from benchmark.tracking import check_reachable, tracking_uri
+    from benchmark.run.executors import make_executor
+    from benchmark.run.plan import RunRequest, comparison_requests, plan_run, run_benchmark, run_plans
+    from benchmark.run.tracking import check_reachable, tracking_uri
 
     if args.bootstrap < 0:
         raise BenchmarkError("--bootstrap must be 0 (no CIs) or a positive number of resamples")
@@ -326,7 +325,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _echo(line: str) -> None:
     """A progress line on stderr (silenced by ``--quiet``)."""
-    from benchmark.progress import is_quiet
+    from benchmark.ui.progress import is_quiet
 
     if not is_quiet():
         print(line, file=sys.stderr)
@@ -371,8 +370,8 @@ def _print_summary(summary) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from benchmark.config import format_value
-    from benchmark.sweep import SweepRequest, run_sweep, sweep_command
+    from benchmark.core.config import format_value
+    from benchmark.run.sweep import SweepRequest, run_sweep, sweep_command
 
     request = SweepRequest(
         method=args.method,
@@ -418,7 +417,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import time
 
     from benchmark.report import ReportRequest, default_readme, write_reports
-    from benchmark.tracking import check_reachable, tracking_uri
+    from benchmark.run.tracking import check_reachable, tracking_uri
 
     if not 0 < args.alpha < 1 or args.trials < 100:
         raise BenchmarkError("--alpha must lie in (0, 1) and --trials be at least 100")
@@ -443,8 +442,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from benchmark.data.fewnerd import load_corpus
-    from benchmark.data.stats import entity_counts, split_summary
+    from benchmark.core.data.fewnerd import load_corpus
+    from benchmark.report.data_stats import entity_counts, split_summary
 
     corpus = load_corpus(args.dataset, args.data_dir, args.from_hub, not args.no_verify)
     print(f"dataset {corpus.name}: {', '.join(corpus.sources)}")
@@ -457,7 +456,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmark.progress import set_quiet
+    from benchmark.ui.progress import set_quiet
 
     args = build_parser().parse_args(argv)
     set_quiet(getattr(args, "quiet", False))

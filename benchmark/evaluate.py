@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from benchmark.data.fewnerd import Sentence
-from benchmark.labels import LabelHierarchy, coarse_of
-from benchmark.spans import OUTSIDE, Span
+from benchmark.core.data.fewnerd import Sentence
+from benchmark.core.labels import LabelHierarchy, coarse_of
+from benchmark.core.spans import OUTSIDE, Span
 
 EVALUATOR_VERSION = "2.0"  # 2.0: Few-NERD's token-level FP/FN rates and within/outer ÷ bounded spans
 P_AT_K = (10, 50, 100, 200, 300)

@@ -1,1 +1,1 @@
-"""Registered methods, one folder each (see `benchmark.registry.METHODS`)."""
+"""Registered methods, one folder each (see `benchmark.core.registry.METHODS`)."""

@@ -14,10 +14,10 @@ import time
 
 from seqeval.metrics import classification_report
 
-from benchmark.data.fewnerd import make_sentence, read_shipped
+from benchmark.core.data.fewnerd import make_sentence, read_shipped
+from benchmark.core.labels import FEWNERD
+from benchmark.core.spans import Span, labels_from_spans, spans_from_labels
 from benchmark.evaluate import evaluate
-from benchmark.labels import FEWNERD
-from benchmark.spans import Span, labels_from_spans, spans_from_labels
 
 N_SENTENCES = 37_648
 

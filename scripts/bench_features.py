@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from benchmark.cache import FeatureCache
-from benchmark.data.fewnerd import load_embedded
-from benchmark.encoders import EncoderSettings
+from benchmark.core.cache import FeatureCache
+from benchmark.core.data.fewnerd import load_embedded
+from benchmark.core.encoders import EncoderSettings
 
 REPO = Path(__file__).resolve().parents[1]
 

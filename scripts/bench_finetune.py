@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.cache import FeatureCache, settings_from
-from benchmark.config import resolve_config
-from benchmark.data.fewnerd import load_embedded
-from benchmark.encoders import device, unit_size
-from benchmark.method import Context
-from benchmark.protocols import PROTOCOLS
-from benchmark.reproducibility import seed_everything
-from benchmark.training import autocast, bucketed_batches
+from benchmark.core.cache import FeatureCache, settings_from
+from benchmark.core.config import resolve_config
+from benchmark.core.data.fewnerd import load_embedded
+from benchmark.core.encoders import device, unit_size
+from benchmark.core.method import Context
+from benchmark.core.registry import PROTOCOLS
+from benchmark.core.seeding import seed_everything
+from benchmark.core.training import autocast, bucketed_batches
 from methods.tagger.method import Tagger
 
 FULL_TRAIN = 131_767

@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark.data.fewnerd import load_embedded
+from benchmark.core.data.fewnerd import load_embedded
+from benchmark.core.registry import PROTOCOLS
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split
-from benchmark.protocols import PROTOCOLS
-from benchmark.tracking import Tracker
+from benchmark.run.tracking import Tracker
 
 VARIANTS = {"ner": 12, "typing": 11, "weak-typing": 11}
 SEEDS = (1, 2, 3)

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from mlflow.tracking import MlflowClient
 
-from benchmark.protocols import PROTOCOLS
+from benchmark.core.registry import PROTOCOLS
 
 REPO = Path(__file__).resolve().parents[1]
 

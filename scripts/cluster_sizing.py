@@ -21,9 +21,9 @@ import heapq
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.executors import submission_order
 from benchmark.report import group_runs, load_runs
-from benchmark.runner import RunRequest, comparison_requests, plan_run
+from benchmark.run.executors import submission_order
+from benchmark.run.plan import RunRequest, comparison_requests, plan_run
 
 WORKERS = (1, 2, 4, 8, 16, 32)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from benchmark.runner import RunRequest, run_benchmark
+from benchmark.run.plan import RunRequest, run_benchmark
 
 #: (label, variant, --set overrides): one factor at a time on top of each base
 ROWS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (

@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 from tabulate import tabulate
 
-from benchmark.data.fewnerd import load_corpus
+from benchmark.core.data.fewnerd import load_corpus
 from benchmark.evaluate import seed_mean_draws
 from benchmark.report import attach_predictions, compare_pairs, group_runs, load_runs
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cache import FeatureCache
-from benchmark.data.fewnerd import Corpus, load_embedded, make_sentence
-from benchmark.method import Context
-from benchmark.protocols import PROTOCOLS, View
+from benchmark.core.cache import FeatureCache
+from benchmark.core.data.fewnerd import Corpus, load_embedded, make_sentence
+from benchmark.core.method import Context
+from benchmark.core.protocols import View
+from benchmark.core.registry import PROTOCOLS
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.cli import main
-from benchmark.tracking import DEFAULT_UI, Tracker
+from benchmark.run.tracking import DEFAULT_UI, Tracker
 
 
 @pytest.fixture

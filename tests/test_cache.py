@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.cache import FeatureCache
 from benchmark.cli import main
-from benchmark.encoders import EncoderSettings
-from benchmark.errors import BenchmarkError
+from benchmark.core.cache import FeatureCache
+from benchmark.core.encoders import EncoderSettings
+from benchmark.core.errors import BenchmarkError
 
 SETTINGS = EncoderSettings()
 

@@ -13,9 +13,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
-from benchmark.data.fewnerd import load_corpus
-from benchmark.registry import METHODS
-from benchmark.runner import RunRequest, run_benchmark
+from benchmark.core.data.fewnerd import load_corpus
+from benchmark.core.registry import METHODS
+from benchmark.run.plan import RunRequest, run_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,7 +163,7 @@ def test_run_all_runs_every_method_protocol_and_variant_then_resumes(workdir, ca
 
 
 def test_comparison_covers_variants():
-    from benchmark.runner import comparison_requests
+    from benchmark.run.plan import comparison_requests
 
     requests = comparison_requests(["label-name"], None, RunRequest(method="all"))
     assert [(r.method, r.protocol, r.variant) for r in requests] == [

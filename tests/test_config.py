@@ -7,8 +7,8 @@ from typing import Literal
 
 import pytest
 
-from benchmark.config import RunConfig, config_dict, parse_assignment, resolve_config
-from benchmark.errors import ConfigError
+from benchmark.core.config import RunConfig, config_dict, parse_assignment, resolve_config
+from benchmark.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -83,20 +83,3 @@ def test_run_config_names_and_keys_runs():
     for changed in ({"seed": 2}, {"config": {"k": 6}}, {"code_sha256": "f00d"}, {"packages": {"torch": "3"}}):
         assert run.key != RunConfig(**{**run.__dict__, **changed}).key
 
-
-def test_source_fingerprint_follows_the_method_and_the_methods_it_imports(tmp_path, monkeypatch):
-    from benchmark import reproducibility
-
-    for folder, source in (("a", "from methods.b.x import y\n"), ("b", "y = 1\n"), ("c", "z = 2\n")):
-        (tmp_path / "methods" / folder).mkdir(parents=True)
-        (tmp_path / "methods" / folder / "method.py").write_text(source)
-    (tmp_path / "benchmark").mkdir()
-    (tmp_path / "benchmark" / "evaluate.py").write_text("v = 1\n")
-    (tmp_path / "benchmark" / "report.py").write_text("r = 1\n")
-    monkeypatch.setattr(reproducibility, "REPO_ROOT", tmp_path)
-    before = reproducibility.source_fingerprint("methods.a.method")
-    (tmp_path / "methods" / "c" / "method.py").write_text("z = 3\n")  # another method
-    (tmp_path / "benchmark" / "report.py").write_text("r = 2\n")  # a front end
-    assert reproducibility.source_fingerprint("methods.a.method") == before
-    (tmp_path / "methods" / "b" / "method.py").write_text("y = 2\n")  # an imported method
-    assert reproducibility.source_fingerprint("methods.a.method") != before

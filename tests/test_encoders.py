@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.cache import FeatureCache
-from benchmark.encoders import EncoderSettings, StaticEncoder, load_encoder, resolve_model_dir
-from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.core.cache import FeatureCache
+from benchmark.core.encoders import EncoderSettings, StaticEncoder, load_encoder, resolve_model_dir
+from benchmark.core.errors import BenchmarkError, ConfigError
 
 SENTENCE = ("Hochstetter", "visited", "Pyeongchang", "in", "1998", ".")
 

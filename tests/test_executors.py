@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
-from benchmark.tracking import absolute_uri, local_store
+from benchmark.run.tracking import absolute_uri, local_store
 
 
 def _no_runs(uri: str) -> bool:
@@ -84,7 +84,7 @@ def _statuses(uri: str) -> dict[str, str]:
 
 
 def _failing_on(seed: int, error: BaseException, monkeypatch):
-    import benchmark.runner as runner
+    import benchmark.run.plan as runner
 
     fit_predict = runner.fit_predict
 
@@ -114,7 +114,7 @@ def test_ctrl_c_kills_the_running_seed_and_those_not_started(workdir, store, mon
 
 def test_a_worker_whose_code_differs_from_the_drivers_refuses_its_task(workdir, store, monkeypatch, capsys):
     """The run key is made on the driver; a worker with another checkout must not fill the run."""
-    import benchmark.runner as runner
+    import benchmark.run.plan as runner
 
     prepare = runner.prepare
 
@@ -131,13 +131,13 @@ def test_a_worker_whose_code_differs_from_the_drivers_refuses_its_task(workdir, 
 
 
 def _task(regime: str):
-    from benchmark.runner import SeedTask
+    from benchmark.run.plan import SeedTask
 
     return SeedTask(None, None, "http://head:5000", "embedded/ner", "run", regime)  # type: ignore[arg-type]
 
 
 def test_ray_tasks_reserve_what_they_use_and_get_the_drivers_cache_and_credentials():
-    from benchmark.executors import task_options
+    from benchmark.run.executors import task_options
 
     environ = {"MLFLOW_TRACKING_TOKEN": "t", "BENCHMARK_CACHE_DIR": "/shared/cache", "HOME": "/root"}
     tuned = task_options(_task("finetuned"), 2, True, environ)
@@ -150,7 +150,7 @@ def test_ray_tasks_reserve_what_they_use_and_get_the_drivers_cache_and_credentia
 
 
 def test_the_ray_executor_warns_about_a_cluster_that_cannot_serve_the_tasks(capsys):
-    from benchmark.executors import _warn_about_cluster
+    from benchmark.run.executors import _warn_about_cluster
 
     nodes = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 4.0}}]
     tasks = [_task("finetuned"), _task("frozen")]
@@ -168,7 +168,7 @@ def test_the_runner_and_the_local_executor_never_import_ray():
     import subprocess
 
     code = (
-        "import sys, benchmark.cli, benchmark.runner, benchmark.executors as e; e.make_executor('local'); "
+        "import sys, benchmark.cli, benchmark.run.plan, benchmark.run.executors as e; e.make_executor('local'); "
         "sys.exit('ray' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

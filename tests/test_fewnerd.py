@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
-from benchmark.data import fewnerd
-from benchmark.data.fewnerd import from_hf, load_corpus, load_official, read_fewnerd_text, to_hf
-from benchmark.errors import DataError
-from benchmark.labels import FEWNERD_FINE_TYPES
-from benchmark.spans import Span, spans_from_labels
+from benchmark.core.data import fewnerd
+from benchmark.core.data.fewnerd import from_hf, load_corpus, load_official, read_fewnerd_text, to_hf
+from benchmark.core.errors import DataError
+from benchmark.core.labels import FEWNERD_FINE_TYPES
+from benchmark.core.spans import Span, spans_from_labels
 
 
 def test_embedded_split_sizes_and_types(corpus):

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cache import FeatureCache
-from benchmark.config import config_dict, resolve_config
-from benchmark.errors import NotFittedError
-from benchmark.method import PROVENANCES, Context, Method, Settings
-from benchmark.protocols import PROTOCOLS, withhold_coarse
-from benchmark.registry import METHODS
-from benchmark.reproducibility import seed_everything
-from benchmark.runner import RunRequest, comparison_requests, plan_run
+from benchmark.core.cache import FeatureCache
+from benchmark.core.config import config_dict, resolve_config
+from benchmark.core.errors import NotFittedError
+from benchmark.core.method import PROVENANCES, Context, Method, Settings
+from benchmark.core.protocols import withhold_coarse
+from benchmark.core.registry import METHODS, PROTOCOLS
+from benchmark.core.seeding import seed_everything
+from benchmark.run.plan import RunRequest, comparison_requests, plan_run
 
 #: cheaper settings for methods whose defaults are sized for the full run
 FAST = {

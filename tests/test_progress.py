@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark import progress
-from benchmark.progress import Curve, bar, stage
+from benchmark.ui import progress
+from benchmark.ui.progress import Curve, bar, stage
 
 
 @pytest.fixture(autouse=True)

@@ -7,11 +7,12 @@ import types
 
 import pytest
 
-from benchmark.data.fewnerd import Sentence
-from benchmark.errors import BenchmarkError, ProtocolViolation
-from benchmark.labels import FEWNERD, coarse_of
-from benchmark.protocols import PROTOCOLS, coarse_view, get_protocol
-from benchmark.spans import Span
+from benchmark.core.data.fewnerd import Sentence
+from benchmark.core.errors import BenchmarkError, ProtocolViolation
+from benchmark.core.labels import FEWNERD, coarse_of
+from benchmark.core.protocols import coarse_view
+from benchmark.core.registry import PROTOCOLS, get_protocol
+from benchmark.core.spans import Span
 
 
 def reachable(root, skip):

@@ -9,12 +9,12 @@ import statistics
 import pandas as pd
 import pytest
 
-from benchmark.claims import gold_span_recall_table
 from benchmark.cli import main
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split, holm_adjust
 from benchmark.report import README_END, README_START, ReportRequest, write_reports
-from benchmark.tracking import Tracker
+from benchmark.report.claims import gold_span_recall_table
+from benchmark.run.tracking import Tracker
 
 
 def wrong_first(gold, n, hierarchy):
@@ -369,9 +369,9 @@ def test_leaderboard_page_sorts_on_a_click_and_shows_every_plot(synthetic, tmp_p
 def test_runs_logged_before_a_setting_existed_keep_their_declaration():
     """A setting added later takes its default for older runs: a tagger run logged without the
     fine-tuning settings is still the declared `layer4-mlp`, grouped with newer runs of it."""
-    from benchmark.config import config_dict
+    from benchmark.core.config import config_dict
     from benchmark.report import completed_settings, declared_settings
-    from benchmark.tracking import flatten
+    from benchmark.run.tracking import flatten
     from methods.tagger.method import TaggerConfig
 
     now = flatten(config_dict(TaggerConfig(layer=4, hidden=512)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.spans import Span, bio_tags, candidate_spans, greedy_non_overlapping, spans_from_bio
+from benchmark.core.spans import Span, bio_tags, candidate_spans, greedy_non_overlapping, spans_from_bio
 
 
 def test_candidate_spans_lists_every_span_up_to_the_maximum_once():

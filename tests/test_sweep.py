@@ -9,11 +9,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
-from benchmark.data.fewnerd import Corpus
-from benchmark.errors import DataError
-from benchmark.labels import coarse_of
-from benchmark.protocols import PROTOCOLS
-from benchmark.sweep import BLIND, _blind_score, _dev_scoring, parse_grid
+from benchmark.core.data.fewnerd import Corpus
+from benchmark.core.errors import DataError
+from benchmark.core.labels import coarse_of
+from benchmark.core.registry import PROTOCOLS
+from benchmark.run.sweep import BLIND, _blind_score, _dev_scoring, parse_grid
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_bad_sweep_input_gives_one_clear_error_and_logs_nothing(args, message, f
 def test_a_sweep_from_an_oracle_base_is_dev_only_if_it_redoes_what_was_chosen_on_test(
     method, variant, grid, provenance
 ):
-    from benchmark.sweep import SweepRequest, plan_sweep
+    from benchmark.run.sweep import SweepRequest, plan_sweep
 
     request = SweepRequest(method, grid=tuple(grid.split()), variant=variant)
     assert plan_sweep(request).provenance == provenance

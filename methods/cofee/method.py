@@ -16,14 +16,14 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 
-from benchmark.cache import settings_from
-from benchmark.errors import ConfigError
-from benchmark.labels import label_text
-from benchmark.method import Context, Method, Settings, check_is_fitted
-from benchmark.progress import Curve, stage
-from benchmark.protocols import View, coarse_view
-from benchmark.spans import Span, bio_tags
-from benchmark.training import EarlyStopping, LossMeter, WordSource, decode_bio, dev_f1
+from benchmark.core.cache import settings_from
+from benchmark.core.errors import ConfigError
+from benchmark.core.labels import label_text
+from benchmark.core.method import Context, Method, Settings, check_is_fitted
+from benchmark.core.protocols import View, coarse_view
+from benchmark.core.spans import Span, bio_tags
+from benchmark.core.training import EarlyStopping, LossMeter, WordSource, decode_bio, dev_f1
+from benchmark.ui.progress import Curve, stage
 from methods.cofee.model import (
     CofeeNet,
     cluster_variances,

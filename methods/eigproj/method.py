@@ -16,14 +16,14 @@ from typing import ClassVar, Literal, Self
 
 import numpy as np
 
-from benchmark.cache import settings_from
-from benchmark.errors import ConfigError
-from benchmark.labels import label_text
-from benchmark.method import Context, Method, Settings, check_is_fitted
-from benchmark.progress import bar, stage
-from benchmark.protocols import Example, View
-from benchmark.spans import Span
-from benchmark.training import decode_io
+from benchmark.core.cache import settings_from
+from benchmark.core.errors import ConfigError
+from benchmark.core.labels import label_text
+from benchmark.core.method import Context, Method, Settings, check_is_fitted
+from benchmark.core.protocols import Example, View
+from benchmark.core.spans import Span
+from benchmark.core.training import decode_io
+from benchmark.ui.progress import bar, stage
 from methods.eigproj.keywords import explain_sentence, rerank
 from methods.eigproj.projection import fit_projection, nearest_class
 from methods.tagger.method import Tagger, TaggerConfig

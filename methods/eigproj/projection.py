@@ -15,7 +15,7 @@ import scipy.linalg
 from sklearn.decomposition import PCA
 from sklearn.kernel_approximation import Nystroem
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 Constraint = Literal["sum", "keywords", "classes"]
 

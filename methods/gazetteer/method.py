@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from benchmark.errors import ConfigError
-from benchmark.method import Context, Method, Settings, check_is_fitted
-from benchmark.protocols import View
-from benchmark.spans import Span
+from benchmark.core.errors import ConfigError
+from benchmark.core.method import Context, Method, Settings, check_is_fitted
+from benchmark.core.protocols import View
+from benchmark.core.spans import Span
 
 Key = tuple[str, ...]
 

@@ -15,14 +15,14 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix
 from torch import nn
 
-from benchmark.cache import settings_from
-from benchmark.encoders import STATIC_ENCODERS, TransformerEncoder, device
-from benchmark.errors import ConfigError
-from benchmark.labels import FEWNERD, coarse_of
-from benchmark.method import Context, Method, Settings, check_is_fitted
-from benchmark.protocols import View, coarse_view
-from benchmark.spans import Span, bio_tags
-from benchmark.training import (
+from benchmark.core.cache import settings_from
+from benchmark.core.encoders import STATIC_ENCODERS, TransformerEncoder, device
+from benchmark.core.errors import ConfigError
+from benchmark.core.labels import FEWNERD, coarse_of
+from benchmark.core.method import Context, Method, Settings, check_is_fitted
+from benchmark.core.protocols import View, coarse_view
+from benchmark.core.spans import Span, bio_tags
+from benchmark.core.training import (
     EarlyStopping,
     LossMeter,
     WordSource,

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import ConfigError
-from benchmark.labels import coarse_of
+from benchmark.core.errors import ConfigError
+from benchmark.core.labels import coarse_of
 
 
 def hierarchy_weights(types: Sequence[str], beta: float, gamma: float) -> np.ndarray:

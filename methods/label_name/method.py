@@ -8,11 +8,11 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 from sklearn.preprocessing import normalize
 
-from benchmark.cache import settings_from
-from benchmark.labels import label_text
-from benchmark.method import Context, Method, Settings, check_is_fitted
-from benchmark.protocols import View
-from benchmark.spans import Span
+from benchmark.core.cache import settings_from
+from benchmark.core.labels import label_text
+from benchmark.core.method import Context, Method, Settings, check_is_fitted
+from benchmark.core.protocols import View
+from benchmark.core.spans import Span
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from typing import Self
 
 import numpy as np
 
-from benchmark.method import Context, Method, Settings, check_is_fitted
-from benchmark.protocols import View
-from benchmark.spans import Span
+from benchmark.core.method import Context, Method, Settings, check_is_fitted
+from benchmark.core.protocols import View
+from benchmark.core.spans import Span
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.encoders import STATIC_ENCODERS, EncoderSettings, StaticEncoder
-from benchmark.errors import ConfigError
-from benchmark.method import Context, Method, Settings, check_is_fitted
-from benchmark.protocols import View
-from benchmark.spans import OUTSIDE, Span, candidate_spans, greedy_non_overlapping
-from benchmark.training import EarlyStopping, LossMeter, dev_f1, length_batches
+from benchmark.core.encoders import STATIC_ENCODERS, EncoderSettings, StaticEncoder
+from benchmark.core.errors import ConfigError
+from benchmark.core.method import Context, Method, Settings, check_is_fitted
+from benchmark.core.protocols import View
+from benchmark.core.spans import OUTSIDE, Span, candidate_spans, greedy_non_overlapping
+from benchmark.core.training import EarlyStopping, LossMeter, dev_f1, length_batches
 from methods.span_bilstm_attn.model import SpanBiLSTMAttention, WordMatrix
 
 PREDICT_BATCH = 4096  # spans per forward pass at prediction

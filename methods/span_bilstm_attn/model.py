@@ -3,7 +3,7 @@
 The network reads only the words of one span: a BiLSTM over their vectors, dot-product
 attention of every output against the final hidden state (forward and backward halves
 concatenated), the attention-weighted sum of the outputs, and a linear layer. Spans are
-batched by length (`benchmark.training.length_batches`), so a batch has no padding and the
+batched by length (`benchmark.core.training.length_batches`), so a batch has no padding and the
 final states are exact.
 """
 

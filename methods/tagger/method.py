@@ -12,15 +12,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.cache import settings_from
-from benchmark.encoders import STATIC_ENCODERS, TransformerEncoder, device, unit_size
-from benchmark.errors import ConfigError
-from benchmark.labels import coarse_of
-from benchmark.method import Context, Method, Settings, check_is_fitted
-from benchmark.progress import Bar, Curve
-from benchmark.protocols import View
-from benchmark.spans import OUTSIDE, Span
-from benchmark.training import (
+from benchmark.core.cache import settings_from
+from benchmark.core.encoders import STATIC_ENCODERS, TransformerEncoder, device, unit_size
+from benchmark.core.errors import ConfigError
+from benchmark.core.labels import coarse_of
+from benchmark.core.method import Context, Method, Settings, check_is_fitted
+from benchmark.core.protocols import View
+from benchmark.core.spans import OUTSIDE, Span
+from benchmark.core.training import (
     EarlyStopping,
     LossMeter,
     accelerator_settings,
@@ -32,6 +31,7 @@ from benchmark.training import (
     vote_in_span,
     word_rows,
 )
+from benchmark.ui.progress import Bar, Curve
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import ConfigError
+from benchmark.core.errors import ConfigError
+from benchmark.core.labels import FEWNERD, coarse_of
+from benchmark.core.protocols import Example, View, coarse_view
+from benchmark.core.registry import PROTOCOLS
+from benchmark.core.spans import Span
 from benchmark.evaluate import evaluate_split
-from benchmark.labels import FEWNERD, coarse_of
-from benchmark.protocols import PROTOCOLS, Example, View, coarse_view
-from benchmark.spans import Span
 from methods.cofee.method import Cofee, CofeeConfig
 from methods.cofee.model import (
     cluster_variances,

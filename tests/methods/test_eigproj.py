@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.reproducibility import seed_everything
+from benchmark.core.errors import BenchmarkError, ConfigError
+from benchmark.core.seeding import seed_everything
 from methods.eigproj.keywords import explain_sentence, is_keyword_candidate, rerank
 from methods.eigproj.method import EigProj, EigProjConfig
 from methods.eigproj.projection import constraint_matrix, fit_projection, nearest_class, solve_projection
@@ -134,7 +134,7 @@ def test_rerank_drops_keywords_unrelated_to_the_type():
 
 
 def test_missing_keywords_for_a_coarse_type_are_reported(ctx, small, caplog):
-    from benchmark.protocols import PROTOCOLS
+    from benchmark.core.registry import PROTOCOLS
 
     view = PROTOCOLS["weak-typing"].train_view(small.splits["train"][:5], "train", small.hierarchy)
     with caplog.at_level(logging.WARNING):
@@ -147,7 +147,7 @@ def test_missing_keywords_for_a_coarse_type_are_reported(ctx, small, caplog):
 
 @pytest.mark.slow
 def test_fit_and_predict_on_real_sentences(small, ctx):
-    from benchmark.protocols import PROTOCOLS
+    from benchmark.core.registry import PROTOCOLS
 
     protocol = PROTOCOLS["weak-typing"]
     train = protocol.train_view(small.splits["train"], "train", small.hierarchy)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from benchmark.labels import FEWNERD
-from benchmark.method import Context
-from benchmark.protocols import PROTOCOLS, Example, View
-from benchmark.spans import Span, spans_from_labels
+from benchmark.core.labels import FEWNERD
+from benchmark.core.method import Context
+from benchmark.core.protocols import Example, View
+from benchmark.core.registry import PROTOCOLS
+from benchmark.core.spans import Span, spans_from_labels
 from methods.gazetteer.method import Gazetteer, GazetteerConfig
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import ConfigError
-from benchmark.labels import FEWNERD
-from benchmark.protocols import PROTOCOLS
-from benchmark.spans import bio_tags, spans_from_bio
+from benchmark.core.errors import ConfigError
+from benchmark.core.labels import FEWNERD
+from benchmark.core.registry import PROTOCOLS
+from benchmark.core.spans import bio_tags, spans_from_bio
 from methods.hier_soft.method import HierSoft, HierSoftConfig
 from methods.hier_soft.model import HierSoftNet
 from methods.hier_soft.soft_loss import (

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from benchmark.labels import FEWNERD, FINE_NAME_GLOSSES, coarse_of, label_text
-from benchmark.protocols import PROTOCOLS
+from benchmark.core.labels import FEWNERD, FINE_NAME_GLOSSES, coarse_of, label_text
+from benchmark.core.registry import PROTOCOLS
 from methods.label_name.method import LabelName, LabelNameConfig
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from benchmark.labels import coarse_of
-from benchmark.method import Context
-from benchmark.protocols import PROTOCOLS
+from benchmark.core.labels import coarse_of
+from benchmark.core.method import Context
+from benchmark.core.registry import PROTOCOLS
 from methods.random_within_coarse.method import RandomWithinCoarse
 
 

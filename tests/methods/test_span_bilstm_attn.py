@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.errors import ConfigError
-from benchmark.protocols import PROTOCOLS
-from benchmark.spans import candidate_spans
-from benchmark.training import length_batches
+from benchmark.core.errors import ConfigError
+from benchmark.core.registry import PROTOCOLS
+from benchmark.core.spans import candidate_spans
+from benchmark.core.training import length_batches
 from methods.span_bilstm_attn.method import SpanBiLSTMAttn, SpanConfig, non_entity_spans, sample_negatives
 from methods.span_bilstm_attn.model import SpanBiLSTMAttention
 

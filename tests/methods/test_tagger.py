@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from benchmark.errors import ConfigError
-from benchmark.protocols import PROTOCOLS
-from benchmark.training import bucketed_batches, vote_in_span
+from benchmark.core.errors import ConfigError
+from benchmark.core.registry import PROTOCOLS
+from benchmark.core.training import bucketed_batches, vote_in_span
 from methods.tagger.method import Tagger, TaggerConfig
 
 
@@ -89,7 +89,7 @@ def test_bucketed_batches_cover_every_sentence_once_with_little_padding():
 
 @pytest.mark.parametrize(("assignment", "message"), [("lr=0", "lr must be positive"), ("passes=0", "passes")])
 def test_bad_finetune_settings_are_refused(assignment, message):
-    from benchmark.config import resolve_config
+    from benchmark.core.config import resolve_config
 
     with pytest.raises(ConfigError, match=message):
         resolve_config(TaggerConfig, None, [assignment])

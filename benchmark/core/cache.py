@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from benchmark.encoders import EncoderSettings, WordEncoder, default_cache_dir, file_sha256, load_encoder
-from benchmark.errors import BenchmarkError
+from benchmark.core.encoders import EncoderSettings, WordEncoder, default_cache_dir, file_sha256, load_encoder
+from benchmark.core.errors import BenchmarkError
 
 FORMAT_VERSION = 1
 

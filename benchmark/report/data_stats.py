@@ -6,8 +6,8 @@ from collections import Counter
 
 import pandas as pd
 
-from benchmark.data.fewnerd import Corpus
-from benchmark.labels import coarse_of
+from benchmark.core.data.fewnerd import Corpus
+from benchmark.core.labels import coarse_of
 
 
 def split_summary(corpus: Corpus) -> pd.DataFrame:

@@ -19,12 +19,12 @@ from typing import Any
 
 from filelock import FileLock
 
-from benchmark.config import RunConfig
-from benchmark.data.fewnerd import Corpus
-from benchmark.errors import BenchmarkError
+from benchmark.core.config import RunConfig
+from benchmark.core.data.fewnerd import Corpus
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.spans import Span
 from benchmark.evaluate import P_AT_K, Scores, by_length_table, precision_curve
-from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
-from benchmark.spans import Span
+from benchmark.ui.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 MAX_PARAM_LENGTH = 500
@@ -243,8 +243,8 @@ class Tracker:
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-        from benchmark.data.fewnerd import HUB_ID, HUB_SPLITS
-        from benchmark.reproducibility import REPO_ROOT
+        from benchmark.core.data.fewnerd import HUB_ID, HUB_SPLITS
+        from benchmark.run.provenance import REPO_ROOT
 
         inputs = []
         for split in splits:

@@ -19,10 +19,10 @@ from typing import Literal
 
 import numpy as np
 
-from benchmark.data.fewnerd import Sentence
-from benchmark.errors import BenchmarkError, ProtocolViolation
-from benchmark.labels import LabelHierarchy, coarse_of
-from benchmark.spans import Span, spans_from_labels
+from benchmark.core.data.fewnerd import Sentence
+from benchmark.core.errors import ProtocolViolation
+from benchmark.core.labels import LabelHierarchy, coarse_of
+from benchmark.core.spans import Span, spans_from_labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,54 +169,3 @@ def coarse_view(view: View, boundaries: Literal["fine", "coarse"] = "fine") -> V
         return replace(e, labels=labels, spans=spans)
 
     return replace(view, examples=tuple(coarse(e) for e in view.examples))
-
-
-PROTOCOLS: dict[str, Protocol] = {
-    p.name: p
-    for p in (
-        Protocol(
-            "weak-typing",
-            train_level="coarse",
-            test_spans="coarse",
-            headline="fine/weighted_f1",
-            summary="train on coarse labels only; type gold spans (gold coarse given) into fine types",
-            main_metrics=(
-                "fine/weighted_f1",
-                "fine/weighted_precision",
-                "fine/weighted_recall",
-                "fine/accuracy",
-                "fine/macro_f1",
-                "fine/p_at_100",
-            ),
-        ),
-        Protocol(
-            "typing",
-            train_level="fine",
-            test_spans="untyped",
-            headline="fine/accuracy",
-            summary="train on fine labels; type gold spans into fine types",
-            main_metrics=("fine/accuracy", "fine/macro_f1", "fine/weighted_f1", "coarse/accuracy"),
-        ),
-        Protocol(
-            "ner",
-            train_level="fine",
-            test_spans="none",
-            headline="fine/micro_f1",
-            summary="train on fine labels; find and type entities in raw tokens (strict span F1)",
-            main_metrics=(
-                "fine/micro_f1",
-                "fine/micro_precision",
-                "fine/micro_recall",
-                "coarse/micro_f1",
-                "detection/f1",
-                "fine/macro_f1",
-            ),
-        ),
-    )
-}
-
-
-def get_protocol(name: str) -> Protocol:
-    if name not in PROTOCOLS:
-        raise BenchmarkError(f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name]

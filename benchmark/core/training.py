@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.progress import Curve
-from benchmark.protocols import View
-from benchmark.spans import OUTSIDE, Span, spans_from_bio, spans_from_labels
+from benchmark.core.protocols import View
+from benchmark.core.spans import OUTSIDE, Span, spans_from_bio, spans_from_labels
+from benchmark.ui.progress import Curve
 
 if TYPE_CHECKING:
-    from benchmark.encoders import TransformerEncoder
+    from benchmark.core.encoders import TransformerEncoder
 
 
 def decode_io(sentence_id: int, probabilities: np.ndarray, labels: Sequence[str]) -> list[Span]:

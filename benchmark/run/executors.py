@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from benchmark.errors import BenchmarkError
-from benchmark.runner import SeedResult, SeedTask, run_seed
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.plan import SeedResult, SeedTask, run_seed
 
 #: a task's outcome: its result, or the error it raised
 Outcome = SeedResult | BaseException
@@ -62,7 +62,7 @@ def _kill_scheduled(tasks: Sequence[SeedTask]) -> None:
 def _end_unfinished(task: SeedTask, status: str) -> None:
     """Set the task's run to ``status`` unless it already ended (a worker that died mid-task left
     it RUNNING)."""
-    from benchmark.tracking import Tracker
+    from benchmark.run.tracking import Tracker
 
     Tracker(task.experiment, task.tracking_uri).end_unfinished(task.run_id, status)
 
@@ -178,7 +178,7 @@ def task_options(task: SeedTask, cpus: int, cluster_gpus: bool, environ: Mapping
 def _warn_about_cluster(tasks: Sequence[SeedTask], nodes: list[dict], cpus: int, cluster_gpus: bool) -> None:
     """Warnings, not progress (shown even under --quiet): a tracking store no other node can
     write, fine-tuned tasks without a GPU, tasks no node can hold yet."""
-    from benchmark.tracking import local_store
+    from benchmark.run.tracking import local_store
 
     alive = [node for node in nodes if node["Alive"]]
     warnings = []
@@ -205,7 +205,7 @@ def _run_remote(task: SeedTask, threads: int) -> SeedResult:
     """A task on a Ray worker: ``threads`` torch threads, progress lines silenced."""
     import torch
 
-    from benchmark.progress import set_quiet
+    from benchmark.ui.progress import set_quiet
 
     torch.set_num_threads(threads)
     set_quiet(True)

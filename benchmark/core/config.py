@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.errors import ConfigError
+from benchmark.core.errors import ConfigError
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

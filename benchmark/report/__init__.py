@@ -37,10 +37,14 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.claims import CLAIMS, GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
-from benchmark.config import config_dict
-from benchmark.data.fewnerd import Sentence, load_corpus
-from benchmark.errors import BenchmarkError
+from benchmark.core.config import config_dict
+from benchmark.core.data.fewnerd import Sentence, load_corpus
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.labels import LabelHierarchy
+from benchmark.core.method import CUSTOM, MARKS, MARKS_SENTENCE, RANKED, REGIMES
+from benchmark.core.protocols import Protocol
+from benchmark.core.registry import PROTOCOLS
+from benchmark.core.spans import Span
 from benchmark.evaluate import (
     EVALUATOR_VERSION,
     P_AT_K,
@@ -58,12 +62,9 @@ from benchmark.evaluate import (
     seed_mean_draws,
     token_counts,
 )
-from benchmark.labels import LabelHierarchy
-from benchmark.method import CUSTOM, MARKS, MARKS_SENTENCE, RANKED, REGIMES
-from benchmark.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
-from benchmark.protocols import PROTOCOLS, Protocol
-from benchmark.spans import Span
-from benchmark.tracking import tracking_uri
+from benchmark.report.claims import CLAIMS, GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
+from benchmark.run.tracking import tracking_uri
+from benchmark.ui.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 
 FORMATS = ("md", "csv", "tex")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -136,7 +137,7 @@ class Variant:
         """The `run` command that repeats the row (its declaration's, when it has one)."""
         if self.declared is None:
             return self.tag("command") if "tags.command" in self.runs else ""
-        from benchmark.runner import RunRequest, plan_run
+        from benchmark.run.plan import RunRequest, plan_run
 
         variant = None if self.declared[0] == "default" else self.declared[0]
         request = RunRequest(self.tag("method"), self.tag("protocol"), variant, self.tag("dataset"))
@@ -157,8 +158,8 @@ def completed_settings(method: str, params: dict[str, str]) -> dict[str, str]:
     """A run's logged settings with every setting added to ``method`` since then at its default
     (a setting is only ever added with a default that keeps the earlier behaviour), so runs from
     before and after the addition compare equal."""
-    from benchmark.registry import METHODS
-    from benchmark.tracking import flatten
+    from benchmark.core.registry import METHODS
+    from benchmark.run.tracking import flatten
 
     if method not in METHODS:
         return dict(sorted(params.items()))
@@ -170,9 +171,9 @@ def declared_settings(method: str, params: dict[str, str]) -> tuple[str, str] | 
     """(variant name or ``default``, provenance) of ``method``'s declared setting set whose
     resolved settings are exactly ``params`` (a run's logged settings, completed with the
     defaults of settings added since: `completed_settings`), if any."""
-    from benchmark.registry import METHODS
-    from benchmark.runner import resolve_settings
-    from benchmark.tracking import flatten
+    from benchmark.core.registry import METHODS
+    from benchmark.run.plan import resolve_settings
+    from benchmark.run.tracking import flatten
 
     if method not in METHODS:
         return None
@@ -815,7 +816,7 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     if defaults:
         (request.out / "claims.md").write_text(render_claims(defaults))
         written.append(request.out / "claims.md")
-    from benchmark.leaderboard import render_leaderboard
+    from benchmark.report.leaderboard import render_leaderboard
 
     (request.out / "index.html").write_text(render_leaderboard(tables, request.out))
     (request.out / ".nojekyll").touch()  # GitHub Pages serves the .md and .csv files as they are
@@ -851,7 +852,7 @@ def read_tables(out: Path, echo: Callable[[str], None] = print) -> dict[tuple[st
 def _declared_by_name(label: str, variant: str) -> str:
     """A row's current declared provenance from its label (`method[:variant]`); `custom` for a
     row with overrides (``[k=v]``) or settings no declaration names (``#hash``)."""
-    from benchmark.runner import resolve_settings
+    from benchmark.run.plan import resolve_settings
 
     if " " in label:
         return CUSTOM

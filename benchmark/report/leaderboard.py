@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.method import MARKS, MARKS_SENTENCE
-from benchmark.protocols import PROTOCOLS
+from benchmark.core.method import MARKS, MARKS_SENTENCE
+from benchmark.core.registry import PROTOCOLS
 from benchmark.report import LOGGED_MARK, REGIME_SENTENCE, has_finetuned
 
 #: the plots a section shows when `report` drew them, with their captions

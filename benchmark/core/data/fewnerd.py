@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmark.errors import DataError
-from benchmark.labels import FEWNERD, LabelHierarchy, coarse_of
-from benchmark.spans import OUTSIDE, Span, spans_from_labels
+from benchmark.core.errors import DataError
+from benchmark.core.labels import FEWNERD, LabelHierarchy, coarse_of
+from benchmark.core.spans import OUTSIDE, Span, spans_from_labels
 
 if TYPE_CHECKING:
     import datasets
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 SPLITS = ("train", "dev", "test")
 HUB_ID = "DFKI-SLT/few-nerd"
 HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
-EMBEDDED_DIR = Path(__file__).resolve().parents[2] / "datasets" / "few-nerd"
+EMBEDDED_DIR = Path(__file__).resolve().parents[3] / "datasets" / "few-nerd"
 
 DATASETS: dict[str, str] = {
     "embedded": "official supervised dev re-split by sentence sha256 (ships in datasets/)",

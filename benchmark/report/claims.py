@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from benchmark.method import MARKS
-from benchmark.registry import METHODS
+from benchmark.core.method import MARKS
+from benchmark.core.registry import METHODS
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.cache import FeatureCache
-from benchmark.config import (
+from benchmark.core.cache import FeatureCache
+from benchmark.core.config import (
     RunConfig,
     config_dict,
     format_value,
@@ -36,15 +36,16 @@ from benchmark.config import (
     read_config_file,
     resolve_config,
 )
-from benchmark.data.fewnerd import load_corpus
-from benchmark.encoders import check_encoder
-from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.core.data.fewnerd import load_corpus
+from benchmark.core.encoders import check_encoder
+from benchmark.core.errors import BenchmarkError, ConfigError
+from benchmark.core.fit import fit_predict
+from benchmark.core.labels import LabelHierarchy, coarse_of
+from benchmark.core.protocols import Protocol, View, withhold_coarse
+from benchmark.core.spans import Span
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate
-from benchmark.labels import LabelHierarchy, coarse_of
-from benchmark.protocols import Protocol, View, withhold_coarse
-from benchmark.reproducibility import package_versions
-from benchmark.runner import RunRequest, chosen_settings, fit_predict, identity_tags, plan_run, resolve_method
-from benchmark.spans import Span
+from benchmark.run.plan import RunRequest, chosen_settings, identity_tags, plan_run, resolve_method
+from benchmark.run.provenance import package_versions
 
 BLIND = "blind_coarse"  # metric prefix of coarse-blind typing (weak-typing without --oracle)
 
@@ -224,7 +225,7 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> Swe
     dev_view = protocol.train_view(dev, "dev", corpus.hierarchy)
     predict_view, gold = _dev_scoring(protocol, blind, dev, dev_view, corpus.hierarchy)
 
-    from benchmark.tracking import Tracker, flatten
+    from benchmark.run.tracking import Tracker, flatten
 
     criterion = {True: "dev, coarse-blind typing (coarse labels only)", False: "dev, fine labels"}[blind]
     provenance = plan.provenance

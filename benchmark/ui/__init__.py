@@ -1,0 +1,1 @@
+"""Terminal progress and plots: display only, never part of a result."""
