@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 from tabulate import tabulate
 
 from benchmark.core.errors import BenchmarkError
+from benchmark.seeds import SeedSummary
 
 EPILOG = """examples:
   python -m benchmark run --method gazetteer --protocol ner
@@ -23,7 +23,7 @@ EPILOG = """examples:
 results go to MLflow (sqlite:///mlflow.db here, or $MLFLOW_TRACKING_URI); browse with: mlflow ui"""
 
 
-def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+def _dataset_options(parser: argparse.ArgumentParser) -> None:
     from benchmark.core.data.fewnerd import DATASETS
 
     choices = "; ".join(f"{k}: {v}" for k, v in DATASETS.items())
@@ -38,7 +38,7 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-verify", action="store_true", help="accept data files that differ from the official ones")
 
 
-def _add_cache_option(parser: argparse.ArgumentParser) -> None:
+def _cache_option(parser: argparse.ArgumentParser) -> None:
     from benchmark.core.encoders import default_cache_dir
 
     parser.add_argument(
@@ -50,10 +50,62 @@ def _add_cache_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_quiet_option(parser: argparse.ArgumentParser) -> None:
+def _quiet_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bars or stage lines on stderr (errors still print)"
     )
+
+
+def _task_options(parser: argparse.ArgumentParser, seeds: str, force: str) -> None:
+    """What `run` and `sweep` share: the row (protocol, variant, settings), seeds, data, cache,
+    and who runs the tasks."""
+    parser.add_argument("--protocol", metavar="P", help="weak-typing, typing or ner (default: the method's first)")
+    parser.add_argument("--variant", metavar="NAME", help="a named settings preset of the method (see `list`)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (TOML value); repeatable"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="N", help=f"{seeds} (default: 1)")
+    parser.add_argument("--force", action="store_true", help=force)
+    _dataset_options(parser)
+    _cache_option(parser)
+    executors = parser.add_argument_group("executor")
+    executors.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="who runs the tasks: local (one after another here, default) or ray (a Ray cluster; "
+        "pip install -e '.[ray]')",
+    )
+    executors.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="a running Ray cluster (default: RAY_ADDRESS, else the one `ray start` began here, else a new local one)",
+    )
+    executors.add_argument(
+        "--cpus-per-task", type=int, default=1, metavar="N", help="CPU threads each Ray task reserves (default 1)"
+    )
+    _quiet_option(parser)
+
+
+RUN_HELP = "Fit, predict and evaluate a method for each seed; log every seed as an MLflow run."
+SWEEP_HELP = (
+    "Fit every point of a settings grid on train, predict and score the dev split only (the test split is never "
+    "touched), log a parent MLflow run and a child per point and seed, print the dev table, the selected point and "
+    "the run command that uses it. Under weak-typing dev has coarse labels only: points are scored by coarse-blind "
+    "typing (the coarse type withheld, the coarse accuracy of the fine picks) unless --oracle scores them with fine "
+    "labels, which makes the choice `oracle`."
+)
+SWEEP_EPILOG = """examples:
+  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512
+  python -m benchmark sweep --method label-name --grid label_names=raw,readable,described
+  python -m benchmark sweep --method eigproj --grid-file grid.toml --seeds 1 2 --executor ray"""
+REPORT_HELP = (
+    "Read every FINISHED seed run of the MLflow store and write, per dataset and protocol, "
+    "reports/<dataset>/<protocol>.{md,csv,tex} (mean ± std over seeds, 95% CI, significance ranks) and plots, every "
+    "metric computed from the runs' stored predictions by the current evaluator; then rebuild claims.md and the "
+    "leaderboard page index.html in --out and, for the default --out, the results block of reports/README.md from "
+    "every table in --out."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,110 +117,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    listing = commands.add_parser("list", help="methods × protocols, datasets", description="List what can be run.")
-    listing.set_defaults(handler=cmd_list)
+    def command(name: str, handler, summary: str, description: str | None = None, epilog: str | None = None):
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=description or summary,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
 
-    run = commands.add_parser(
-        "run",
-        help="run a method end to end and log it to MLflow",
-        description="Fit, predict and evaluate a method for each seed; log every seed as an MLflow run.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    command("list", cmd_list, "methods × protocols, datasets", "List what can be run.")
+
+    run = command("run", cmd_run, "run a method end to end and log it to MLflow", RUN_HELP, EPILOG)
     run.add_argument(
         "--method",
         required=True,
         nargs="+",
         metavar="NAME",
-        help="a registered method (see `list`); several, or `all`, run a comparison: each method with its "
-        "defaults and every variant, on every protocol it supports (or --protocol)",
+        help="a registered method (see `list`); several, or `all`, run a comparison: each method with "
+        "its defaults and every variant, on every protocol it supports (or --protocol)",
     )
-    run.add_argument("--protocol", metavar="P", help="weak-typing, typing or ner (default: the method's first)")
-    run.add_argument("--variant", metavar="NAME", help="a named settings preset of the method (see `list`)")
-    _add_dataset_options(run)
-    run.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="N", help="seeds, one run each (default: 1)")
-    run.add_argument("--config", type=Path, metavar="FILE.toml", help="method settings as flat TOML key = value")
-    run.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (TOML value); repeatable"
-    )
+    _task_options(run, "seeds, one run each", "rerun seeds that already finished with the same settings, data and code")
+    run.add_argument("--config", type=Path, metavar="FILE.toml", help="method settings as TOML key = value")
     run.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for CIs (default 1000)"
     )
-    run.add_argument(
-        "--force", action="store_true", help="rerun seeds that already finished with the same settings, data and code"
-    )
-    _add_cache_option(run)
-    run.add_argument(
-        "--executor",
-        choices=["local", "ray"],
-        default="local",
-        help="who runs the seeds: local (one after another here, default) or ray (a Ray cluster; "
-        "pip install -e '.[ray]')",
-    )
-    run.add_argument(
-        "--ray-address",
-        metavar="ADDRESS",
-        help="a running Ray cluster (default: RAY_ADDRESS, else the one `ray start` began here, else a new local one)",
-    )
-    run.add_argument(
-        "--cpus-per-task",
-        type=int,
-        default=1,
-        metavar="N",
-        help="with --executor ray: CPU threads each task reserves and uses (default 1)",
-    )
-    _add_quiet_option(run)
-    run.set_defaults(handler=cmd_run)
 
-    sweep = commands.add_parser(
+    sweep = command(
         "sweep",
-        help="choose settings on dev: fit each grid point, score dev only, print the best",
-        description="Fit every point of a settings grid on train, predict and score the dev split only (the "
-        "test split is never touched), log a parent MLflow run and a child per point and seed, print the dev "
-        "table, the selected point and the run command that uses it. Under weak-typing dev has coarse labels "
-        "only: points are scored by coarse-blind typing (the coarse type withheld, the coarse accuracy of the "
-        "fine picks) unless --oracle scores them with fine labels, which makes the choice `oracle`.",
-        epilog="examples:\n"
-        "  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512\n"
-        "  python -m benchmark sweep --method label-name --grid label_names=raw,readable,described\n"
-        "  python -m benchmark sweep --method eigproj --grid-file grid.toml --seeds 1 2",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_sweep,
+        "choose settings on dev: fit each grid point, score dev only, print the best",
+        SWEEP_HELP,
+        SWEEP_EPILOG,
     )
     sweep.add_argument("--method", required=True, metavar="NAME", help="a registered method (see `list`)")
-    sweep.add_argument("--protocol", metavar="P", help="weak-typing, typing or ner (default: the method's first)")
-    sweep.add_argument("--variant", metavar="NAME", help="the named settings the grid overrides (default: defaults)")
+    _task_options(sweep, "seeds per point", "refit points that finished before")
     sweep.add_argument(
         "--grid", action="append", default=[], metavar="KEY=V1,V2", help="a setting and its values (TOML); repeatable"
     )
     sweep.add_argument("--grid-file", type=Path, metavar="FILE.toml", help="a TOML table: key = [value, ...]")
     sweep.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a fixed setting under the grid; repeatable"
+        "--metric",
+        metavar="NAME",
+        help="the dev criterion (default: the protocol's headline, or blind_coarse/accuracy under weak-typing)",
     )
-    sweep.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="N", help="seeds per point (default: 1)")
-    sweep.add_argument("--metric", metavar="NAME", help="the dev criterion (default: the protocol's headline, "
-                       "or blind_coarse/accuracy under weak-typing)")  # fmt: skip
     sweep.add_argument("--oracle", action="store_true", help="weak-typing only: score dev with fine labels (oracle)")
-    sweep.add_argument("--force", action="store_true", help="refit points that finished before")
-    _add_dataset_options(sweep)
-    _add_cache_option(sweep)
-    _add_quiet_option(sweep)
-    sweep.set_defaults(handler=cmd_sweep)
 
-    report = commands.add_parser(
-        "report",
-        help="comparison tables and plots from the finished runs in the store",
-        description="Read every FINISHED seed run of the MLflow store and write, per dataset and protocol, "
-        "reports/<dataset>/<protocol>.{md,csv,tex} (mean ± std over seeds, 95% CI, significance ranks) and "
-        "plots, every metric computed from the runs' stored predictions by the current evaluator; then rebuild "
-        "claims.md and the leaderboard page index.html in --out and, for the default --out, the results block of "
-        "reports/README.md from every table in --out.",
+    report = command(
+        "report", cmd_report, "comparison tables and plots from the finished runs in the store", REPORT_HELP
     )
     report.add_argument("--dataset", metavar="D", help="only this dataset (default: every one in the store)")
     report.add_argument("--protocol", metavar="P", help="only this protocol (default: every one in the store)")
     report.add_argument("--regime", metavar="R", help="only runs of this encoder regime: frozen or finetuned")
-    report.add_argument(
-        "--format", default="md,csv,tex", metavar="LIST", help="comma-separated: md, csv, tex (default: all)"
-    )
+    report.add_argument("--format", default="md,csv,tex", metavar="LIST", help="comma-separated: md, csv, tex")
     report.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR", help="default: reports/")
     report.add_argument("--data-dir", type=Path, metavar="DIR", help="where non-embedded datasets' gold is")
     report.add_argument(
@@ -178,8 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--readme",
         type=Path,
         metavar="FILE",
-        help="README whose results block to rewrite (default: reports/README.md when --out is reports/, else "
-        "none: a report elsewhere touches no README)",
+        help="README whose results block to rewrite (default: reports/README.md when --out is reports/, else none)",
     )
     report.add_argument(
         "--force",
@@ -190,26 +192,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--trials", type=int, default=1000, metavar="N", help="randomization trials and bootstrap resamples"
     )
-    report.set_defaults(handler=cmd_report)
 
-    cache = commands.add_parser(
+    cache = command(
         "cache",
-        help="inspect or free the word-feature cache",
-        description="Word features are computed once per (encoder + weights, data, layer, pooling, window) "
-        "and reused by every method and run.",
+        cmd_cache,
+        "inspect or free the word-feature cache",
+        "Word features are computed once "
+        "per (encoder + weights, data, layer, pooling, window) and reused by every method and run.",
     )
     cache.add_argument("action", choices=["ls", "clear"], help="ls: list entries; clear: delete them")
     cache.add_argument("--models", action="store_true", help="with clear: also delete unpacked models (mpnet)")
-    _add_cache_option(cache)
-    cache.set_defaults(handler=cmd_cache)
+    _cache_option(cache)
 
-    data = commands.add_parser(
-        "data",
-        help="per-split statistics of a dataset",
-        description="Sentences, tokens and entities per type and split.",
+    _dataset_options(
+        command(
+            "data", cmd_data, "per-split statistics of a dataset", "Sentences, tokens and entities per type and split."
+        )
     )
-    _add_dataset_options(data)
-    data.set_defaults(handler=cmd_data)
     return parser
 
 
@@ -266,9 +265,21 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _executor(args: argparse.Namespace):
     from benchmark.run.executors import make_executor
-    from benchmark.run.plan import RunRequest, comparison_requests, plan_run, run_benchmark, run_plans
+
+    return make_executor(args.executor, args.ray_address, args.cpus_per_task)
+
+
+def _source(args: argparse.Namespace):
+    from benchmark.run.plan import DataSource
+
+    return DataSource(args.dataset, args.data_dir, args.from_hub, not args.no_verify)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.run.driver import run_plans
+    from benchmark.run.plan import RunRequest, comparison_requests, plan_run
     from benchmark.run.tracking import check_reachable, tracking_uri
 
     if args.bootstrap < 0:
@@ -278,10 +289,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         method=args.method[0],
         protocol=args.protocol,
         variant=args.variant,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        from_hub=args.from_hub,
-        verify=not args.no_verify,
+        source=_source(args),
         seeds=tuple(args.seeds),
         config_file=args.config,
         settings=tuple(args.set),
@@ -291,29 +299,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if args.method != ["all"] and len(args.method) == 1:
         plan = plan_run(template)
-        executor = make_executor(args.executor, args.ray_address, args.cpus_per_task)
-        _print_summary(run_benchmark(plan, _echo, executor))
+        _print_row(run_plans([plan], _executor(args), _echo)[0])
         return 0
     if args.variant or args.set or args.config:
         raise BenchmarkError("--variant, --set and --config apply to one method; run that method alone")
     plans = [plan_run(r) for r in comparison_requests(args.method, args.protocol, template)]
-    summaries = run_plans(plans, _echo, make_executor(args.executor, args.ray_address, args.cpus_per_task))
-    rows, failed, urls = [], 0, {}
-    for plan, summary in zip(plans, summaries, strict=True):
-        if summary.error is not None:  # one broken method must not stop the comparison
+    rows = run_plans(plans, _executor(args), _echo)
+    table, failed, urls = [], 0, {}
+    for row in rows:
+        plan = row.plan
+        if row.error is not None:  # one broken method must not stop the comparison
             failed += 1
-            error = summary.error
-            print(f"FAILED: {plan.label} on {plan.protocol.name}: {type(error).__name__}: {error}", file=sys.stderr)
-            rows.append([plan.label, plan.protocol.name, "FAILED", "", ""])
+            print(f"FAILED: {plan.label} on {plan.protocol.name}: {type(row.error).__name__}: {row.error}",
+                  file=sys.stderr)  # fmt: skip
+            table.append([plan.label, plan.protocol.name, "FAILED", "", ""])
             continue
-        urls[summary.experiment] = summary.runs_url
+        urls[row.tracker.experiment] = row.tracker.runs_url()
         headline = plan.protocol.headline
-        values = [r.metrics[headline] for r in summary.results]
-        skipped = sum(r.skipped for r in summary.results)
-        spread = f"±{statistics.stdev(values):.4f}" if len(values) > 1 else ""
-        rows.append([plan.label, plan.protocol.name, headline, f"{statistics.fmean(values):.4f}{spread}",
-                     f"{len(values) - skipped} run, {skipped} skipped"])  # fmt: skip
-    print(tabulate(rows, headers=["method", "protocol", "headline", "mean±std", "seeds"], disable_numparse=True))
+        summary = SeedSummary.of(r.metrics[headline] for r in row.results)
+        skipped = sum(r.skipped for r in row.results)
+        seeds = f"{len(row.results) - skipped} run, {skipped} skipped"
+        table.append([plan.label, plan.protocol.name, headline, summary.format(), seeds])
+    print(tabulate(table, headers=["method", "protocol", "headline", "mean ± std", "seeds"], disable_numparse=True))
     print("next: python -m benchmark report   (tables and plots in reports/); browse runs with: mlflow ui")
     for experiment, url in urls.items():
         print(f"  {experiment}: {url}")
@@ -331,48 +338,44 @@ def _echo(line: str) -> None:
         print(line, file=sys.stderr)
 
 
-def _print_summary(summary) -> None:
-    """Per-seed main metrics of one method, the CI of the first seed, cache use, where it went."""
-    protocol, results = summary.plan.protocol, summary.results
+def _print_row(row) -> None:
+    """Per-seed main metrics of one method, their seed summary, the CI of the first seed, cache
+    use, where it went."""
+    protocol, results = row.plan.protocol, row.results
     keys = protocol.main_metrics
-    values = [[r.metrics[k] for k in keys] for r in results]
-    rows = [
-        [r.run_config.seed, *(f"{v:.4f}" for v in row), f"{r.seconds:.1f}" + (" (earlier run)" if r.skipped else "")]
-        for r, row in zip(results, values, strict=True)
-    ]
-    if len(rows) > 1:
-        rows.append(
-            [
-                "mean±std",
-                *(f"{statistics.fmean(c):.4f}±{statistics.stdev(c):.4f}" for c in zip(*values, strict=True)),
-                "",
-            ]
-        )
+    table = [
+        [r.run_config.seed, *(f"{r.metrics[k]:.4f}" for k in keys),
+         f"{r.seconds:.1f}" + (" (earlier run)" if r.skipped else "")]
+        for r in results
+    ]  # fmt: skip
+    if len(results) > 1:
+        table.append(["mean ± std", *(SeedSummary.of(r.metrics[k] for r in results).format() for k in keys), ""])
     headline = protocol.headline
     first = results[0].metrics
-    print(f"\n{summary.plan.label} on {summary.experiment} (headline: {headline})")
-    print(tabulate(rows, headers=["seed", *keys, "seconds"], disable_numparse=True))
+    print(f"\n{row.plan.label} on {row.tracker.experiment} (headline: {headline})")
+    print(tabulate(table, headers=["seed", *keys, "seconds"], disable_numparse=True))
     if f"{headline}_ci_low" in first:
         print(f"95% CI of {headline} (seed {results[0].run_config.seed}, sentence bootstrap): "
               f"[{first[f'{headline}_ci_low']:.4f}, {first[f'{headline}_ci_high']:.4f}]")  # fmt: skip
     fresh = [r for r in results if not r.skipped]
-    hits = sum(r.extra["features/cache_hits"] for r in fresh)
-    encoded = sum(r.extra["features/encoded_sentences"] for r in fresh)
+    hits = sum(r.metrics["features/cache_hits"] for r in fresh)
+    encoded = sum(r.metrics["features/encoded_sentences"] for r in fresh)
     if hits or encoded:
-        print(f"word features: {hits} cache hits, {encoded} sentences encoded")
-    if summary.parent_run_id is None:
-        print(f"every seed had finished before (--force reruns them); MLflow: {summary.tracking_uri}, "
-              f"experiment '{summary.experiment}'")  # fmt: skip
+        print(f"word features: {hits:.0f} cache hits, {encoded:.0f} sentences encoded")
+    where = f"MLflow: {row.tracker.uri}, experiment '{row.tracker.experiment}'"
+    if row.parent_id is None:
+        print(f"every seed had finished before (--force reruns them); {where}")
     else:
-        print(f"logged to MLflow: {summary.tracking_uri}, experiment '{summary.experiment}', "
-              f"parent run {summary.parent_run_id}")  # fmt: skip
-    print(f"browse with: mlflow ui  then open {summary.runs_url}")
+        print(f"logged to {where}, parent run {row.parent_id}")
+    print(f"browse with: mlflow ui  then open {row.tracker.runs_url()}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from benchmark.core.config import format_value
-    from benchmark.run.sweep import SweepRequest, run_sweep, sweep_command
+    from benchmark.run.sweep import SweepRequest, run_sweep
+    from benchmark.run.tracking import check_reachable, tracking_uri
 
+    check_reachable(tracking_uri())
     request = SweepRequest(
         method=args.method,
         grid=tuple(args.grid),
@@ -383,32 +386,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         seeds=tuple(args.seeds),
         metric=args.metric,
         oracle=args.oracle,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        from_hub=args.from_hub,
-        verify=not args.no_verify,
+        source=_source(args),
         cache_dir=args.cache_dir,
         force=args.force,
     )
-    summary = run_sweep(request, _echo)
+    summary = run_sweep(request, _echo, _executor(args))
     keys = list(summary.points[0].point)
-    rows = [
-        [*(format_value(r.point[k]) for k in keys), f"{r.mean:.4f} ± {r.std:.4f}", len(r.values),
-         f"{statistics.fmean(r.seconds):.1f}", f"{r.encoded:.0f}", "<- selected" if r is summary.best else ""]
+    table = [
+        [*(format_value(r.point[k]) for k in keys), r.summary.format(), len(r.values),
+         f"{SeedSummary.of(r.seconds).mean:.1f}", f"{r.encoded:.0f}", "<- selected" if r is summary.best else ""]
         for r in summary.points
     ]  # fmt: skip
     headers = [*keys, f"dev {summary.metric} (mean ± std)", "seeds", "s/seed", "sentences encoded", ""]
     print(f"\n{summary.request.method} on {summary.protocol.name}, scored on dev only ({summary.metric})")
-    print(tabulate(rows, headers=headers, disable_numparse=True))
+    print(tabulate(table, headers=headers, disable_numparse=True))
     chosen = " ".join(f"{k}={format_value(v)}" for k, v in summary.best.point.items())
-    print(f"selected: {chosen} (dev {summary.metric} {summary.best.mean:.4f}); provenance: {summary.provenance}")
+    best = summary.best.summary.mean
+    print(f"selected: {chosen} (dev {summary.metric} {best:.4f}); provenance: {summary.provenance}")
     if request.settings:
         print(f"          (the fixed --set {' '.join(request.settings)} were chosen by hand, not by this sweep)")
     adhoc = "   (ad-hoc settings: `custom`, unranked)" if "--set" in summary.run_command else ""
     print(f"try it:   {summary.run_command} --seeds 1 2 3{adhoc}")
     declaration = f"Settings({summary.provenance!r}, why, {summary.best.point})"
     print(f"rank it:  declare it in the method's `variants` as {declaration}")
-    print(f"          and quote the sweep in its card: {sweep_command(request, summary.protocol)}")
+    print(f"          and quote the sweep in its card: {summary.command}")
     print(f"logged to MLflow experiment '{summary.experiment}', parent run {summary.parent_run_id}")
     return 0
 

@@ -23,7 +23,7 @@ from tabulate import tabulate
 
 from benchmark.report import group_runs, load_runs
 from benchmark.run.executors import submission_order
-from benchmark.run.plan import RunRequest, comparison_requests, plan_run
+from benchmark.run.plan import DataSource, RunRequest, comparison_requests, plan_run
 
 WORKERS = (1, 2, 4, 8, 16, 32)
 
@@ -48,7 +48,7 @@ def main() -> None:
             runs = variant.runs
             seconds = runs["metrics.time/fit_seconds"].fillna(0) + runs["metrics.time/predict_seconds"].fillna(0)
             measured[section.protocol.name, variant.label] = float(seconds.min())
-    template = RunRequest(method="all", dataset=args.dataset, seeds=tuple(args.seeds))
+    template = RunRequest(method="all", source=DataSource(args.dataset), seeds=tuple(args.seeds))
     plans = [plan_run(request) for request in comparison_requests(["all"], None, template)]
     tasks = [(p.protocol.name, p.method_cls.regime(p.config), p.label) for p in plans for _ in args.seeds]
     tasks = [tasks[k] for k in submission_order([regime for _, regime, _ in tasks])]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from benchmark.run.plan import RunRequest, run_benchmark
+from benchmark.run.driver import run_plans
+from benchmark.run.plan import RunRequest, plan_run
 
 #: (label, variant, --set overrides): one factor at a time on top of each base
 ROWS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
@@ -48,7 +49,7 @@ def main() -> None:
     lines = ["| variant (on top of the row's base) | weighted F1 | P@100 | P@300 |", "| --- | --- | --- | --- |"]
     for label, variant, settings in ROWS:
         request = RunRequest("eigproj", "weak-typing", variant, settings=settings, seeds=(1,), resamples=0)
-        metrics = run_benchmark(request, echo=lambda _: None).results[0].metrics
+        metrics = run_plans([plan_run(request)], echo=lambda _: None)[0].results[0].metrics
         p100, p300 = metrics.get("fine/p_at_100", float("nan")), metrics.get("fine/p_at_300", float("nan"))
         lines.append(f"| {label} | {metrics['fine/weighted_f1']:.3f} | {p100:.2f} | {p300:.2f} |")
         print(lines[-1], flush=True)

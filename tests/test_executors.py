@@ -3,12 +3,15 @@ today's loop (the Ray executor against a real cluster: tests/test_cluster.py).""
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
+from benchmark.run.plan import RunRequest
+from benchmark.run.seed import SeedTask
 from benchmark.run.tracking import absolute_uri, local_store
 
 
@@ -84,14 +87,14 @@ def _statuses(uri: str) -> dict[str, str]:
 
 
 def _failing_on(seed: int, error: BaseException, monkeypatch):
-    import benchmark.run.plan as runner
+    import benchmark.run.seed as runner
 
     fit_predict = runner.fit_predict
 
-    def patched(method, protocol, training, test, run_seed, *args):
+    def patched(method, protocol, training, test, run_seed, *args, **kwargs):
         if run_seed == seed:
             raise error
-        return fit_predict(method, protocol, training, test, run_seed, *args)
+        return fit_predict(method, protocol, training, test, run_seed, *args, **kwargs)
 
     monkeypatch.setattr(runner, "fit_predict", patched)
 
@@ -106,24 +109,37 @@ def test_a_failing_seed_is_failed_and_the_others_go_on(workdir, store, monkeypat
     assert _statuses(store) == {"1": "FAILED", "2": "FINISHED", "3": "FINISHED", "parent": "FAILED"}
 
 
-def test_ctrl_c_kills_the_running_seed_and_those_not_started(workdir, store, monkeypatch, capsys):
+def test_ctrl_c_kills_the_running_seed_and_the_parent(workdir, store, monkeypatch, capsys):
     _failing_on(2, KeyboardInterrupt(), monkeypatch)
     assert main(ARGV) == 130
-    assert _statuses(store) == {"1": "FINISHED", "2": "KILLED", "3": "KILLED", "parent": "KILLED"}
+    assert _statuses(store) == {"1": "FINISHED", "2": "KILLED", "parent": "KILLED"}  # seed 3 never began: no run
+
+
+def test_a_seed_run_lasts_as_long_as_its_task_not_its_wait_in_the_queue(workdir, store):
+    assert main(ARGV) == 0
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("embedded/ner")
+    seeds = sorted(
+        client.search_runs([experiment.experiment_id], "tags.role = 'seed'"), key=lambda r: r.data.tags["seed"]
+    )
+    assert [r.info.run_name for r in seeds] == [f"gazetteer:protocol=ner,seed={k}" for k in (1, 2, 3)]
+    for earlier, later in itertools.pairwise(seeds):  # one after another: each began when the last ended
+        assert later.info.start_time >= earlier.info.end_time
 
 
 def test_a_worker_whose_code_differs_from_the_drivers_refuses_its_task(workdir, store, monkeypatch, capsys):
     """The run key is made on the driver; a worker with another checkout must not fill the run."""
-    import benchmark.run.plan as runner
+    import benchmark.run.driver as driver
+    import benchmark.run.seed as seed
 
-    prepare = runner.prepare
+    prepare = driver.prepare
 
     def then_the_code_changes(*args):
         prepared = prepare(*args)
-        monkeypatch.setattr(runner, "source_fingerprint", lambda module: "another checkout")
+        monkeypatch.setattr(seed, "code_fingerprint", lambda module, protocol: "another checkout")
         return prepared
 
-    monkeypatch.setattr(runner, "prepare", then_the_code_changes)
+    monkeypatch.setattr(driver, "prepare", then_the_code_changes)
     assert main(["run", "--method", "gazetteer", "--protocol", "ner", "--bootstrap", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "this worker's code (sha256) differ from the driver's" in err
@@ -131,9 +147,11 @@ def test_a_worker_whose_code_differs_from_the_drivers_refuses_its_task(workdir, 
 
 
 def _task(regime: str):
-    from benchmark.run.plan import SeedTask
+    from benchmark.run.plan import plan_run
 
-    return SeedTask(None, None, "http://head:5000", "embedded/ner", "run", regime)  # type: ignore[arg-type]
+    settings = ("mode=finetune",) if regime == "finetuned" else ()
+    plan = plan_run(RunRequest("tagger", "ner", settings=settings))
+    return SeedTask(plan, None, "http://head:5000", "embedded/ner", "parent", {}, {})  # type: ignore[arg-type]
 
 
 def test_ray_tasks_reserve_what_they_use_and_get_the_drivers_cache_and_credentials():
@@ -164,11 +182,12 @@ def test_the_ray_executor_warns_about_a_cluster_that_cannot_serve_the_tasks(caps
     assert capsys.readouterr().err == ""
 
 
-def test_the_runner_and_the_local_executor_never_import_ray():
+def test_the_driver_and_the_local_executor_never_import_ray():
     import subprocess
 
     code = (
-        "import sys, benchmark.cli, benchmark.run.plan, benchmark.run.executors as e; e.make_executor('local'); "
+        "import sys, benchmark.cli, benchmark.run.driver, benchmark.run.sweep, benchmark.run.executors as e; "
+        "e.make_executor('local'); "
         "sys.exit('ray' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

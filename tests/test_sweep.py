@@ -13,7 +13,8 @@ from benchmark.core.data.fewnerd import Corpus
 from benchmark.core.errors import DataError
 from benchmark.core.labels import coarse_of
 from benchmark.core.registry import PROTOCOLS
-from benchmark.run.sweep import BLIND, _blind_score, _dev_scoring, parse_grid
+from benchmark.run.seed import BLIND, blind_score, dev_scoring
+from benchmark.run.sweep import parse_grid
 
 
 @pytest.fixture
@@ -66,17 +67,17 @@ def test_weak_typing_sweep_withholds_the_coarse_type_and_scores_coarse_labels_on
     protocol = PROTOCOLS["weak-typing"]
     dev = small.splits["dev"]
     dev_view = protocol.train_view(dev, "dev", small.hierarchy)  # coarse labels only
-    view, gold = _dev_scoring(protocol, True, dev, dev_view, small.hierarchy)
+    view, gold = dev_scoring(protocol, True, dev, dev_view, small.hierarchy)
     spans = [s for e in view.examples for s in e.spans]
     assert spans
     assert all(s.label is None for s in spans)
     assert all(e.labels is None for e in view.examples)
     assert {s.label for s in gold} <= set(small.hierarchy.coarse_types)  # gold: coarse types, no fine label
     right = [s._replace(label=small.hierarchy.fines_of(g.label)[-1]) for s, g in zip(spans, gold, strict=True)]
-    assert _blind_score(right, gold, [len(s.tokens) for s in dev], small.hierarchy)[f"{BLIND}/accuracy"] == 1.0
+    assert blind_score(right, gold, [len(s.tokens) for s in dev], small.hierarchy)[f"{BLIND}/accuracy"] == 1.0
     other = {c: next(f for f in small.hierarchy.fine_types if coarse_of(f) != c) for c in small.hierarchy.coarse_types}
     wrong = [s._replace(label=other[g.label]) for s, g in zip(spans, gold, strict=True)]
-    assert _blind_score(wrong, gold, [len(s.tokens) for s in dev], small.hierarchy)[f"{BLIND}/accuracy"] == 0.0
+    assert blind_score(wrong, gold, [len(s.tokens) for s in dev], small.hierarchy)[f"{BLIND}/accuracy"] == 0.0
 
 
 def test_grid_from_options_and_file(tmp_path):

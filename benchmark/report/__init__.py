@@ -137,10 +137,10 @@ class Variant:
         """The `run` command that repeats the row (its declaration's, when it has one)."""
         if self.declared is None:
             return self.tag("command") if "tags.command" in self.runs else ""
-        from benchmark.run.plan import RunRequest, plan_run
+        from benchmark.run.plan import DataSource, RunRequest, plan_run
 
         variant = None if self.declared[0] == "default" else self.declared[0]
-        request = RunRequest(self.tag("method"), self.tag("protocol"), variant, self.tag("dataset"))
+        request = RunRequest(self.tag("method"), self.tag("protocol"), variant, DataSource(self.tag("dataset")))
         return plan_run(request).command
 
     @property

@@ -1,17 +1,22 @@
-"""Executors: who runs the seed tasks of a comparison. ``local`` (default) runs them one after
-another in this process; ``ray`` hands them to a Ray cluster. Both run the same `run_seed`, so a
-task's metrics do not depend on the executor. The runner builds the tasks and never imports Ray."""
+"""Executors: who runs the seed tasks of a `run` or `sweep`. ``local`` (default) runs them one
+after another in this process; ``ray`` hands them to a Ray cluster. Both run the same `run_seed`
+on the task the driver planned, so a task's metrics do not depend on the executor. Only this
+module imports Ray."""
 
 from __future__ import annotations
 
 import os
+import re
+import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from benchmark.core.errors import BenchmarkError
-from benchmark.run.plan import SeedResult, SeedTask, run_seed
+from benchmark.run.seed import SeedResult, SeedTask, run_seed
+from benchmark.run.tracking import Tracker, local_store
+from benchmark.ui.progress import is_quiet
 
 #: a task's outcome: its result, or the error it raised
 Outcome = SeedResult | BaseException
@@ -31,12 +36,13 @@ FORWARDED_ENV = (
 
 class Executor(Protocol):
     def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
-        """Run every task; one outcome per task, in order. Ctrl-C marks the tasks not finished
-        KILLED and propagates."""
+        """Run every task; one outcome per task, in order. Ctrl-C ends the runs in progress
+        KILLED and propagates (tasks not started have no run)."""
 
 
 class LocalExecutor:
-    """The tasks one after another in this process; a failing task does not stop the others."""
+    """The tasks one after another in this process; a failing task does not stop the others (its
+    run ends FAILED, Ctrl-C ends it KILLED: `Tracker.run` sees to both)."""
 
     def run(self, tasks: Sequence[SeedTask], echo: Callable[[str], None]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -44,27 +50,15 @@ class LocalExecutor:
             echo(f"== task {k + 1}/{len(tasks)}: {task.run_config.name}")
             try:
                 outcomes.append(run_seed(task, echo))
-            except (KeyboardInterrupt, SystemExit):
-                _kill_scheduled(tasks[k:])
-                raise
-            except Exception as error:  # the task's run is FAILED (even if it failed before starting); the others go on
-                _end_unfinished(task, "FAILED")
+            except Exception as error:  # the others go on
                 outcomes.append(error)
         return outcomes
 
 
-def _kill_scheduled(tasks: Sequence[SeedTask]) -> None:
-    """Mark the runs of tasks that did not end KILLED."""
-    for task in tasks:
-        _end_unfinished(task, "KILLED")
-
-
-def _end_unfinished(task: SeedTask, status: str) -> None:
-    """Set the task's run to ``status`` unless it already ended (a worker that died mid-task left
-    it RUNNING)."""
-    from benchmark.run.tracking import Tracker
-
-    Tracker(task.experiment, task.tracking_uri).end_unfinished(task.run_id, status)
+def _end_task(task: SeedTask, status: str) -> None:
+    """Set the task's run to ``status`` if it started and has none (its worker died, or was
+    cancelled, leaving it RUNNING)."""
+    Tracker(task.experiment, task.tracking_uri).end_task(task.parent_id, task.run_config.key, status)
 
 
 def _check_listening(address: str) -> None:
@@ -101,6 +95,7 @@ class RayExecutor:
                 _check_listening(address)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+                _ray_errors_to_stderr()
             except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
                 raise BenchmarkError(
                     f"cannot reach the Ray cluster at {address}: {error} (a cluster with token authentication "
@@ -124,34 +119,67 @@ class RayExecutor:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=30)
                 for ref in done:
-                    try:
-                        outcomes[index[ref]] = ray.get(ref)
-                    except ray.exceptions.RayTaskError as error:  # the task raised: its run is FAILED
-                        outcomes[index[ref]] = error.cause or error
-                        _end_unfinished(tasks[index[ref]], "FAILED")  # also when it failed before starting
-                        failed += 1
-                    except ray.exceptions.RayError as error:  # its worker or node died mid-task
-                        task = tasks[index[ref]]
-                        _end_unfinished(task, "FAILED")
-                        outcomes[index[ref]] = BenchmarkError(
-                            f"{task.run_config.name}: its Ray worker died ({type(error).__name__}); the run "
-                            f"{task.run_id} is FAILED and the next invocation runs it again"
-                        )
-                        failed += 1
-                finished = len(tasks) - len(pending)
-                elapsed = time.perf_counter() - started
-                eta = elapsed / finished * len(pending) if finished else float("nan")
-                running = min(len(pending), int(ray.cluster_resources().get("CPU", 1) // self.cpus))
-                echo(
-                    f"tasks: {finished - failed} done, {failed} failed, {running} running, "
-                    f"{len(pending) - running} waiting; {elapsed:.0f} s elapsed, about {eta:.0f} s to go"
-                )
+                    outcomes[index[ref]] = outcome = self._outcome(ref, tasks[index[ref]])
+                    failed += isinstance(outcome, BaseException)
+                slots = max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus))
+                echo(_progress(outcomes, len(pending), failed, slots, time.perf_counter() - started))
         except (KeyboardInterrupt, SystemExit):
             for ref in pending:
                 ray.cancel(ref, force=True)
-            _kill_scheduled([tasks[index[ref]] for ref in pending])
+            for ref in pending:
+                _end_task(tasks[index[ref]], "KILLED")
             raise
         return outcomes  # type: ignore[return-value]  # every slot is filled once the loop ends
+
+    def _outcome(self, ref: object, task: SeedTask) -> Outcome:
+        """A finished task's result, or its error: the one it raised (its run ended FAILED), or
+        a dead worker's (its run, left RUNNING, is marked FAILED here)."""
+        ray = self.ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as error:
+            return error.cause or error
+        except ray.exceptions.RayError as error:  # its worker or node died mid-task
+            _end_task(task, "FAILED")
+            return BenchmarkError(
+                f"{task.run_config.name}: its Ray worker died ({type(error).__name__}); its run is FAILED and "
+                "the next invocation runs it again"
+            )
+
+
+def _progress(outcomes: Sequence[Outcome | None], pending: int, failed: int, slots: int, elapsed: float) -> str:
+    """Tasks done, failed, running and waiting, and the time to go: the mean task's wall time
+    times the tasks left, over the tasks that run at once."""
+    walls = [o.wall for o in outcomes if isinstance(o, SeedResult)]
+    running = min(pending, slots)
+    eta = f"about {statistics.fmean(walls) * pending / slots:.0f} s to go" if walls else "time to go not known yet"
+    done = sum(o is not None for o in outcomes) - failed
+    waiting = pending - running
+    return f"tasks: {done} done, {failed} failed, {running} running, {waiting} waiting; {elapsed:.0f} s elapsed, {eta}"
+
+
+def _ray_errors_to_stderr() -> None:
+    """Ray prints the errors its cluster reports (a worker that died, say) to the driver's stdout,
+    coloured, ahead of our results table. Our own error line names the task and its run; Ray's
+    text goes to stderr, plain, and not at all under ``--quiet``."""
+    worker = sys.modules.get("ray._private.worker")
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "replaced_by_benchmark", False):
+        return
+
+    def to_stderr(data: dict, ignore_prefix: bool) -> None:
+        if data.get("pid") != "raylet":
+            return original(data, ignore_prefix)
+        if not is_quiet():
+            for line in data.get("lines", []):
+                print(f"ray: {ANSI.sub('', line)}", file=sys.stderr)
+
+    to_stderr.replaced_by_benchmark = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
+
+
+#: terminal colour codes
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def submission_order(regimes: Sequence[str]) -> list[int]:
@@ -178,8 +206,6 @@ def task_options(task: SeedTask, cpus: int, cluster_gpus: bool, environ: Mapping
 def _warn_about_cluster(tasks: Sequence[SeedTask], nodes: list[dict], cpus: int, cluster_gpus: bool) -> None:
     """Warnings, not progress (shown even under --quiet): a tracking store no other node can
     write, fine-tuned tasks without a GPU, tasks no node can hold yet."""
-    from benchmark.run.tracking import local_store
-
     alive = [node for node in nodes if node["Alive"]]
     warnings = []
     stores = sorted({task.tracking_uri for task in tasks if local_store(task.tracking_uri)})

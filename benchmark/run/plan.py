@@ -1,37 +1,65 @@
-"""One benchmark invocation: check the request, load data, fit/predict/evaluate per seed, track.
+"""Plans: a request from the command line, checked completely before anything is loaded or logged.
 
-Everything the user supplied is validated (`plan_run`) before the first MLflow run is created,
-so bad input leaves nothing behind. A seed that already finished with the same `RunConfig.key`
-(method, settings, data, seed, evaluator, code and packages) is skipped unless forced, so an
-interrupted comparison resumes where it stopped.
+A `RunPlan` is one row of a comparison (a method with its settings, under a protocol, on a
+dataset) for some seeds, and what its predictions are scored on: the test split (`run`) or a dev
+criterion (`sweep`). Plans are built once, on the driver; workers run the tasks made from them.
 """
 
 from __future__ import annotations
 
-import functools
 import shlex
-import signal
-import statistics
-import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from benchmark.core.cache import FeatureCache
-from benchmark.core.config import RunConfig, config_dict, format_value, resolve_config
-from benchmark.core.data.fewnerd import Corpus, load_corpus
+from benchmark.core.config import config_dict, format_value, resolve_config
 from benchmark.core.encoders import check_encoder
 from benchmark.core.errors import BenchmarkError, ConfigError
-from benchmark.core.fit import fit_predict
 from benchmark.core.method import CUSTOM, Method, Settings
 from benchmark.core.protocols import Protocol
 from benchmark.core.registry import METHODS, PROTOCOLS, get_protocol
-from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split
-from benchmark.run.provenance import code_version, package_versions, code_fingerprint
 
-if TYPE_CHECKING:
-    from benchmark.run.executors import Executor
+#: the seeds numpy, torch and Python's random all accept
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a plan's corpus comes from."""
+
+    dataset: str = "embedded"
+    data_dir: Path | None = None
+    from_hub: bool = False
+    verify: bool = True
+
+    def options(self) -> list[str]:
+        """The command-line options that name this source (none for the embedded default)."""
+        words = ["--dataset", self.dataset] if self.dataset != "embedded" else []
+        words += ["--data-dir", str(self.data_dir)] if self.data_dir else []
+        words += ["--from-hub"] if self.from_hub else []
+        return words + (["--no-verify"] if not self.verify else [])
+
+    def resolved(self) -> DataSource:
+        """The same source with its folder made absolute (a worker may start elsewhere)."""
+        return replace(self, data_dir=self.data_dir and self.data_dir.resolve())
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What a plan's seed runs predict and how they are scored: the ``test`` split by the
+    evaluator (with ``resamples`` bootstrap resamples for CIs), or ``dev`` for a sweep, where
+    ``blind`` scores weak-typing by coarse-blind typing (coarse labels only)."""
+
+    split: Literal["test", "dev"] = "test"
+    resamples: int = 1000
+    blind: bool = False
+
+    @property
+    def name(self) -> str:
+        """What the run key records: ``test``, ``dev`` or ``dev:blind_coarse``."""
+        return self.split + (":blind_coarse" if self.blind else "")
 
 
 @dataclass(frozen=True)
@@ -41,10 +69,7 @@ class RunRequest:
     method: str
     protocol: str | None = None
     variant: str | None = None
-    dataset: str = "embedded"
-    data_dir: Path | None = None
-    from_hub: bool = False
-    verify: bool = True
+    source: DataSource = DataSource()
     seeds: tuple[int, ...] = (1,)
     config_file: Path | None = None
     settings: tuple[str, ...] = ()
@@ -55,36 +80,28 @@ class RunRequest:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """A checked request: the method, protocol and resolved settings, nothing loaded yet."""
+    """A checked row: the method, protocol and resolved settings for its seeds, nothing loaded yet."""
 
-    request: RunRequest
-    method_cls: type[Method]
+    method: str
+    variant: str | None
     protocol: Protocol
     config: Any
+    provenance: str  # how the settings were chosen: the variant's (or defaults') or `custom`
     label: str  # method[:variant][ [key=value, ...]] — a row of the comparison tables
     command: str  # the command line that repeats it (without --seeds)
-    provenance: str  # how the settings were chosen: the variant's (or defaults') or `custom`
+    source: DataSource
+    seeds: tuple[int, ...]
+    scoring: Scoring = Scoring()
+    cache_dir: Path | None = None
+    force: bool = False
 
+    @property
+    def method_cls(self) -> type[Method]:
+        return METHODS.get(self.method)
 
-@dataclass
-class SeedResult:
-    run_config: RunConfig
-    metrics: dict[str, float]
-    run_id: str
-    seconds: float
-    extra: dict[str, float]
-    skipped: bool = False  # finished earlier with the same key; metrics read from the store
-
-
-@dataclass
-class RunSummary:
-    plan: RunPlan
-    experiment: str
-    tracking_uri: str
-    parent_run_id: str | None  # None when every seed was skipped
-    runs_url: str  # the experiment's runs table in `mlflow ui` at its default address
-    results: list[SeedResult] = field(default_factory=list)
-    error: BaseException | None = None  # the first failing seed's error
+    @property
+    def regime(self) -> str:
+        return self.method_cls.regime(self.config)
 
 
 def resolve_method(name: str, protocol: str | None) -> tuple[type[Method], Protocol]:
@@ -111,6 +128,60 @@ def chosen_settings(method_cls: type[Method], variant: str | None, method: str) 
     return method_cls.variants[variant]
 
 
+def preset(method_cls: type[Method], variant: str | None) -> tuple[str, dict[str, Any]] | None:
+    """A variant's overrides as `resolve_config` takes them (None: the defaults)."""
+    return None if variant is None else (variant, method_cls.variants[variant].overrides)
+
+
+def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
+    """The seeds, refused when there are none or one is out of the range every RNG accepts."""
+    if not seeds:
+        raise BenchmarkError("--seeds needs at least one seed")
+    for seed in seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise BenchmarkError(f"--seeds: {seed} is not a seed; seeds run from 0 to 2**32 - 1")
+    return tuple(seeds)
+
+
+def check_encoders(config: Any, cache_dir: Path | None) -> None:
+    """Refuse an encoder that cannot be loaded here (before any data is read)."""
+    if hasattr(config, "encoder"):
+        check_encoder(config.encoder, FeatureCache(cache_dir).root)
+
+
+def overrides_of(config: Any, base: Any) -> dict[str, Any]:
+    """The settings of ``config`` that differ from ``base``'s, nested ones by dotted name."""
+    base_values = _dotted(config_dict(base))
+    return {k: v for k, v in _dotted(config_dict(config)).items() if v != base_values[k]}
+
+
+def _dotted(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        flat.update(_dotted(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
+
+
+def row_label(method: str, variant: str | None, overrides: dict[str, Any]) -> str:
+    """A row's name: ``method[:variant]``, then its ad-hoc settings in brackets."""
+    label = method + (f":{variant}" if variant else "")
+    return label + (" [" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + "]" if overrides else "")
+
+
+def command_line(
+    verb: str, method: str, protocol: str, variant: str | None, source: DataSource, options: Sequence[str] = ()
+) -> str:
+    """``python -m benchmark <verb> --method … --protocol …`` with the variant, the data source and
+    ``options`` (one place builds every command the harness prints or records)."""
+    words = ["python", "-m", "benchmark", verb, "--method", method, "--protocol", protocol]
+    words += ["--variant", variant] if variant else []
+    return shlex.join([*words, *source.options(), *options])
+
+
+def set_options(overrides: dict[str, Any]) -> list[str]:
+    return [word for key, value in overrides.items() for word in ("--set", f"{key}={format_value(value)}")]
+
+
 def resolve_settings(
     method: str, variant: str | None, file: Path | None = None, assignments: Sequence[str] = ()
 ) -> tuple[Any, dict[str, Any], str]:
@@ -118,10 +189,9 @@ def resolve_settings(
     or `custom` when ``--set``/``--config`` changed anything."""
     method_cls = METHODS.get(method)
     chosen = chosen_settings(method_cls, variant, method)
-    preset = None if variant is None else (variant, chosen.overrides)
-    config = resolve_config(method_cls.Config, file, list(assignments), preset)
-    base = config_dict(resolve_config(method_cls.Config, preset=preset))
-    overrides = {k: v for k, v in config_dict(config).items() if v != base[k]}
+    base = preset(method_cls, variant)
+    config = resolve_config(method_cls.Config, file, list(assignments), base)
+    overrides = overrides_of(config, resolve_config(method_cls.Config, preset=base))
     return config, overrides, CUSTOM if overrides else chosen.provenance
 
 
@@ -132,22 +202,23 @@ def plan_run(request: RunRequest) -> RunPlan:
         request.method, request.variant, request.config_file, request.settings
     )
     method_cls.check_config(config, protocol.name)
-    if hasattr(config, "encoder"):
-        check_encoder(config.encoder, FeatureCache(request.cache_dir).root)
-    if not request.seeds:
-        raise BenchmarkError("--seeds needs at least one seed")
-    label = request.method + (f":{request.variant}" if request.variant else "")
-    if overrides:
-        label += " [" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + "]"
-    words = ["python", "-m", "benchmark", "run", "--method", request.method, "--protocol", protocol.name]
-    words += ["--variant", request.variant] if request.variant else []
-    words += ["--dataset", request.dataset] if request.dataset != "embedded" else []
-    words += ["--data-dir", str(request.data_dir)] if request.data_dir else []
-    words += ["--from-hub"] if request.from_hub else []
-    words += ["--no-verify"] if not request.verify else []
-    for key, value in overrides.items():
-        words += ["--set", f"{key}={format_value(value)}"]
-    return RunPlan(request, method_cls, protocol, config, label, shlex.join(words), provenance)
+    check_encoders(config, request.cache_dir)
+    return RunPlan(
+        method=request.method,
+        variant=request.variant,
+        protocol=protocol,
+        config=config,
+        provenance=provenance,
+        label=row_label(request.method, request.variant, overrides),
+        command=command_line(
+            "run", request.method, protocol.name, request.variant, request.source, set_options(overrides)
+        ),
+        source=request.source,
+        seeds=check_seeds(request.seeds),
+        scoring=Scoring("test", request.resamples),
+        cache_dir=request.cache_dir,
+        force=request.force,
+    )
 
 
 def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:
@@ -172,252 +243,9 @@ def comparison_requests(methods: Sequence[str], protocol: str | None, template: 
 def _variant_applies(method_cls: type[Method], variant: str, protocol: str) -> bool:
     """Whether the variant's settings pass the method's check for ``protocol`` (a supervised
     variant, say, does not apply to a protocol without fine labels)."""
-    config = resolve_config(method_cls.Config, preset=(variant, method_cls.variants[variant].overrides))
+    config = resolve_config(method_cls.Config, preset=preset(method_cls, variant))
     try:
         method_cls.check_config(config, protocol)
     except ConfigError:
         return False
     return True
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def identity_tags(
-    method: str, variant: str | None, protocol: Protocol, corpus: Corpus, method_cls: type[Method], packages: dict
-) -> dict[str, str]:
-    """What every run and sweep records: the method and variant, protocol, data, code, evaluator
-    and package versions."""
-    return {
-        "method": method,
-        "protocol": protocol.name,
-        "variant": variant or "default",
-        "dataset": corpus.name,
-        "dataset_sha256": corpus.sha256,
-        "dataset_sources": ",".join(corpus.sources),
-        "code_version": code_version(),
-        "code_sha256": code_fingerprint(method_cls.__module__, protocol),
-        "evaluator_version": EVALUATOR_VERSION,
-        **{f"version.{k}": v for k, v in packages.items()},
-    }
-
-
-@dataclass(frozen=True)
-class SeedTask:
-    """One (method, variant, protocol, seed) to run into its MLflow run, which the driver created
-    (status SCHEDULED): all a worker needs, picklable. The same `run_seed` runs it whatever the
-    executor."""
-
-    request: RunRequest  # the request, with this seed only
-    run_config: RunConfig
-    tracking_uri: str
-    experiment: str
-    run_id: str
-    regime: str
-
-
-@dataclass
-class Prepared:
-    """A planned run on the driver: its parent run and the seeds still to run."""
-
-    plan: RunPlan
-    summary: RunSummary
-    tracker: Any
-    params: dict[str, str]  # each seed run's (its parent's add the seeds)
-    pending: list[RunConfig]
-    base: dict[str, str]
-    corpus: Corpus
-
-
-def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
-    """Load the data (for its sha256), open the experiment, and find which seeds finished before
-    with the same run key (skipped, their metrics read back) and which are still to run."""
-    request, method_cls, protocol, config = plan.request, plan.method_cls, plan.protocol, plan.config
-    corpus = _corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
-    for split in ("train", "dev", "test"):  # a missing split fails here, before anything is logged
-        corpus.split(split)
-
-    from benchmark.run.tracking import Tracker, flatten
-
-    tracker = Tracker(f"{corpus.name}/{protocol.name}")
-    settings = config_dict(config)
-    packages = package_versions()
-    base = {
-        **identity_tags(request.method, request.variant, protocol, corpus, method_cls, packages),
-        "label": plan.label,
-        "provenance": plan.provenance,
-        "command": plan.command,
-        "encoder": str(settings.get("encoder", "none")),
-        "regime": method_cls.regime(config),
-    }
-    params = flatten(settings)
-    summary = RunSummary(plan, tracker.experiment, tracker.uri, None, tracker.runs_url())
-    pending = []
-    for seed in request.seeds:
-        run_config = RunConfig(
-            method=request.method,
-            protocol=protocol.name,
-            dataset=corpus.name,
-            dataset_sha256=corpus.sha256,
-            seed=seed,
-            config=settings,
-            provenance=plan.provenance,
-            evaluator_version=EVALUATOR_VERSION,
-            code_version=base["code_version"],
-            code_sha256=base["code_sha256"],
-            packages=packages,
-        )
-        found = None if request.force else tracker.find_finished(run_config.key)
-        if found is None:
-            pending.append(run_config)
-            continue
-        run_id, metrics = found
-        echo(f"[{run_config.name}] finished before as run {run_id} (same settings, data and code): skipped")
-        seconds = metrics.get("time/fit_seconds", 0.0) + metrics.get("time/predict_seconds", 0.0)
-        summary.results.append(SeedResult(run_config, metrics, run_id, seconds, metrics, skipped=True))
-    return Prepared(plan, summary, tracker, params, pending, base, corpus)
-
-
-def seed_tasks(prepared: Prepared, parent_id: str) -> list[SeedTask]:
-    """A scheduled child run under ``parent_id`` for each pending seed, and its task."""
-    from benchmark.run.tracking import absolute_uri
-
-    tracker, request = prepared.tracker, prepared.plan.request
-    # a worker may start in another folder: paths and the store as the driver resolves them
-    request = replace(
-        request,
-        data_dir=request.data_dir and request.data_dir.resolve(),
-        cache_dir=request.cache_dir and request.cache_dir.resolve(),
-        config_file=request.config_file and request.config_file.resolve(),
-    )
-    uri, regime, tasks = absolute_uri(tracker.uri), prepared.base["regime"], []
-    for run_config in prepared.pending:
-        tags = {**prepared.base, "role": "seed", "seed": str(run_config.seed), "run_key": run_config.key}
-        run_id = tracker.schedule(run_config.name, tags, prepared.params, parent_id)
-        task_request = replace(request, seeds=(run_config.seed,))
-        tasks.append(SeedTask(task_request, run_config, uri, tracker.experiment, run_id, regime))
-    return tasks
-
-
-def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
-    """Fit, predict and evaluate one seed and log it into its scheduled run, which ends FINISHED,
-    FAILED on an exception or KILLED on Ctrl-C/SIGTERM."""
-    from benchmark.run.tracking import Tracker
-
-    plan = plan_run(task.request)
-    request, protocol = plan.request, plan.protocol
-    corpus = _corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
-    _check_same_inputs(task.run_config, corpus.sha256, plan.method_cls, protocol)
-    train, dev, test = corpus.split("train"), corpus.split("dev"), corpus.split("test")
-    views = (protocol.train_view(train, "train", corpus.hierarchy), protocol.train_view(dev, "dev", corpus.hierarchy))
-    test_view = protocol.test_view(test, corpus.hierarchy)
-    tracker = Tracker(task.experiment, task.tracking_uri)
-    run_config, run_id = task.run_config, task.run_id
-    with tracker.resume(run_id):
-        tracker.log_datasets(run_id, corpus)
-        echo(f"[{run_config.name}] fitting on {len(train)} sentences ...")
-        with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
-            predictions, extra = fit_predict(
-                plan.method_cls(plan.config), protocol, views, test_view, run_config.seed,
-                FeatureCache(request.cache_dir), Path(tmp),
-                lambda metrics, step: tracker.log(run_id, metrics, step=step),
-            )  # fmt: skip
-            scores = evaluate_split(test, predictions, corpus.hierarchy, protocol.scoring, request.resamples)
-            gold = [span for sentence in test for span in sentence.spans]
-            tracker.log_result(run_id, run_config, scores, predictions, extra, Path(tmp, "artifacts"), gold)
-    seconds = extra["time/fit_seconds"] + extra["time/predict_seconds"]
-    return SeedResult(run_config, scores.metrics, run_id, seconds, extra)
-
-
-def _check_same_inputs(run_config: RunConfig, data_sha256: str, method_cls: type[Method], protocol: Protocol) -> None:
-    """Refuse to run a task whose data, code or packages here (a worker on another node) differ
-    from those its run key was made from on the driver: its run would claim results it did not
-    compute."""
-    here = {
-        "data (sha256)": (data_sha256, run_config.dataset_sha256),
-        "code (sha256)": (code_fingerprint(method_cls.__module__, protocol), run_config.code_sha256),
-        "package versions": (package_versions(), run_config.packages),
-    }
-    differ = [name for name, (mine, driver) in here.items() if mine != driver]
-    if differ:
-        raise BenchmarkError(
-            f"{run_config.name}: this worker's {' and '.join(differ)} differ from the driver's; every node "
-            "needs the same checkout, data files and packages"
-        )
-
-
-def run_benchmark(
-    request: RunRequest | RunPlan, echo: Callable[[str], None] = print, executor: Executor | None = None
-) -> RunSummary:
-    """Run one method under one protocol for each seed; every seed is a child MLflow run."""
-    return run_plans([request if isinstance(request, RunPlan) else plan_run(request)], echo, executor)[0]
-
-
-def run_plans(
-    plans: Sequence[RunPlan], echo: Callable[[str], None] = print, executor: Executor | None = None
-) -> list[RunSummary]:
-    """Every seed of every plan as one batch of tasks for ``executor`` (default: `LocalExecutor`,
-    one after another in this process). Each plan's parent run ends FINISHED when all its seeds
-    did, FAILED when one failed (its other seeds still run), KILLED on Ctrl-C. Raises the first
-    seed's error for a single plan, so `run` reports it; a comparison reports failures per row."""
-    from benchmark.run.executors import LocalExecutor
-
-    executor = executor or LocalExecutor()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    prepared = [prepare(plan, echo) for plan in plans]
-    parents: dict[int, str] = {}
-    try:
-        tasks: list[tuple[int, SeedTask]] = []
-        for k, item in enumerate(prepared):
-            if item.pending:
-                name = f"{item.plan.label}:protocol={item.plan.protocol.name}"
-                params = {**item.params, "seeds": str(item.plan.request.seeds)}
-                parents[k] = item.tracker.open(name, {**item.base, "role": "parent"}, params)
-                item.tracker.log_datasets(parents[k], item.corpus)  # the runs table lists parents: their Dataset column
-                item.summary.parent_run_id = parents[k]
-                tasks += [(k, task) for task in seed_tasks(item, parents[k])]
-        outcomes = executor.run([task for _, task in tasks], echo)
-    except BaseException as error:  # every run left without a final status ends KILLED (Ctrl-C) or FAILED
-        status = "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
-        for k, parent in parents.items():
-            prepared[k].tracker.end_family(parent, status)
-        raise
-    for (k, _), outcome in zip(tasks, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            prepared[k].summary.error = prepared[k].summary.error or outcome
-        else:
-            prepared[k].summary.results.append(outcome)
-    for k, item in enumerate(prepared):
-        seeds = item.plan.request.seeds
-        item.summary.results.sort(key=lambda r: seeds.index(r.run_config.seed))
-        if k in parents:
-            if item.summary.error is None:
-                item.tracker.log(parents[k], metrics=_seed_statistics([r.metrics for r in item.summary.results]))
-            item.tracker.client.set_terminated(parents[k], "FAILED" if item.summary.error else "FINISHED")
-    if len(prepared) == 1 and prepared[0].summary.error is not None:
-        raise prepared[0].summary.error
-    return [item.summary for item in prepared]
-
-
-def _corpus(dataset: str, data_dir: Path | None, from_hub: bool, verify: bool) -> Corpus:
-    """The corpus; the shipped ones are read once per process (a worker runs many seeds of them),
-    files from ``--data-dir`` every time (they may change between runs)."""
-    if data_dir is None:
-        return _shipped_corpus(dataset, from_hub, verify)
-    return load_corpus(dataset, data_dir, from_hub, verify)
-
-
-@functools.lru_cache(maxsize=4)
-def _shipped_corpus(dataset: str, from_hub: bool, verify: bool) -> Corpus:
-    return load_corpus(dataset, None, from_hub, verify)
-
-
-def _seed_statistics(per_seed: list[dict[str, float]]) -> dict[str, float]:
-    """Mean and standard deviation over seeds of every metric (std 0 for one seed)."""
-    out = {}
-    for key in per_seed[0]:
-        values = [m[key] for m in per_seed if key in m]
-        out[f"{key}_mean"] = statistics.fmean(values)
-        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return out

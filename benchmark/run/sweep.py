@@ -9,45 +9,48 @@ withheld, the method picks among all fine types, and the criterion is the coarse
 those picks (``blind_coarse/accuracy``) — no fine label is read. ``--oracle`` scores dev with
 fine labels instead, and what it selects is ``oracle``.
 
-A parent MLflow run records the sweep, a child run each grid point and seed (``dev/…`` metrics);
-a point that finished before with the same settings, data, code and criterion is not refitted.
+Each grid point is a `RunPlan` scored on dev; the driver runs every point's seeds as one batch
+of tasks on the chosen executor (local or Ray), as for `run`. A parent MLflow run records the
+sweep, a child run each grid point and seed (``dev/…`` metrics); a point that finished before
+with the same settings, data, code and criterion is not refitted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
-import shlex
-import statistics
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchmark.core.cache import FeatureCache
-from benchmark.core.config import (
-    RunConfig,
-    config_dict,
-    format_value,
-    parse_assignment,
-    read_config_file,
-    resolve_config,
-)
-from benchmark.core.data.fewnerd import load_corpus
-from benchmark.core.encoders import check_encoder
+from benchmark.core.config import format_value, parse_assignment, read_config_file, resolve_config
 from benchmark.core.errors import BenchmarkError, ConfigError
-from benchmark.core.fit import fit_predict
-from benchmark.core.labels import LabelHierarchy, coarse_of
-from benchmark.core.protocols import Protocol, View, withhold_coarse
-from benchmark.core.spans import Span
-from benchmark.evaluate import EVALUATOR_VERSION, evaluate
-from benchmark.run.plan import RunRequest, chosen_settings, identity_tags, plan_run, resolve_method
-from benchmark.run.provenance import package_versions
+from benchmark.core.labels import LabelHierarchy
+from benchmark.core.protocols import Protocol
+from benchmark.evaluate import evaluate
+from benchmark.run.driver import Family, Row, execute, finish, prepare
+from benchmark.run.plan import (
+    DataSource,
+    RunPlan,
+    RunRequest,
+    Scoring,
+    check_encoders,
+    check_seeds,
+    chosen_settings,
+    command_line,
+    overrides_of,
+    plan_run,
+    preset,
+    resolve_method,
+    row_label,
+)
+from benchmark.run.seed import BLIND
+from benchmark.seeds import SeedSummary
 
-BLIND = "blind_coarse"  # metric prefix of coarse-blind typing (weak-typing without --oracle)
+if TYPE_CHECKING:
+    from benchmark.run.executors import Executor
 
 
 @dataclass(frozen=True)
@@ -63,29 +66,25 @@ class SweepRequest:
     seeds: tuple[int, ...] = (1,)
     metric: str | None = None
     oracle: bool = False
-    dataset: str = "embedded"
-    data_dir: Path | None = None
-    from_hub: bool = False
-    verify: bool = True
+    source: DataSource = field(default_factory=DataSource)
     cache_dir: Path | None = None
     force: bool = False
 
 
 @dataclass
 class PointResult:
+    """One grid point: its dev criterion over its seeds and where its runs are."""
+
     point: dict[str, Any]
-    values: list[float] = field(default_factory=list)  # the criterion, one per seed
-    seconds: list[float] = field(default_factory=list)
-    encoded: float = 0.0  # sentences the encoder had to encode (0: all from the feature cache)
-    run_ids: list[str] = field(default_factory=list)  # one per seed, fitted now or finished before
+    plan: RunPlan
+    values: list[float]  # the criterion, one per seed
+    seconds: list[float]
+    encoded: float  # sentences the encoder had to encode (0: all from the feature cache)
+    run_ids: list[str]  # one per seed, fitted now or finished before
 
     @property
-    def mean(self) -> float:
-        return statistics.fmean(self.values)
-
-    @property
-    def std(self) -> float:
-        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+    def summary(self) -> SeedSummary:
+        return SeedSummary.of(self.values)
 
 
 @dataclass
@@ -97,6 +96,7 @@ class SweepSummary:
     points: list[PointResult]
     best: PointResult
     run_command: str
+    command: str  # the sweep's own
     experiment: str
     parent_run_id: str | None
 
@@ -134,36 +134,25 @@ def criterion_metrics(protocol: Protocol, blind: bool) -> list[str]:
     return higher_is_better
 
 
-def _blind_score(
-    predictions: Sequence[Span], gold: Sequence[Span], lengths: Sequence[int], hierarchy: LabelHierarchy
-) -> dict[str, float]:
-    """Coarse-level scores of fine predictions on coarse gold spans: the evaluator over a
-    hierarchy whose types are the coarse types, so its "fine" level is the coarse one."""
-    coarse = LabelHierarchy(hierarchy.coarse_types)
-    mapped = [p._replace(label=coarse_of(p.label), cluster=None) for p in predictions]
-    metrics = evaluate(gold, mapped, lengths, coarse, "typing", resamples=0).metrics
-    return {f"{BLIND}/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith("fine/")}
-
-
 @dataclass(frozen=True)
 class SweepPlan:
-    """A checked sweep: what it fits, how dev is scored, and what its choice will be."""
+    """A checked sweep: one dev-scored plan per grid point, the criterion, and what its choice will be."""
 
-    method_cls: type
     protocol: Protocol
     metric: str
     blind: bool  # weak-typing without --oracle: coarse-blind typing, coarse labels only
     grid: dict[str, list[Any]]
     points: list[dict[str, Any]]
-    configs: list[Any]
+    plans: list[RunPlan]
     provenance: str  # of the selected point: `oracle` with --oracle or from an oracle base it does not redo
+    command: str  # the sweep's own command line (what a method card quotes)
 
 
 def plan_sweep(request: SweepRequest) -> SweepPlan:
     """Check everything the user gave before anything is loaded or logged."""
     method_cls, protocol = resolve_method(request.method, request.protocol)
     base_settings = chosen_settings(method_cls, request.variant, request.method)
-    preset = None if request.variant is None else (request.variant, base_settings.overrides)
+    base = preset(method_cls, request.variant)
     blind = protocol.name == "weak-typing" and not request.oracle
     if request.oracle and protocol.name != "weak-typing":
         raise BenchmarkError(
@@ -175,134 +164,102 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     if metric not in known:
         how = "coarse-blind dev scoring (weak-typing without --oracle)" if blind else f"{protocol.name} on dev"
         raise BenchmarkError(f"--metric {metric!r} is not produced by {how}; choose one of: {', '.join(known)}")
-    if not request.seeds:
-        raise BenchmarkError("--seeds needs at least one seed")
+    seeds = check_seeds(request.seeds)
     grid = parse_grid(request.grid, request.grid_file)
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-    configs = []
-    for point in points:
-        config = resolve_config(method_cls.Config, None, list(request.settings), preset, point)
-        method_cls.check_config(config, protocol.name)
-        configs.append(config)
-    for encoder in {c.encoder for c in configs if hasattr(c, "encoder")}:
-        check_encoder(encoder, FeatureCache(request.cache_dir).root)
     # an oracle base taints the choice unless the grid re-derives every setting it chose forbiddenly
     tainted = base_settings.provenance == "oracle" and not base_settings.decided <= set(points[0])
     provenance = "oracle" if request.oracle or tainted else "dev"
-    return SweepPlan(method_cls, protocol, metric, blind, grid, points, configs, provenance)
-
-
-def _command(request: SweepRequest, protocol: Protocol, point: Mapping[str, Any]) -> str:
-    """The `run` command that uses the selected point (its ``--set`` make it `custom` until the
-    point is declared as a named variant)."""
-    assignments = (*request.settings, *(f"{k}={format_value(v)}" for k, v in point.items()))
-    run = RunRequest(
-        request.method, protocol.name, request.variant, request.dataset, request.data_dir, request.from_hub,
-        request.verify, settings=assignments, cache_dir=request.cache_dir,
-    )  # fmt: skip
-    return plan_run(run).command
+    default = resolve_config(method_cls.Config, preset=base)
+    command = sweep_command(request, protocol)
+    plans = []
+    for point in points:
+        config = resolve_config(method_cls.Config, None, list(request.settings), base, point)
+        method_cls.check_config(config, protocol.name)
+        check_encoders(config, request.cache_dir)
+        overrides = overrides_of(config, default)  # the fixed --set ones, then the point
+        plans.append(
+            RunPlan(
+                method=request.method,
+                variant=request.variant,
+                protocol=protocol,
+                config=config,
+                provenance=provenance,
+                label=row_label(request.method, request.variant, {**overrides, **point}),
+                command=command,
+                source=request.source,
+                seeds=seeds,
+                scoring=Scoring("dev", resamples=0, blind=blind),
+                cache_dir=request.cache_dir,
+                force=request.force,
+            )
+        )
+    return SweepPlan(protocol, metric, blind, grid, points, plans, provenance, command)
 
 
 def sweep_command(request: SweepRequest, protocol: Protocol) -> str:
     """The sweep's own command line (what a method card quotes)."""
-    words = ["python", "-m", "benchmark", "sweep", "--method", request.method, "--protocol", protocol.name]
-    words += ["--variant", request.variant] if request.variant else []
-    words += [w for a in request.settings for w in ("--set", a)]
+    words = [w for a in request.settings for w in ("--set", a)]
     words += [w for g in request.grid for w in ("--grid", g)]
     words += ["--grid-file", str(request.grid_file)] if request.grid_file else []
     words += ["--seeds", *map(str, request.seeds)] if request.seeds != (1,) else []
     words += ["--metric", request.metric] if request.metric else []
     words += ["--oracle"] if request.oracle else []
-    return shlex.join(words)
+    return command_line("sweep", request.method, protocol.name, request.variant, DataSource(), words)
 
 
-def run_sweep(request: SweepRequest, echo: Callable[[str], None] = print) -> SweepSummary:
+def run_sweep(
+    request: SweepRequest, echo: Callable[[str], None] = print, executor: Executor | None = None
+) -> SweepSummary:
+    """Fit and dev-score every point and seed (skipping those that finished before) on
+    ``executor``, under one parent run that records the grid, the choice and every point's runs."""
     plan = plan_sweep(request)
-    method_cls, protocol, metric, blind = plan.method_cls, plan.protocol, plan.metric, plan.blind
-    corpus = load_corpus(request.dataset, request.data_dir, request.from_hub, request.verify)
-    train, dev = corpus.split("train"), corpus.split("dev")  # never "test"
-    train_view = protocol.train_view(train, "train", corpus.hierarchy)
-    dev_view = protocol.train_view(dev, "dev", corpus.hierarchy)
-    predict_view, gold = _dev_scoring(protocol, blind, dev, dev_view, corpus.hierarchy)
-
-    from benchmark.run.tracking import Tracker, flatten
-
-    criterion = {True: "dev, coarse-blind typing (coarse labels only)", False: "dev, fine labels"}[blind]
-    provenance = plan.provenance
-    tracker = Tracker(f"{corpus.name}/{protocol.name}/sweeps")
-    packages = package_versions()
-    base = {
-        **identity_tags(request.method, request.variant, protocol, corpus, method_cls, packages),
-        "criterion": criterion,
-        "metric": metric,
-        "provenance": provenance,
-        "command": sweep_command(request, protocol),
-    }
-    results = [PointResult(point) for point in plan.points]
-    with tracker.run(f"sweep:{request.method}:protocol={protocol.name}", {**base, "role": "sweep"}, {}) as parent:
-        tracker.log(parent, tags={"grid": json.dumps(plan.grid)})
-        for result, config in zip(results, plan.configs, strict=True):
-            settings = config_dict(config)
-            for seed in request.seeds:
-                run_config = RunConfig(
-                    request.method, protocol.name, corpus.name, corpus.sha256, seed, settings, provenance,
-                    EVALUATOR_VERSION, base["code_version"], base["code_sha256"], packages,
-                )  # fmt: skip
-                key = hashlib.sha256(f"{run_config.key}|{criterion}".encode()).hexdigest()[:16]
-                name = f"{_point_text(result.point)} seed={seed}"
-                found = None if request.force else tracker.find_finished(key, tag="sweep_key")
-                if found is not None:
-                    echo(f"[{name}] finished before as run {found[0]}: skipped")
-                    result.values.append(found[1][f"dev/{metric}"])
-                    result.seconds.append(found[1]["time/fit_seconds"] + found[1]["time/predict_seconds"])
-                    result.run_ids.append(found[0])
-                    continue
-                tags = {**base, "role": "sweep-point", "seed": str(seed), "sweep_key": key,
-                        "point": json.dumps(result.point)}  # fmt: skip
-                with tracker.run(name, tags, flatten(settings), parent_id=parent) as run_id:
-                    tracker.log_datasets(run_id, corpus, ("train", "dev"))  # a sweep never reads test
-                    echo(f"[{name}] fitting on {len(train)} sentences, scoring dev ...")
-                    with tempfile.TemporaryDirectory(prefix="benchmark-sweep-") as tmp:
-                        predictions, extra = fit_predict(
-                            method_cls(config), protocol, (train_view, dev_view), predict_view, seed,
-                            FeatureCache(request.cache_dir), Path(tmp), split="dev",
-                        )  # fmt: skip
-                    scores = _score(protocol, blind, predictions, gold, [len(s.tokens) for s in dev], corpus.hierarchy)
-                    tracker.log(run_id, metrics={**{f"dev/{k}": v for k, v in scores.items()}, **extra})
-                result.run_ids.append(run_id)
-                result.values.append(scores[metric])
-                result.seconds.append(extra["time/fit_seconds"] + extra["time/predict_seconds"])
-                result.encoded += extra["features/encoded_sentences"]
-        best = max(results, key=lambda r: -math.inf if math.isnan(r.mean) else r.mean)  # first of equals
-        command = _command(request, protocol, best.point)
-        tracker.log(
-            parent,
-            metrics={f"best/dev/{metric}": best.mean},
-            tags={"selected": json.dumps(best.point), "selected_command": command},
-        )
-        points_table = [{"point": r.point, "values": r.values, "runs": r.run_ids} for r in results]
-        tracker.log_json(parent, points_table, "points.json")  # every point's runs, reused ones too
-    return SweepSummary(request, protocol, metric, provenance, results, best, command, tracker.experiment, parent)
+    protocol, metric = plan.protocol, plan.metric
+    rows = [prepare(p, lambda corpus: f"{corpus.name}/{protocol.name}/sweeps", "sweep-point", echo) for p in plan.plans]
+    criterion = {True: "dev, coarse-blind typing (coarse labels only)", False: "dev, fine labels"}[plan.blind]
+    for point, row in zip(plan.points, rows, strict=True):
+        row.tags.update({"criterion": criterion, "metric": metric, "point": json.dumps(point)})
+    tags = {**rows[0].tags, "role": "sweep", "label": request.method, "grid": json.dumps(plan.grid)}
+    tags = {k: v for k, v in tags.items() if k != "point"}
+    family = Family(rows[0].tracker, f"sweep:{request.method}:protocol={protocol.name}", tags, {}, rows)
+    execute([family], executor, echo)
+    if family.parent_id is None:  # every point finished before: the sweep is recorded in a new parent all the same
+        family.parent_id = family.tracker.open(family.name, family.tags, family.params)
+    results = [_point_result(point, row, metric) for point, row in zip(plan.points, rows, strict=True)]
+    failed = next((row.error for row in rows if row.error is not None), None)
+    if failed is not None:
+        finish(family)
+        raise failed
+    best = max(results, key=lambda r: -math.inf if math.isnan(r.summary.mean) else r.summary.mean)  # first of equals
+    run_command = _run_command(request, protocol, best.point)
+    points_table = [{"point": r.point, "values": r.values, "runs": r.run_ids} for r in results]
+    family.tracker.log_json(family.parent_id, points_table, "points.json")  # every point's runs, reused ones too
+    selected = {"selected": json.dumps(best.point), "selected_command": run_command}
+    finish(family, metrics={f"best/dev/{metric}": best.summary.mean}, tags=selected)
+    return SweepSummary(request, protocol, metric, plan.provenance, results, best, run_command, plan.command,
+                        family.tracker.experiment, family.parent_id)  # fmt: skip
 
 
-def _dev_scoring(
-    protocol: Protocol, blind: bool, dev, dev_view: View, hierarchy: LabelHierarchy
-) -> tuple[View, list[Span]]:
-    """The view a grid point predicts and the gold it is scored against — dev only."""
-    if blind:  # the coarse dev view's entities, coarse type withheld; gold: their coarse types
-        gold = [s for e in dev_view.examples for s in e.spans]
-        return withhold_coarse(dev_view), gold
-    return protocol.test_view(dev, hierarchy, split="dev"), [s for sentence in dev for s in sentence.spans]
+def _point_result(point: dict[str, Any], row: Row, metric: str) -> PointResult:
+    results = row.results
+    return PointResult(
+        point,
+        row.plan,
+        [r.metrics[f"dev/{metric}"] for r in results],
+        [r.seconds for r in results],
+        sum(r.metrics.get("features/encoded_sentences", 0.0) for r in results if not r.skipped),
+        [r.run_id for r in results],
+    )
 
 
-def _score(
-    protocol: Protocol, blind: bool, predictions, gold, lengths: Sequence[int], hierarchy: LabelHierarchy
-) -> dict[str, float]:
-    if blind:
-        return _blind_score(predictions, gold, lengths, hierarchy)
-    metrics = evaluate(gold, predictions, lengths, hierarchy, protocol.scoring, resamples=0).metrics
-    return {k: v for k, v in metrics.items() if "/" in k}
+def _run_command(request: SweepRequest, protocol: Protocol, point: dict[str, Any]) -> str:
+    """The `run` command that uses the selected point (its ``--set`` make it `custom` until the
+    point is declared as a named variant)."""
+    assignments = (*request.settings, *(f"{k}={format_value(v)}" for k, v in point.items()))
+    run = RunRequest(request.method, protocol.name, request.variant, request.source, settings=assignments,
+                     cache_dir=request.cache_dir)  # fmt: skip
+    return plan_run(run).command
 
 
-def _point_text(point: Mapping[str, Any]) -> str:
+def point_text(point: dict[str, Any]) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in point.items())

@@ -19,11 +19,11 @@ from typing import Any
 
 from filelock import FileLock
 
-from benchmark.core.config import RunConfig
 from benchmark.core.data.fewnerd import Corpus
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.spans import Span
 from benchmark.evaluate import P_AT_K, Scores, by_length_table, precision_curve
+from benchmark.run.record import RunConfig
 from benchmark.ui.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -147,12 +147,12 @@ class Tracker:
             ui = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else DEFAULT_UI
         return f"{ui}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
 
-    def find_finished(self, run_key: str, tag: str = "run_key") -> tuple[str, dict[str, float]] | None:
-        """The id and metrics of the latest FINISHED run whose ``tag`` is ``run_key`` (by default
-        the `RunConfig.key`), if any."""
+    def find_finished(self, run_key: str) -> tuple[str, dict[str, float]] | None:
+        """The id and metrics of the latest FINISHED run whose ``run_key`` tag is ``run_key`` (a
+        `RunConfig.key`), if any."""
         found = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.{tag} = '{run_key}' and attributes.status = 'FINISHED'",
+            filter_string=f"tags.run_key = '{run_key}' and attributes.status = 'FINISHED'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
@@ -176,30 +176,28 @@ class Tracker:
         self.log(run.info.run_id, params=params)
         return run.info.run_id
 
-    def schedule(self, name: str, tags: Mapping[str, str], params: Mapping[str, str], parent_id: str) -> str:
-        """A child run of ``parent_id`` created now and left SCHEDULED until a worker `resume`s it."""
-        run_id = self.open(name, {**tags, "mlflow.parentRunId": parent_id}, params)
-        self.client.update_run(run_id, status="SCHEDULED")
-        return run_id
+    def end(self, run_id: str, status: str) -> None:
+        """Give a run its final ``status`` (FINISHED, FAILED or KILLED)."""
+        self.client.set_terminated(run_id, status)
 
     def end_unfinished(self, run_id: str, status: str) -> None:
-        """Set a run's final ``status`` unless it has one (its worker died, or never started it)."""
+        """Set a run's final ``status`` unless it has one."""
         if self.client.get_run(run_id).info.status in ("SCHEDULED", "RUNNING"):
-            self.client.set_terminated(run_id, status)
+            self.end(run_id, status)
+
+    def end_task(self, parent_id: str, run_key: str, status: str) -> None:
+        """Set ``status`` on the child of ``parent_id`` with that ``run_key`` if its worker began
+        it and left it unfinished (the worker died, or was cancelled)."""
+        query = f"tags.mlflow.parentRunId = '{parent_id}' and tags.run_key = '{run_key}'"
+        for child in self.client.search_runs([self.experiment_id], query):
+            self.end_unfinished(child.info.run_id, status)
 
     def end_family(self, parent_id: str, status: str) -> None:
-        """Set ``status`` on the parent and every child of it that has no final status yet."""
+        """Set ``status`` on every child of ``parent_id`` that has no final status yet, then on
+        the parent."""
         children = self.client.search_runs([self.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
         for run_id in [*(child.info.run_id for child in children), parent_id]:
             self.end_unfinished(run_id, status)
-
-    @contextmanager
-    def resume(self, run_id: str) -> Iterator[str]:
-        """Work on a scheduled run: RUNNING now, then FINISHED, FAILED on an exception, KILLED on
-        Ctrl-C or SIGTERM (a worker killed outright leaves it RUNNING: never FINISHED)."""
-        self.client.update_run(run_id, status="RUNNING")
-        with self._ending(run_id):
-            yield run_id
 
     @contextmanager
     def _ending(self, run_id: str) -> Iterator[None]:
@@ -207,12 +205,12 @@ class Tracker:
         try:
             yield
         except (KeyboardInterrupt, SystemExit):
-            self.client.set_terminated(run_id, "KILLED")
+            self.end(run_id, "KILLED")
             raise
         except BaseException:
-            self.client.set_terminated(run_id, "FAILED")
+            self.end(run_id, "FAILED")
             raise
-        self.client.set_terminated(run_id, "FINISHED")
+        self.end(run_id, "FINISHED")
 
     def log(
         self,
