@@ -137,6 +137,14 @@ def test_a_run_with_ad_hoc_settings_is_custom(workdir, store):
     assert provenance == {"gazetteer [min_entity_ratio=0.5]": "custom", "gazetteer:half": "prior"}
 
 
+def test_weak_typing_runs_log_no_coarse_scores_their_gold_coarse_types_make_constant(workdir, store):
+    assert main(["run", "--method", "random-within-coarse", "--bootstrap", "0", "--quiet"]) == 0
+    _, found = runs(store, "embedded/weak-typing")
+    (seed,) = [r for r in found if r.data.tags["role"] == "seed"]
+    assert "fine/weighted_f1" in seed.data.metrics
+    assert not [k for k in seed.data.metrics if k.startswith("coarse/")]
+
+
 def _run(request: RunRequest):
     return run_plans([plan_run(request)], echo=lambda _: None)[0]
 
@@ -203,6 +211,7 @@ def test_comparison_covers_variants():
         (["--method", "gazetteer", "--set", "min_entity_ratio=2"], "min_entity_ratio must lie in [0, 1]"),
         (["--method", "gazetteer", "--set", "colour=red"], "'colour' is not a setting of this method"),
         (["--method", "gazetteer", "--set", "min_entity_ratio"], "expected key=value"),
+        (["--method", "gazetteer", "--seeds", "-1"], "--seeds: -1 is not a seed; seeds run from 0 to 2**32 - 1"),
         (["--method", "gazetteer", "--config", "missing.toml"], "missing.toml: cannot read config file"),
         (["--method", "gazetteer", "--dataset", "supervised"], "has no 'train' split"),
         (["--method", "label-name", "--variant", "fancy"], "has no variant 'fancy'; its variants: described, readable"),

@@ -117,6 +117,38 @@ def test_a_grid_on_ray_and_a_tracking_server_matches_a_local_run(tracking_server
         pd.testing.assert_frame_equal(local_table, server_table)
 
 
+def _sweep_table(uri: str) -> tuple[dict[tuple[str, str], float], str]:
+    """Each point and seed's dev criterion, and the point the sweep selected."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("supervised/ner/sweeps")
+    found = client.search_runs([experiment.experiment_id])
+    points = {(r.data.tags["point"], r.data.tags["seed"]): r.data.metrics["dev/fine/micro_f1"]
+              for r in found if r.data.tags["role"] == "sweep-point" and r.info.status == "FINISHED"}  # fmt: skip
+    (parent,) = [r for r in found if r.data.tags["role"] == "sweep"]
+    return points, parent.data.tags["selected"]
+
+
+@pytest.mark.slow
+def test_a_sweep_on_ray_gives_the_dev_table_of_a_local_sweep(ray_cluster, official_layout, tmp_path, monkeypatch,
+                                                           capsys):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    argv = ["sweep", "--method", "gazetteer", "--protocol", "ner", "--grid", "min_entity_ratio=0,0.5",
+            "--seeds", "1", "2", *_slice_args(official_layout), "--quiet"]  # fmt: skip
+    tables = {}
+    for executor in ("local", "ray"):
+        uri = f"sqlite:///{tmp_path / executor}.db"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        assert main([*argv, "--executor", executor]) == 0
+        out = capsys.readouterr().out
+        tables[executor] = [line.split()[:4] for line in out.splitlines() if line.startswith(("0 ", "0.5 "))]
+        assert len(tables[executor]) == 2  # the dev table's two points: value, mean ± std, seeds
+        points, selected = _sweep_table(uri)
+        assert len(points) == 4
+        tables[f"{executor} runs"] = (points, selected)
+    assert tables["ray"] == tables["local"]
+    assert tables["ray runs"] == tables["local runs"]
+
+
 def _slice_args(folder: Path) -> list[str]:
     return ["--dataset", "supervised", "--data-dir", str(folder), "--no-verify"]
 

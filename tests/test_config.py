@@ -82,4 +82,3 @@ def test_run_config_names_and_keys_runs():
     assert run.key == RunConfig(**{**run.__dict__, "code_version": "another-commit"}).key  # provenance only
     for changed in ({"seed": 2}, {"config": {"k": 6}}, {"code_sha256": "f00d"}, {"packages": {"torch": "3"}}):
         assert run.key != RunConfig(**{**run.__dict__, **changed}).key
-

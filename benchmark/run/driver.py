@@ -43,11 +43,6 @@ class Row:
     error: BaseException | None = None  # the first failing seed's
     parent_id: str | None = None  # its family's parent run; None when every seed was skipped
 
-    @property
-    def splits(self) -> tuple[str, ...]:
-        """The splits its runs read: a sweep never reads test."""
-        return ("train", "dev", "test") if self.plan.scoring.split == "test" else ("train", "dev")
-
 
 @dataclass
 class Family:
@@ -90,11 +85,11 @@ def prepare(plan: RunPlan, experiment: Callable[[Corpus], str], role: str, echo:
     read back) and which are still to run."""
     corpus = load(plan.source)
     packages = package_versions()
-    tags = {**identity_tags(plan, corpus, packages), "role": role}
-    tracker = Tracker(experiment(corpus))
-    row = Row(plan, corpus, tracker, tags, flatten(config_dict(plan.config)), [])
-    for split in row.splits:
+    for split in plan.scoring.splits:
         corpus.split(split)
+    tags = {**identity_tags(plan, corpus, packages), "role": role}
+    row = Row(plan, corpus, Tracker(experiment(corpus)), tags, flatten(config_dict(plan.config)), [])
+    tracker = row.tracker
     for seed in plan.seeds:
         run_config = RunConfig(
             method=plan.method,
@@ -190,7 +185,9 @@ def _open(family: Family) -> None:
     for row in family.rows:
         row.parent_id = family.parent_id
     first = family.rows[0]
-    family.tracker.log_datasets(family.parent_id, first.corpus, first.splits)  # the runs table lists parents
+    family.tracker.log_datasets(
+        family.parent_id, first.corpus, first.plan.scoring.splits
+    )  # the runs table lists parents
 
 
 def _task(family: Family, row: Row, run_config: RunConfig) -> SeedTask:

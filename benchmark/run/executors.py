@@ -75,6 +75,28 @@ def _check_listening(address: str) -> None:
         raise BenchmarkError(f"cannot reach the Ray cluster at {address}: {error}") from None
 
 
+def _check_token(ray: object, address: str) -> None:
+    """Fail in seconds when the cluster refuses this client's token (Ray's own connection would
+    retry for 20 s, printing a warning each second). Ray's one warning line is silenced."""
+    from ray._raylet import GcsClient
+
+    saved = os.dup(2)  # the warning comes from Ray's C++ logger, straight to file descriptor 2
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            GcsClient(address=address.removeprefix("ray://"))
+    except ray.exceptions.AuthenticationError:  # type: ignore[attr-defined]
+        raise BenchmarkError(
+            f"the Ray cluster at {address} refuses this client's token: set RAY_AUTH_MODE=token and the "
+            "cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) here too"
+        ) from None
+    except Exception:  # anything else: ray.init reports it
+        return
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class RayExecutor:
     """The tasks on a Ray cluster (``address``: a running cluster; None: Ray's own choice —
     ``RAY_ADDRESS``, the cluster `ray start` began on this machine, or a new local one), each
@@ -93,6 +115,7 @@ class RayExecutor:
         if not ray.is_initialized():
             if address is not None:
                 _check_listening(address)
+                _check_token(ray, address)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
                 _ray_errors_to_stderr()

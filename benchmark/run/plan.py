@@ -61,6 +61,11 @@ class Scoring:
         """What the run key records: ``test``, ``dev`` or ``dev:blind_coarse``."""
         return self.split + (":blind_coarse" if self.blind else "")
 
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits a run reads: a sweep never reads test."""
+        return ("train", "dev", "test") if self.split == "test" else ("train", "dev")
+
 
 @dataclass(frozen=True)
 class RunRequest:

@@ -66,8 +66,7 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
         corpus = load(plan.source)
         check_same_inputs(run_config, corpus.sha256, plan)
         protocol, hierarchy, scoring = plan.protocol, corpus.hierarchy, plan.scoring
-        splits = ("train", "dev", "test") if scoring.split == "test" else ("train", "dev")  # a sweep never reads test
-        tracker.log_datasets(run_id, corpus, splits)
+        tracker.log_datasets(run_id, corpus, scoring.splits)
         train, dev = corpus.split("train"), corpus.split("dev")
         views = (protocol.train_view(train, "train", hierarchy), protocol.train_view(dev, "dev", hierarchy))
         if scoring.split == "test":
