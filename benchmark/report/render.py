@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from benchmark.core.registry import PROTOCOLS
 from benchmark.report.claims import GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
 from benchmark.report.collect import Section
 from benchmark.report.stats import ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, randomization_trials
+from benchmark.seeds import SeedSummary
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 #: marks a row whose runs kept no predictions: it shows the metrics they logged
@@ -31,10 +33,14 @@ def has_finetuned(table: pd.DataFrame) -> bool:
     return "regime" in table and bool((table["regime"] == "finetuned").any())
 
 
-def _mean_std(mean: float, std: float) -> str:
-    if pd.isna(mean):
-        return "–"
-    return f"{mean:.4f}" + ("" if pd.isna(std) else f" ± {std:.4f}")
+def _mean_std(row: dict, metric: str) -> str:
+    """The row's ``metric`` over its seeds, as `SeedSummary` prints it."""
+    mean, std = (row.get(f"{metric}_{part}") for part in ("mean", "std"))
+    return SeedSummary(_float(mean), _float(std), int(row["seeds"])).format()
+
+
+def _float(value: object) -> float:
+    return math.nan if pd.isna(value) else float(value)
 
 
 def _ci(low: float, high: float) -> str:
@@ -52,14 +58,14 @@ def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False
     rows = []
     for r in table.to_dict("records"):
         top = r["rank"] == 1
-        value = _mean_std(r[f"{headline}_mean"], r[f"{headline}_std"])
+        value = _mean_std(r, headline)
         method = f"{r['method']} {MARKS[r['provenance']]}" if r["provenance"] in MARKS else r["method"]
         if str(r.get("scored_by", "")).startswith("logged"):
             method += f" {LOGGED_MARK}"
         cells = ["–" if pd.isna(r["rank"]) else str(r["rank"]), method, r["provenance"]]
         cells += [r.get("regime", "frozen")] if mixed else []
         cells += [f"**{value}**" if top else value]
-        cells += [_ci(r["ci_low"], r["ci_high"]), *(_mean_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in others)]
+        cells += [_ci(r["ci_low"], r["ci_high"]), *(_mean_std(r, m) for m in others)]
         cells += [str(r["seeds"])] + ([] if compact else [r["encoder"], f"{r['seconds']:.0f}"])
         rows.append(cells)
     return headers, rows
@@ -139,10 +145,7 @@ def _scoring_sentence(section: Section) -> str:
 def _error_analysis(table: pd.DataFrame) -> list[str]:
     """Few-NERD's error analysis of every row (mean ± std over seeds)."""
     headers = ["method", "FP (token rate)", "FN (token rate)", "Within (÷ bounded spans)", "Outer (÷ bounded spans)"]
-    rows = [
-        [r["method"], *(_mean_std(r.get(f"{m}_mean"), r.get(f"{m}_std")) for m in FEWNERD_ERRORS)]
-        for r in table.to_dict("records")
-    ]
+    rows = [[r["method"], *(_mean_std(r, m) for m in FEWNERD_ERRORS)] for r in table.to_dict("records")]
     return [
         "## Error analysis (Few-NERD's definitions)",
         "",

@@ -13,6 +13,7 @@ from benchmark.core.method import RANKED, REGIMES
 from benchmark.evaluate import P_AT_K, RandomizationTest, holm_adjust, mean_table, seed_mean_draws
 from benchmark.report.claims import CLAIMS
 from benchmark.report.collect import Section, Variant
+from benchmark.seeds import summarise_seeds
 
 #: Few-NERD's error analysis (`benchmark.evaluate`), tabulated for the protocols that find or type
 #: spans without a given coarse type (under weak-typing no span can be outer, nor a token wrong)
@@ -46,10 +47,15 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
             "scored_by": v.scored_by,
             "settings": v.settings,
         }
+        per_seed = [
+            {m: float(run[f"metrics.{m}"]) for m in metrics if pd.notna(run.get(f"metrics.{m}"))}
+            for run in v.runs.to_dict("records")
+        ]
+        summaries = summarise_seeds(per_seed)
         for metric in metrics:
-            values = v.runs.get(f"metrics.{metric}", pd.Series(dtype=float)).astype(float)
-            row[f"{metric}_mean"] = values.mean()
-            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else np.nan
+            found = summaries.get(metric)
+            row[f"{metric}_mean"] = found.mean if found else np.nan
+            row[f"{metric}_std"] = found.std if found else np.nan
         if v.tables is not None:
             draws[v.label] = seed_mean_draws(v.tables, protocol.scoring, headline, trials)
             row["ci_low"], row["ci_high"] = np.percentile(draws[v.label], [2.5, 97.5])
