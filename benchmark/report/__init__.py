@@ -39,6 +39,7 @@ from benchmark.report.render import (
     render_latex,
     render_markdown,
     render_readme_block,
+    runs_command,
 )
 from benchmark.report.stats import compare_pairs, randomization_trials, rank_rows, summarise
 from benchmark.report.write import FORMATS, ReportRequest, default_readme, read_tables, write_reports
@@ -64,6 +65,7 @@ __all__ = [
     "render_latex",
     "render_markdown",
     "render_readme_block",
+    "runs_command",
     "summarise",
     "write_reports",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,7 @@ from tabulate import tabulate
 
 from benchmark.core.method import MARKS, MARKS_SENTENCE
 from benchmark.core.protocols import Protocol
-from benchmark.core.registry import PROTOCOLS
+from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.report.claims import GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
 from benchmark.report.collect import Section
 from benchmark.report.stats import ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, randomization_trials
@@ -31,6 +32,25 @@ REGIME_SENTENCE = (
 def has_finetuned(table: pd.DataFrame) -> bool:
     """Whether a table has fine-tuned rows (then it shows, and ranks by, the regime)."""
     return "regime" in table and bool((table["regime"] == "finetuned").any())
+
+
+def runs_command(tables: Iterable[pd.DataFrame], protocols: Iterable[str], dataset: str = "embedded") -> str:
+    """The `run` command that makes the runs ``tables`` show: ``--method all`` when they have rows
+    of every method that runs one of ``protocols``, else their methods by name, and every seed
+    their rows have."""
+    tables, protocols = list(tables), set(protocols)
+    methods = {label.split(":")[0].split(" ")[0] for table in tables for label in table["method"]}
+    wanted = {name for name in METHODS.names() if METHODS.get(name).protocols & protocols}
+    seeds = {
+        int(seed)
+        for table in tables
+        for cell in table.get("seed_list", pd.Series(dtype=str)).dropna()
+        for seed in str(cell).split()
+    }
+    words = ["python", "-m", "benchmark", "run", "--method", *(["all"] if wanted <= methods else sorted(methods))]
+    words += ["--dataset", dataset] if dataset != "embedded" else []
+    words += ["--seeds", *map(str, sorted(seeds))] if seeds else []
+    return " ".join(words)
 
 
 def _mean_std(row: dict, metric: str) -> str:
@@ -71,11 +91,6 @@ def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False
     return headers, rows
 
 
-def _run_command(section: Section) -> str:
-    seeds = sorted({int(s) for seeds in section.table["seed_list"] for s in seeds.split()})
-    return f"python -m benchmark run --method all --seeds {' '.join(map(str, seeds))}"
-
-
 def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, trials: int = 1000) -> str:
     protocol, table = section.protocol, section.table
     headers, rows = _display_rows(table, protocol)
@@ -84,7 +99,8 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         f"# {section.dataset} / {protocol.name}",
         "",
         f"Regenerate: `python -m benchmark report --dataset {section.dataset} --protocol {protocol.name}` "
-        f"after the runs `{_run_command(section)}` (each row's own command is under *Commands*).",
+        f"after the runs `{runs_command([table], [protocol.name], section.dataset)}` (each row's own command is "
+        "under *Commands*).",
         "",
         f"Runs from commit {', '.join(f'`{c[:12]}{c[40:]}`' for c in commits)}; data `{section.dataset}` sha256 "
         f"`{section.dataset_sha256}`.",
@@ -219,8 +235,8 @@ def render_claims(tables: dict[str, pd.DataFrame]) -> str:
         [
             "# Claims vs measured",
             "",
-            "Regenerate: `python -m benchmark report` after `python -m benchmark run --method all "
-            "--seeds 1 2 3`. *paper*: the number as the paper states it; *ours*: mean ± std over seeds on the "
+            f"Regenerate: `python -m benchmark report` after `{runs_command(tables.values(), tables)}`. *paper*: the "
+            "number as the paper states it; *ours*: mean ± std over seeds on the "
             "embedded default split, on the paper's scale; *our setting*: protocol · method · metric. Per-protocol "
             "tables with CIs and significance: `embedded/<protocol>.md` beside this file. An *ours* entry marked † "
             "(oracle) or ‡ (custom) comes from settings chosen with information its protocol forbids (test or fine "
