@@ -131,6 +131,9 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     markdown = (tmp_path / "reports/embedded/typing.md").read_text()
     assert "python -m benchmark report --dataset embedded --protocol typing" in markdown
     assert "`python -m benchmark run --method noisy --protocol typing --seeds 1 2 3`" in markdown
+    ran = "`python -m benchmark run --method by-hand lost noisy noisy-copy peeked perfect --seeds 1 2 3`"
+    assert f"after the runs {ran} (each row's own command" in markdown  # what was run, not `--method all`
+    assert f"Regenerate: `python -m benchmark report` after {ran}." in (tmp_path / "reports/claims.md").read_text()
     assert "| 1      | perfect" in markdown
     peeked = next(line for line in markdown.splitlines() if "peeked †" in line)
     assert [c.strip() for c in peeked.split("|")[1:4]] == ["–", "peeked †", "oracle"]
@@ -270,6 +273,22 @@ def test_enough_randomization_trials_for_holm_to_reach_alpha():
     for n_pairs in (78, 300):
         trials = randomization_trials(1000, n_pairs, 0.05)
         assert n_pairs / (trials + 1) < 0.05  # the smallest Holm-adjusted p-value can pass
+
+
+def test_the_regenerate_command_names_the_methods_and_seeds_the_rows_have():
+    from benchmark.report import runs_command
+
+    rows = {"eigproj:tuned": "1 2", "label-name": "2 3", "random-within-coarse": 4, "cofee #1a2b3c": "1"}
+    table = pd.DataFrame({"method": list(rows), "seed_list": list(rows.values())})  # a CSV reads seed 4 as 4
+    every = "python -m benchmark run --method all --seeds 1 2 3 4"
+    assert runs_command([table], ["weak-typing"]) == every  # a row of every method that runs weak-typing
+    assert runs_command([table.iloc[:3]], ["weak-typing"]) == (
+        "python -m benchmark run --method eigproj label-name random-within-coarse --seeds 1 2 3 4"
+    )
+    assert runs_command([table], ["weak-typing", "ner"]).startswith("python -m benchmark run --method cofee eigproj")
+    assert runs_command([table.iloc[3:]], ["weak-typing"], "supervised") == (
+        "python -m benchmark run --method cofee --dataset supervised --seeds 1"
+    )
 
 
 def test_holm_adjustment():

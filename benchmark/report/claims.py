@@ -7,6 +7,7 @@ says so instead of showing a number.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from benchmark.core.method import MARKS
 from benchmark.core.registry import METHODS
+from benchmark.seeds import SeedSummary
 
 
 @dataclass(frozen=True)
@@ -271,14 +273,13 @@ def claims_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 ours.append(f"{method}: {missing}")
                 continue
             r = found.iloc[0]
-            mean, std = r[column], r[f"{c.metric}_std"]
+            mean, std = float(r[column]), float(r[f"{c.metric}_std"])
             if c.derive is not None:
-                mean, std = c.derive(mean), float("nan")
-            spread = "" if pd.isna(std) else f" ± {std * c.scale:.2f}"
+                mean, std = c.derive(mean), math.nan
+            summary = SeedSummary(mean * c.scale, std * c.scale, int(r["seeds"]))
             provenance = r.get("provenance")
             mark = f" {MARKS[provenance]} ({provenance}, unranked)" if provenance in MARKS else ""
-            seeds = f"{r['seeds']} seed" + ("" if r["seeds"] == 1 else "s")
-            ours.append(f"{method}{mark}: {mean * c.scale:.2f}{spread} ({seeds})")
+            ours.append(f"{method}{mark}: {summary.format(2, seeds=True)}")
         rows.append(
             {
                 "source": c.source,

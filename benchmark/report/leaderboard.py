@@ -14,7 +14,7 @@ import pandas as pd
 
 from benchmark.core.method import MARKS, MARKS_SENTENCE
 from benchmark.core.registry import PROTOCOLS
-from benchmark.report import LOGGED_MARK, REGIME_SENTENCE, has_finetuned
+from benchmark.report.render import LOGGED_MARK, REGIME_SENTENCE, has_finetuned
 
 #: the plots a section shows when `report` drew them, with their captions
 FIGURES = {
@@ -177,7 +177,7 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
 
 
 def render_leaderboard(tables: dict[tuple[str, str], pd.DataFrame], out: Path) -> str:
-    """The page for every (dataset, protocol) table under ``out`` (`report.read_tables`)."""
+    """The page for every (dataset, protocol) table under ``out`` (`read_tables`)."""
     order = sorted(tables, key=lambda key: (key[0], list(PROTOCOLS).index(key[1])))
     nav = " ".join(f'<a href="#{_anchor(d, p)}">{html.escape(d)}/{html.escape(p)}</a>' for d, p in order)
     extra = [(name, label) for name, label in (("claims.md", "claims vs papers"), ("README.md", "results discussion"))]

@@ -1,5 +1,6 @@
 """MLflow tracking: one experiment per (dataset, protocol), a parent run per invocation,
-a child run per seed. The only module (with `report`) that talks to MLflow.
+a child run per seed. The only module that talks to MLflow: `report` reads the store through
+`finished_seed_runs` and `read_predictions`, at the end.
 
 The default store is ``sqlite:///mlflow.db`` in the working directory (what ``mlflow ui`` opens
 with no flags); ``MLFLOW_TRACKING_URI`` overrides it. A fresh SQLite store is created under a file
@@ -17,6 +18,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from filelock import FileLock
 
 from benchmark.core.data.fewnerd import Corpus
@@ -297,3 +299,48 @@ class Tracker:
             self.client.log_artifacts(run_id, str(out))
         if any(method_artifacts.iterdir()):
             self.client.log_artifacts(run_id, str(method_artifacts), artifact_path="method")
+
+
+# Reading the store: what `report` and the scripts read, without opening a `Tracker`
+
+
+def finished_seed_runs(uri: str | None = None) -> pd.DataFrame:
+    """Every FINISHED seed run of the store at ``uri`` (default `tracking_uri`), one row each as
+    ``mlflow.search_runs`` gives them (``tags.*``, ``params.*``, ``metrics.*``, ``artifact_uri``)."""
+    import mlflow
+
+    uri = uri or tracking_uri()
+    path = _sqlite_path(uri)
+    if path is not None and not path.is_file():
+        raise BenchmarkError(
+            f"no MLflow store at {uri}: run `python -m benchmark run ...` first, or set MLFLOW_TRACKING_URI"
+        )
+    try:
+        mlflow.set_tracking_uri(uri)
+        return mlflow.search_runs(
+            search_all_experiments=True,
+            filter_string="tags.role = 'seed' and attributes.status = 'FINISHED'",
+            output_format="pandas",
+        )
+    except Exception as error:  # MLflow, SQLAlchemy and OS errors alike: the store is unusable
+        raise BenchmarkError(f"cannot read the MLflow store {uri}: {type(error).__name__}: {error}") from error
+
+
+def read_predictions(artifact_uri: str) -> list[Span] | None:
+    """The predictions.jsonl of the run whose artifacts are at ``artifact_uri`` (None if it has none)."""
+    local = artifact_uri.removeprefix("file://")
+    if Path(local).is_dir():
+        path = Path(local, "predictions.jsonl")
+    else:  # a remote artifact store (a tracking server): no MLflow download bars in the report's output
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        try:
+            path = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{artifact_uri}/predictions.jsonl"))
+        except (MlflowException, OSError):
+            return None
+    if not path.is_file():
+        return None
+    with path.open() as f:
+        return [Span(**json.loads(line)) for line in f]

@@ -1,0 +1,225 @@
+"""Writing a report: every section's files and plots, then claims.md, index.html and the README's
+results block from every table in ``--out``; nothing is written on error, nor a block that loses rows."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.method import CUSTOM, MARKS, REGIMES
+from benchmark.core.registry import PROTOCOLS
+from benchmark.report.collect import attach_predictions, gold_split, group_runs, load_gold_corpus, load_runs
+from benchmark.report.figures import PLOTS, plot_data, render_plots
+from benchmark.report.leaderboard import render_leaderboard
+from benchmark.report.render import (
+    LOGGED_MARK,
+    README_END,
+    README_START,
+    render_claims,
+    render_latex,
+    render_markdown,
+    render_readme_block,
+)
+from benchmark.report.stats import rank_rows, summarise
+
+FORMATS = ("md", "csv", "tex")
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    dataset: str | None = None
+    protocol: str | None = None
+    regime: str | None = None
+    formats: tuple[str, ...] = FORMATS
+    out: Path = Path("reports")
+    data_dir: Path | None = None
+    verify: bool = True  # check --data-dir files against the official checksums
+    readme: Path | None = Path("reports", "README.md")
+    force: bool = False  # rewrite the README block even if it would lose rows
+    alpha: float = 0.05
+    trials: int = 1000  # randomization trials and bootstrap resamples
+
+
+def default_readme(out: Path) -> Path | None:
+    """The README whose results block a report updates unless told otherwise:
+    ``reports/README.md`` when ``out`` is the default ``reports/`` of the working directory, else
+    none (a report written elsewhere touches no README of the project)."""
+    return Path("reports", "README.md") if out.resolve() == Path("reports").resolve() else None
+
+
+def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -> list[Path]:
+    """Read the store, build every section and write its files; nothing is written on error."""
+    bad = [f for f in request.formats if f not in FORMATS]
+    if bad or not request.formats:
+        raise BenchmarkError(f"--format: unknown {', '.join(bad) or 'none given'}; choose from {', '.join(FORMATS)}")
+    if request.protocol is not None and request.protocol not in PROTOCOLS:
+        raise BenchmarkError(f"unknown protocol {request.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    if request.regime is not None and request.regime not in REGIMES:
+        raise BenchmarkError(f"unknown regime {request.regime!r}; choose one of: {', '.join(REGIMES)}")
+    painter = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    painter.submit(int)  # start the drawing process (imports) while the store is read
+    try:
+        return _build_and_write(request, echo, painter)
+    finally:
+        painter.shutdown(cancel_futures=True)
+
+
+def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painter: ProcessPoolExecutor) -> list[Path]:
+    runs = load_runs(None, request.dataset, request.protocol, request.regime)
+    names = sorted(set(runs["tags.dataset"]))
+    corpora = {name: load_gold_corpus(name, request.data_dir, request.verify) for name in names}
+    current = {name: c.sha256 for name, c in corpora.items() if not isinstance(c, BenchmarkError)}
+    sections, notes = group_runs(runs, current)
+    for note in notes:
+        echo(f"note: {note}")
+    created = not request.out.exists()
+    request.out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=request.out))  # inside --out: nothing written elsewhere
+    written: list[Path] = []
+    try:
+        drawing = []
+        for section in sections:
+            test = gold_split(section, corpora[section.dataset])
+            hierarchy = corpora[section.dataset].hierarchy if test is not None else None
+            if test is not None:
+                attach_predictions(section, test, hierarchy)
+            summarise(section, request.alpha, request.trials)
+            folder = staging / section.dataset
+            gold = [span for sentence in test for span in sentence.spans] if test is not None else None
+            data = plot_data(section, gold, hierarchy) if gold else None
+            plots = list(PLOTS) if data else []
+            if data:
+                drawing.append(painter.submit(render_plots, data, folder / section.protocol.name, section.slug))
+            folder.mkdir(parents=True, exist_ok=True)
+            name = section.protocol.name
+            if "md" in request.formats:
+                (folder / f"{name}.md").write_text(render_markdown(section, plots, request.alpha, request.trials))
+            if "csv" in request.formats:
+                section.table.to_csv(folder / f"{name}.csv", index=False)
+                section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False)
+            if "tex" in request.formats:
+                (folder / f"{name}.tex").write_text(render_latex(section))
+            for note in section.notes:
+                echo(f"note: {section.slug}: {note}")
+            echo(f"{section.slug}: {len(section.variants)} rows from {sum(len(v.runs) for v in section.variants)} "
+                 f"runs, {len(section.pairs)} pairs tested")  # fmt: skip
+        for job in drawing:
+            job.result()  # a failed plot fails the report before anything is moved into place
+        if request.readme is not None and request.readme.is_file() and not request.force:
+            ahead = {**read_tables(request.out, lambda _: None), **read_tables(staging, lambda _: None)}
+            _refuse_lost_rows(request.readme, ahead)
+        for file in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = request.out / file.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(file, target)
+            written.append(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not written:
+            shutil.rmtree(request.out, ignore_errors=True)
+    tables = read_tables(request.out, echo)
+    defaults = {protocol: table for (dataset, protocol), table in tables.items() if dataset == "embedded"}
+    if defaults:
+        (request.out / "claims.md").write_text(render_claims(defaults))
+        written.append(request.out / "claims.md")
+    (request.out / "index.html").write_text(render_leaderboard(tables, request.out))
+    (request.out / ".nojekyll").touch()  # GitHub Pages serves the .md and .csv files as they are
+    written += [request.out / "index.html", request.out / ".nojekyll"]
+    if request.readme is not None and request.readme.is_file():
+        _update_readme(request, tables, echo)
+    return written
+
+
+def read_tables(out: Path, echo: Callable[[str], None] = print) -> dict[tuple[str, str], pd.DataFrame]:
+    """Every report table under ``out`` (``<dataset>/<protocol>.csv`` with its pairs), ranked by
+    `rank_rows`: the README block and claims.md summarise the committed tables, whichever run
+    of `report` wrote each. A table written before rows had a provenance gets each row's
+    current declaration (by its method and variant), and says so."""
+    tables = {}
+    for path in sorted(out.glob("*/*.csv")):
+        if path.stem not in PROTOCOLS:
+            continue
+        table = pd.read_csv(path)
+        pairs_path = path.with_name(f"{path.stem}_pairs.csv")
+        pairs = pd.read_csv(pairs_path) if pairs_path.is_file() else pd.DataFrame(columns=["better", "worse"])
+        pairs["significant"] = pairs.get("significant", pd.Series(dtype=str)).astype(str) == "True"
+        if "provenance" not in table:
+            table["provenance"] = [
+                _declared_by_name(label, v) for label, v in zip(table["method"], table["variant"], strict=True)
+            ]
+            echo(f"note: {path}: written before provenance was recorded; rows take their variant's declaration now")
+        tested = set(pairs["better"]) | set(pairs["worse"])
+        tables[(path.parent.name, path.stem)] = rank_rows(table, pairs, PROTOCOLS[path.stem].headline, tested)
+    return tables
+
+
+def _declared_by_name(label: str, variant: str) -> str:
+    """A row's current declared provenance from its label (`method[:variant]`); `custom` for a
+    row with overrides (``[k=v]``) or settings no declaration names (``#hash``)."""
+    from benchmark.run.plan import resolve_settings
+
+    if " " in label:
+        return CUSTOM
+    try:
+        return resolve_settings(label.split(":")[0], None if variant == "default" else variant)[2]
+    except BenchmarkError:
+        return CUSTOM
+
+
+def block_rows(readme: Path) -> dict[str, set[str]]:
+    """The rows (method labels, marks stripped) the README's results block shows now, per
+    ``dataset/protocol``."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return {}
+    block = text.split(README_START, 1)[1].split(README_END, 1)[0]
+    rows: dict[str, set[str]] = {}
+    section = None
+    for line in block.splitlines():
+        if line.startswith("**") and "**" in line[2:]:
+            section = line[2:].split("**", 1)[0]
+        elif section and line.startswith("|") and not line.startswith(("| rank", "|--", "| --")):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) > 1:
+                label = cells[1]
+                for mark in (*MARKS.values(), LOGGED_MARK):
+                    label = label.replace(mark, "")
+                rows.setdefault(section, set()).add(label.strip())
+    return rows
+
+
+def _refuse_lost_rows(readme: Path, tables: dict[tuple[str, str], pd.DataFrame]) -> None:
+    """Refuse (before anything is written) a results block that would drop rows it shows."""
+    after = {f"{dataset}/{protocol}": set(table["method"]) for (dataset, protocol), table in tables.items()}
+    lost = {
+        section: sorted(shown - after.get(section, set()))
+        for section, shown in block_rows(readme).items()
+        if shown - after.get(section, set())
+    }
+    if lost:
+        listed = "; ".join(f"{section}: {', '.join(labels)}" for section, labels in sorted(lost.items()))
+        raise BenchmarkError(
+            f"{readme}: its results block shows rows this report would drop ({listed}); nothing written. "
+            "Run them into this store, write elsewhere with --out, or pass --force to rewrite the block anyway"
+        )
+
+
+def _update_readme(
+    request: ReportRequest, tables: dict[tuple[str, str], pd.DataFrame], echo: Callable[[str], None]
+) -> None:
+    text = request.readme.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    request.readme.write_text(head + render_readme_block(tables, request.out, request.readme) + tail)
+    echo(f"{request.readme}: results block rewritten")
