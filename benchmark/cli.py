@@ -215,13 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from benchmark.core.data.fewnerd import DATASETS
-    from benchmark.core.encoders import ENCODERS
+    from benchmark.core.encoders import ENCODERS, encoder_settings
     from benchmark.core.registry import METHODS, PROTOCOLS
 
     rows = []
     for name in METHODS.names():
         cls = METHODS.get(name)
-        encoder = getattr(cls.Config(), "encoder", "-")
+        encoder = ", ".join(dict.fromkeys(s.name for s in encoder_settings(cls.Config()))) or "-"
         supported = ("yes" if p in cls.protocols else "" for p in PROTOCOLS)
         rows.append([name, *supported, encoder, ", ".join(cls.variants) or "-", cls.describe()])
     headers = ["method", *PROTOCOLS, "encoder", "variants", "description"]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from benchmark.core.cache import FeatureCache
 from benchmark.core.config import RunConfig, config_dict, format_value, resolve_config
 from benchmark.core.data.fewnerd import Corpus, load_corpus
-from benchmark.core.encoders import check_encoder
+from benchmark.core.encoders import check_encoder, encoder_settings
 from benchmark.core.errors import BenchmarkError, ConfigError
 from benchmark.core.fit import fit_predict
 from benchmark.core.method import CUSTOM, Method, Settings
@@ -132,8 +132,8 @@ def plan_run(request: RunRequest) -> RunPlan:
         request.method, request.variant, request.config_file, request.settings
     )
     method_cls.check_config(config, protocol.name)
-    if hasattr(config, "encoder"):
-        check_encoder(config.encoder, FeatureCache(request.cache_dir).root)
+    for name in dict.fromkeys(s.name for s in encoder_settings(config)):
+        check_encoder(name, FeatureCache(request.cache_dir).root)
     if not request.seeds:
         raise BenchmarkError("--seeds needs at least one seed")
     label = request.method + (f":{request.variant}" if request.variant else "")

@@ -37,7 +37,7 @@ from benchmark.core.config import (
     resolve_config,
 )
 from benchmark.core.data.fewnerd import load_corpus
-from benchmark.core.encoders import check_encoder
+from benchmark.core.encoders import check_encoder, encoder_settings
 from benchmark.core.errors import BenchmarkError, ConfigError
 from benchmark.core.fit import fit_predict
 from benchmark.core.labels import LabelHierarchy, coarse_of
@@ -184,8 +184,8 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
         config = resolve_config(method_cls.Config, None, list(request.settings), preset, point)
         method_cls.check_config(config, protocol.name)
         configs.append(config)
-    for encoder in {c.encoder for c in configs if hasattr(c, "encoder")}:
-        check_encoder(encoder, FeatureCache(request.cache_dir).root)
+    for name in dict.fromkeys(s.name for c in configs for s in encoder_settings(c)):
+        check_encoder(name, FeatureCache(request.cache_dir).root)
     # an oracle base taints the choice unless the grid re-derives every setting it chose forbiddenly
     tainted = base_settings.provenance == "oracle" and not base_settings.decided <= set(points[0])
     provenance = "oracle" if request.oracle or tainted else "dev"

@@ -16,7 +16,7 @@ from scipy.special import softmax
 from torch import nn
 
 from benchmark.core.spans import Span, greedy_non_overlapping
-from benchmark.core.training import word_rows
+from benchmark.core.cache import word_rows
 
 
 class CofeeNet(nn.Module):

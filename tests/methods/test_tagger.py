@@ -9,7 +9,8 @@ import pytest
 
 from benchmark.core.errors import ConfigError
 from benchmark.core.registry import PROTOCOLS
-from benchmark.core.training import bucketed_batches, vote_in_span
+from benchmark.core.decoding import vote_in_span
+from benchmark.core.training import bucketed_batches
 from methods.tagger.method import Tagger, TaggerConfig
 
 
