@@ -17,7 +17,7 @@ EPILOG = """examples:
   python -m benchmark run --method gazetteer --set min_entity_ratio=0.5
   python -m benchmark run --method eigproj --variant tuned
   python -m benchmark run --method all --seeds 1 2 3     # the whole comparison, resumable
-  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512
+  python -m benchmark sweep --method tagger --protocol ner --grid encoder.layer=-1,3 --grid hidden=0,512
   python -m benchmark report                             # tables and plots in reports/
   python -m benchmark data --dataset supervised --data-dir ~/few-nerd
 results go to MLflow (sqlite:///mlflow.db here, or $MLFLOW_TRACKING_URI); browse with: mlflow ui"""
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "only: points are scored by coarse-blind typing (the coarse type withheld, the coarse accuracy of the "
         "fine picks) unless --oracle scores them with fine labels, which makes the choice `oracle`.",
         epilog="examples:\n"
-        "  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512\n"
+        "  python -m benchmark sweep --method tagger --protocol ner --grid encoder.layer=-1,3 --grid hidden=0,512\n"
         "  python -m benchmark sweep --method label-name --grid label_names=raw,readable,described\n"
         "  python -m benchmark sweep --method eigproj --grid-file grid.toml --seeds 1 2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -242,7 +242,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("\nProtocols\n" + tabulate(protocol_rows, headers=["protocol", "headline metric", "setting"]))
     print("\nDatasets\n" + tabulate(DATASETS.items(), headers=["dataset", "source"]))
     encoder_rows = [*ENCODERS.items(), ("<path or hub id>", "a local model directory or a Hugging Face model id")]
-    print("\nEncoders (--set encoder=NAME)\n" + tabulate(encoder_rows, headers=["encoder", "what"]))
+    print("\nEncoders (--set encoder.name=NAME)\n" + tabulate(encoder_rows, headers=["encoder", "what"]))
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmark.core.cache import FeatureCache
-from benchmark.core.config import RunConfig, config_dict, format_value, resolve_config
+from benchmark.core.config import RunConfig, config_dict, flat_settings, format_value, resolve_config
 from benchmark.core.data.fewnerd import Corpus, load_corpus
 from benchmark.core.encoders import check_encoder, encoder_settings
 from benchmark.core.errors import BenchmarkError, ConfigError
@@ -120,8 +120,8 @@ def resolve_settings(
     chosen = chosen_settings(method_cls, variant, method)
     preset = None if variant is None else (variant, chosen.overrides)
     config = resolve_config(method_cls.Config, file, list(assignments), preset)
-    base = config_dict(resolve_config(method_cls.Config, preset=preset))
-    overrides = {k: v for k, v in config_dict(config).items() if v != base[k]}
+    base = flat_settings(resolve_config(method_cls.Config, preset=preset))
+    overrides = {k: v for k, v in flat_settings(config).items() if v != base[k]}
     return config, overrides, CUSTOM if overrides else chosen.provenance
 
 
@@ -248,7 +248,7 @@ def prepare(plan: RunPlan, echo: Callable[[str], None] = print) -> Prepared:
         "label": plan.label,
         "provenance": plan.provenance,
         "command": plan.command,
-        "encoder": str(settings.get("encoder", "none")),
+        "encoder": str(settings.get("encoder", {}).get("name", "none")),
         "regime": method_cls.regime(config),
     }
     params = flatten(settings)
