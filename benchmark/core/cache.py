@@ -113,7 +113,6 @@ class WordSource:
         return self.encoder.forward(self.model, batch), counts
 
 
-
 def data_fingerprint(sentences: Sequence[Sequence[str]]) -> str:
     """sha256 of the token sequences (features do not depend on labels)."""
     digest = hashlib.sha256()

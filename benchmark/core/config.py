@@ -49,8 +49,10 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def format_value(value: Any) -> str:
-    """A setting's value as ``--set`` reads it back: bare words stay bare, the rest is JSON
-    (which TOML parses alike for numbers, booleans, quoted strings and lists)."""
+    """A setting's value as ``--set`` reads it back: bare words stay bare, None is ``none``, the
+    rest is JSON (which TOML parses alike for numbers, booleans, quoted strings and lists)."""
+    if value is None:
+        return "none"
     if (
         isinstance(value, str)
         and re.fullmatch(r"[A-Za-z_][\w./-]*", value)

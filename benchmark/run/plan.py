@@ -28,7 +28,7 @@ from benchmark.core.method import CUSTOM, Method, Settings
 from benchmark.core.protocols import Protocol
 from benchmark.core.registry import METHODS, PROTOCOLS, get_protocol
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split
-from benchmark.run.provenance import code_version, package_versions, code_fingerprint
+from benchmark.run.provenance import code_fingerprint, code_version, package_versions
 
 if TYPE_CHECKING:
     from benchmark.run.executors import Executor

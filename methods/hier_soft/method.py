@@ -256,7 +256,9 @@ class HierSoft(Method):
         from a pass of the encoder being fine-tuned."""
         sentences = [e.tokens for e in view.examples]
         if live:
-            words = WordSource(sentences, encoder=self._features.encoder(self.config.encoder), model=self.encoder_model_)
+            words = WordSource(
+                sentences, encoder=self._features.encoder(self.config.encoder), model=self.encoder_model_
+            )
         else:
             features = self._features.word_features(sentences, self.config.encoder)
             words = WordSource(sentences, features.matrix, features.offsets)

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.core.decoding import dev_f1
 from benchmark.core.encoders import STATIC_ENCODERS, EncoderSettings, StaticEncoder
 from benchmark.core.errors import ConfigError
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
 from benchmark.core.protocols import View
 from benchmark.core.spans import OUTSIDE, Span, candidate_spans, greedy_non_overlapping
-from benchmark.core.decoding import dev_f1
 from benchmark.core.training import EarlyStopping, LossMeter, length_batches
 from methods.span_bilstm_attn.model import SpanBiLSTMAttention, WordMatrix
 

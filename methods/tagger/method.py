@@ -232,7 +232,8 @@ class Tagger(Method):
                         width = batch.inputs["input_ids"].shape
                         raise ConfigError(
                             f"a batch of {len(batch.sentences)} sentences ({width[0]} windows × {width[1]} sub-words) "
-                            f"does not fit in {device()} memory: lower batch_size (now {cfg.batch_size}) or encoder.window"
+                            f"does not fit in {device()} memory: lower batch_size (now {cfg.batch_size}) "
+                            "or encoder.window"
                         ) from error
                     nn.utils.clip_grad_norm_(both.parameters(), cfg.max_grad_norm)
                     optimizer.step()
