@@ -182,7 +182,7 @@ def test_fit_and_predict_on_real_sentences(small, ctx):
     dev = protocol.train_view(small.splits["dev"], "dev", small.hierarchy)
     test = protocol.test_view(small.splits["test"], small.hierarchy)
     seed_everything(1)  # as the harness does before every run
-    method = EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger_epochs=3)).fit(train, dev, ctx)
+    method = EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger=COARSE_TAGGER)).fit(train, dev, ctx)
     assert ctx.metrics["entities_explained"] >= 60
     assert ctx.metrics["entities_with_keyword"] > 20
     assert (ctx.artifact_dir / "keywords.csv").exists()
@@ -191,7 +191,7 @@ def test_fit_and_predict_on_real_sentences(small, ctx):
     assert ctx.features.stage_hits == 0
     assert 0 <= ctx.metrics["explained_gold_share"] < 1  # the tagger's own entities, not (all) gold ones
     seed_everything(1)  # same seed: the same coarse tagger, so the LIME key matches
-    EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger_epochs=3)).fit(train, dev, ctx)
+    EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger=COARSE_TAGGER)).fit(train, dev, ctx)
     assert ctx.features.stage_hits == 1  # the LIME explanations come from the stage cache
     seed_everything(1)
     EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger=COARSE_TAGGER, explain="gold")).fit(train, dev, ctx)
