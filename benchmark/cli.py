@@ -17,7 +17,7 @@ EPILOG = """examples:
   python -m benchmark run --method gazetteer --set min_entity_ratio=0.5
   python -m benchmark run --method eigproj --variant tuned
   python -m benchmark run --method all --seeds 1 2 3     # the whole comparison, resumable
-  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512
+  python -m benchmark sweep --method tagger --protocol ner --grid encoder.layer=-1,3 --grid hidden=0,512
   python -m benchmark report                             # tables and plots in reports/
   python -m benchmark data --dataset supervised --data-dir ~/few-nerd
 results go to MLflow (sqlite:///mlflow.db here, or $MLFLOW_TRACKING_URI); browse with: mlflow ui"""
@@ -96,7 +96,7 @@ SWEEP_HELP = (
     "labels, which makes the choice `oracle`."
 )
 SWEEP_EPILOG = """examples:
-  python -m benchmark sweep --method tagger --protocol ner --grid layer=-1,3 --grid hidden=0,512
+  python -m benchmark sweep --method tagger --protocol ner --grid encoder.layer=-1,3 --grid hidden=0,512
   python -m benchmark sweep --method label-name --grid label_names=raw,readable,described
   python -m benchmark sweep --method eigproj --grid-file grid.toml --seeds 1 2 --executor ray"""
 REPORT_HELP = (
@@ -214,13 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from benchmark.core.data.fewnerd import DATASETS
-    from benchmark.core.encoders import ENCODERS
+    from benchmark.core.encoders import ENCODERS, encoder_settings
     from benchmark.core.registry import METHODS, PROTOCOLS
 
     rows = []
     for name in METHODS.names():
         cls = METHODS.get(name)
-        encoder = getattr(cls.Config(), "encoder", "-")
+        encoder = ", ".join(dict.fromkeys(s.name for s in encoder_settings(cls.Config()))) or "-"
         supported = ("yes" if p in cls.protocols else "" for p in PROTOCOLS)
         rows.append([name, *supported, encoder, ", ".join(cls.variants) or "-", cls.describe()])
     headers = ["method", *PROTOCOLS, "encoder", "variants", "description"]
@@ -241,7 +241,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("\nProtocols\n" + tabulate(protocol_rows, headers=["protocol", "headline metric", "setting"]))
     print("\nDatasets\n" + tabulate(DATASETS.items(), headers=["dataset", "source"]))
     encoder_rows = [*ENCODERS.items(), ("<path or hub id>", "a local model directory or a Hugging Face model id")]
-    print("\nEncoders (--set encoder=NAME)\n" + tabulate(encoder_rows, headers=["encoder", "what"]))
+    print("\nEncoders (--set encoder.name=NAME)\n" + tabulate(encoder_rows, headers=["encoder", "what"]))
     return 0
 
 

@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.core.cache import FeatureCache, settings_from
+from benchmark.core.cache import FeatureCache
 from benchmark.core.config import resolve_config
 from benchmark.core.data.fewnerd import load_embedded
-from benchmark.core.encoders import device, unit_size
+from benchmark.core.encoders import unit_size
 from benchmark.core.method import Context
 from benchmark.core.registry import PROTOCOLS
 from benchmark.core.seeding import seed_everything
-from benchmark.core.training import autocast, bucketed_batches
+from benchmark.core.training import autocast, bucketed_batches, device
 from methods.tagger.method import Tagger
 
 FULL_TRAIN = 131_767
@@ -80,8 +80,8 @@ def bare(train, steps: int, encoder_name: str, tmp: Path) -> float:
     """Sentences/s of ``model(**batch); loss.backward(); opt.step()`` on the harness's batches."""
     from transformers import AutoModel
 
-    config = finetune_config(encoder=encoder_name)
-    encoder = FeatureCache(tmp / "cache").encoder(settings_from(config))
+    config = finetune_config()
+    encoder = FeatureCache(tmp / "cache").encoder(replace(config.encoder, name=encoder_name))
     tokens = [e.tokens for e in train.examples]
     units = encoder.units(tokens)
     groups = bucketed_batches(np.array([unit_size(u) for u in units]), 16, np.random.default_rng(1))[:steps]

@@ -7,8 +7,15 @@ from typing import Literal
 
 import pytest
 
-from benchmark.core.config import RunConfig, config_dict, parse_assignment, resolve_config
+from benchmark.core.config import (
+    config_dict,
+    flat_settings,
+    parse_assignment,
+    read_config_file,
+    resolve_config,
+)
 from benchmark.core.errors import ConfigError
+from benchmark.run.record import RunConfig
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,65 @@ def test_bad_config_files(tmp_path):
         resolve_config(Example, broken)
     with pytest.raises(ConfigError, match=r"missing.toml: cannot read config file"):
         resolve_config(Example, tmp_path / "missing.toml")
-    nested = tmp_path / "nested.toml"
-    nested.write_text("[model]\nlr = 1\n")
-    with pytest.raises(ConfigError, match=r"\[model\] is a table"):
-        resolve_config(Example, nested)
+    table = tmp_path / "table.toml"
+    table.write_text("[model]\nlr = 1\n")
+    with pytest.raises(ConfigError, match=r"table.toml: 'model.lr' is not a setting of this method"):
+        resolve_config(Example, table)
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str = "minilm"
+    layer: int = -1
+    window: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.window is not None and self.window < 8:
+            raise ConfigError(f"window must be at least 8, got {self.window}")
+
+
+@dataclass(frozen=True)
+class Composite:
+    encoder: Part = Part(layer=2)  # a part's default as the method gives it
+    hidden: int = 0
+
+
+def test_nested_settings_by_dotted_name_from_every_source(tmp_path):
+    tables = tmp_path / "tables.toml"
+    tables.write_text('hidden = 8\n[encoder]\nname = "mpnet"\n')
+    assert resolve_config(Composite, tables) == Composite(Part("mpnet", layer=2), hidden=8)
+    keys = tmp_path / "keys.toml"
+    keys.write_text("encoder.layer = 4\n")
+    assert read_config_file(keys) == {"encoder.layer": 4}
+    config = resolve_config(Composite, keys, ["encoder.window=16"], ("v", {"encoder.name": "x"}), {"hidden": 3})
+    assert config == Composite(Part("x", layer=4, window=16), hidden=3)
+    assert config_dict(config) == {"encoder": {"name": "x", "layer": 4, "window": 16}, "hidden": 3}
+    assert flat_settings(config) == {"encoder.name": "x", "encoder.layer": 4, "encoder.window": 16, "hidden": 3}
+    assert resolve_config(Composite, None, [f"{k}={v}" for k, v in flat_settings(config).items()]) == config
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (["layer=4"], "--set: 'layer' is now 'encoder.layer'"),
+        (["encoder=mpnet"], "--set: 'encoder' is a group of settings: set 'encoder.name' .its settings: name, layer"),
+        (["encoder.layer=x"], "--set: encoder.layer: expected int, got 'x'"),
+        (["encoder.window=4"], "encoder: window must be at least 8, got 4"),
+        (["encoder.depth=4"], "'encoder.depth' is not a setting of this method; valid settings: encoder.name, "),
+        ({"window": 16}, "--grid: 'window' is now 'encoder.window'"),
+    ],
+)
+def test_old_and_wrong_nested_names_are_refused_naming_the_new_one(source, message):
+    assignments, point = (source, None) if isinstance(source, list) else ((), source)
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(Composite, None, assignments, point=point)
+
+
+def test_an_old_name_in_a_config_file_names_the_new_one(tmp_path):
+    old = tmp_path / "old.toml"
+    old.write_text("layer = 4\n")
+    with pytest.raises(ConfigError, match=r"old.toml: 'layer' is now 'encoder.layer'"):
+        resolve_config(Composite, old)
 
 
 def test_bare_strings_and_toml_values():
@@ -75,10 +137,14 @@ def test_bare_strings_and_toml_values():
 
 def test_run_config_names_and_keys_runs():
     run = RunConfig(
-        "eigproj", "weak-typing", "embedded", "abc", 1, {"k": 5}, "paper", "1.0", "deadbeef", "c0de", {"torch": "2"}
-    )
-    assert run.name == "eigproj:protocol=weak-typing,seed=1"
+        method="eigproj", label="eigproj:tuned", protocol="weak-typing", dataset="embedded", dataset_sha256="abc",
+        seed=1, config={"k": 5}, scored_on="test", provenance="dev", evaluator_version="1.0",
+        code_version="deadbeef", code_sha256="c0de", packages={"torch": "2"},
+    )  # fmt: skip
+    assert run.name == "eigproj:tuned:protocol=weak-typing,seed=1"
     assert run.key == RunConfig(**{**run.__dict__}).key
-    assert run.key == RunConfig(**{**run.__dict__, "code_version": "another-commit"}).key  # provenance only
-    for changed in ({"seed": 2}, {"config": {"k": 6}}, {"code_sha256": "f00d"}, {"packages": {"torch": "3"}}):
+    for described in ({"code_version": "another-commit"}, {"label": "eigproj [k=5]"}, {"provenance": "custom"}):
+        assert run.key == RunConfig(**{**run.__dict__, **described}).key  # the same predictions
+    for changed in ({"seed": 2}, {"config": {"k": 6}}, {"code_sha256": "f00d"}, {"packages": {"torch": "3"}},
+                    {"scored_on": "dev"}):  # fmt: skip
         assert run.key != RunConfig(**{**run.__dict__, **changed}).key

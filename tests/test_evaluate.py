@@ -10,10 +10,10 @@ import pytest
 from seqeval.metrics import classification_report, f1_score
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from benchmark.core.decoding import dev_f1
 from benchmark.core.labels import FEWNERD, coarse_of
 from benchmark.core.protocols import Example, View
 from benchmark.core.spans import Span, labels_from_spans, spans_from_labels
-from benchmark.core.training import dev_f1
 from benchmark.evaluate import (
     bootstrap_ci,
     by_length_table,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,21 @@ def test_a_fingerprint_covers_the_method_its_parts_and_the_core_it_imports():
     for shown in ("benchmark.evaluate", "benchmark.run.tracking", "benchmark.core.registry", "methods.cofee.method"):
         assert shown not in modules
     assert not any(m.startswith(("benchmark.ui", "benchmark.report", "benchmark.run")) for m in modules)
+
+
+def test_ruff_bans_every_other_methods_modules_but_their_method():
+    """The lint twin of the test above: the ruff config of each method folder (its own ruff.toml,
+    else methods/ruff.toml) bans exactly the other methods' modules besides ``method``."""
+    internals = {
+        f"methods.{p.parent.name}.{p.stem}"
+        for p in (REPO_ROOT / "methods").glob("*/*.py")
+        if p.stem not in ("method", "__init__")
+    }
+    for folder in sorted(p.parent for p in (REPO_ROOT / "methods").glob("*/method.py")):
+        config = next(c for c in (folder / "ruff.toml", REPO_ROOT / "methods" / "ruff.toml") if c.is_file())
+        banned = tomllib.loads(config.read_text())["lint"]["flake8-tidy-imports"]["banned-api"]
+        others = {m for m in internals if not m.startswith(f"methods.{folder.name}.")}
+        assert {name for name in banned if name.startswith("methods.")} == others, config
 
 
 @pytest.fixture

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import pickle
 import sys
-from dataclasses import replace
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from benchmark.core.cache import FeatureCache
-from benchmark.core.config import config_dict, resolve_config
+from benchmark.core.config import flat_settings, format_value, resolve_config
 from benchmark.core.errors import NotFittedError
-from benchmark.core.method import PROVENANCES, Context, Method, Settings
+from benchmark.core.fit import fit_predict
+from benchmark.core.method import PROVENANCES, Method, Settings
 from benchmark.core.protocols import withhold_coarse
 from benchmark.core.registry import METHODS, PROTOCOLS
-from benchmark.core.seeding import seed_everything
 from benchmark.run.plan import RunRequest, comparison_requests, plan_run
 
 #: cheaper settings for methods whose defaults are sized for the full run
 FAST = {
-    "eigproj": ["lime_entities=40", "lime_samples=16", "tagger_epochs=2", "pca_dims=8", "k=4"],
+    "eigproj": ["lime_entities=40", "lime_samples=16", "tagger.epochs=2", "pca_dims=8", "k=4"],
     "span-bilstm-attn": ["epochs=2"],
     "hier-soft": ["epochs=2", "pretrain_epochs=1"],
     "cofee": [
-        *("hidden=128", "batch_size=4", "lr=0.003", "gazetteer_fraction=1.0", "clusters=8"),
+        *("hidden=128", "batch_size=4", "lr=0.003", "gazetteer.fraction=1.0", "clusters=8"),
         *("esi_epochs=1", "nee_epochs=3", "patience=3", "fet_epochs=2", "epochs=2"),
     ],
 }
@@ -39,17 +39,18 @@ def _request_id(request: RunRequest) -> str:
 
 
 def _fit_predict(name, protocol, views, tmp_path, seed=1, points=None):
+    """The harness's own fit and predict (`fit_predict`) of ``name`` with its `FAST` settings."""
     train, dev, test = views(protocol)
-    (tmp_path / "work").mkdir(exist_ok=True)
-    (tmp_path / "artifacts").mkdir(exist_ok=True)
-    seed_everything(seed)
     cls = METHODS.get(name)
     method = cls(resolve_config(cls.Config, None, FAST.get(name, [])))
-    ctx = Context(seed, tmp_path / "work", tmp_path / "artifacts", FeatureCache())
-    if points is not None:
-        ctx = replace(ctx, log=lambda metrics, step: points.extend((k, v, step) for k, v in metrics.items()))
-    assert method.fit(train, dev, ctx) is method
-    return method, PROTOCOLS[protocol].validate(method.predict(test), test)
+    collected = [] if points is None else points
+
+    def log(metrics: dict[str, float], step: int) -> None:
+        collected.extend((k, v, step) for k, v in metrics.items())
+
+    scratch = Path(tempfile.mkdtemp(dir=tmp_path))
+    predictions, _ = fit_predict(method, PROTOCOLS[protocol], (train, dev), test, seed, FeatureCache(), scratch, log)
+    return method, predictions
 
 
 def test_every_method_declares_its_contract():
@@ -165,16 +166,5 @@ def test_every_default_and_variant_passes_the_harness_checks(request_):
 @pytest.mark.parametrize("name", METHODS.names())
 def test_config_round_trips_through_settings(name):
     cls = METHODS.get(name)
-    values = config_dict(cls.Config())
-    assignments = [f"{k}={_toml(v)}" for k, v in values.items()]
+    assignments = [f"{k}={format_value(v)}" for k, v in flat_settings(cls.Config()).items()]
     assert resolve_config(cls.Config, None, assignments) == cls.Config()
-
-
-def _toml(value):
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return repr(value)

@@ -389,12 +389,13 @@ def test_runs_logged_before_a_setting_existed_keep_their_declaration():
     """A setting added later takes its default for older runs: a tagger run logged without the
     fine-tuning settings is still the declared `layer4-mlp`, grouped with newer runs of it."""
     from benchmark.core.config import config_dict
+    from benchmark.core.encoders import EncoderSettings
     from benchmark.report import completed_settings, declared_settings
     from benchmark.run.tracking import flatten
     from methods.tagger.method import TaggerConfig
 
-    now = flatten(config_dict(TaggerConfig(layer=4, hidden=512)))
-    before = {k: v for k, v in now.items() if k not in {"window", "passes", "evaluations", "tf32", "warmup"}}
+    now = flatten(config_dict(TaggerConfig(EncoderSettings(layer=4), hidden=512)))
+    before = {k: v for k, v in now.items() if k not in {"encoder.window", "passes", "evaluations", "tf32", "warmup"}}
     assert declared_settings("tagger", before) == ("layer4-mlp", "dev")
     assert completed_settings("tagger", before) == completed_settings("tagger", now)
     assert declared_settings("tagger", {**before, "hidden": "256"}) is None

@@ -82,11 +82,12 @@ def test_weak_typing_sweep_withholds_the_coarse_type_and_scores_coarse_labels_on
 
 def test_grid_from_options_and_file(tmp_path):
     grid_file = tmp_path / "grid.toml"
-    grid_file.write_text('k = [5, 10]\nlabel_names = ["raw", "readable"]\n')
-    assert parse_grid(["layer=2,3", "pca=joint"], grid_file) == {
+    grid_file.write_text('k = [5, 10]\nlabel_names = ["raw", "readable"]\n[tagger]\nhidden = [0, 512]\n')
+    assert parse_grid(["encoder.layer=2,3", "pca=joint"], grid_file) == {
         "k": [5, 10],
         "label_names": ["raw", "readable"],
-        "layer": [2, 3],
+        "tagger.hidden": [0, 512],
+        "encoder.layer": [2, 3],
         "pca": ["joint"],
     }
 
@@ -95,24 +96,37 @@ def test_grid_from_options_and_file(tmp_path):
     ("args", "message"),
     [
         (["--method", "tagger", "--protocol", "ner", "--grid", "layr=2,3"], "--grid: 'layr' is not a setting"),
-        (["--method", "tagger", "--protocol", "ner", "--grid", "layer=2,x"], "--grid: layer: expected int, got 'x'"),
-        (["--method", "tagger", "--protocol", "ner"], "the grid is empty"),
-        (["--method", "tagger", "--protocol", "ner", "--grid", "layer="], "expected key=value1,value2"),
-        (["--method", "tagger", "--protocol", "ner", "--grid", "layer=2,2"], "--grid layer: a value is repeated"),
-        (["--method", "tagger", "--protocol", "ner", "--grid", "layer=2", "--grid", "layer=3"], "given twice"),
+        (["--method", "tagger", "--protocol", "ner", "--grid", "layer=-1,3"], "--grid: 'layer' is now 'encoder.layer'"),
         (
-            ["--method", "tagger", "--protocol", "ner", "--grid", "layer=2", "--metric", "errors/span_fp"],
+            ["--method", "tagger", "--protocol", "ner", "--grid", "encoder.layer=2,x"],
+            "--grid: encoder.layer: expected int, got 'x'",
+        ),
+        (["--method", "tagger", "--protocol", "ner"], "the grid is empty"),
+        (["--method", "tagger", "--protocol", "ner", "--grid", "encoder.layer="], "expected key=value1,value2"),
+        (
+            ["--method", "tagger", "--protocol", "ner", "--grid", "encoder.layer=2,2"],
+            "--grid encoder.layer: a value is repeated",
+        ),
+        (
+            ["--method", "tagger", "--protocol", "ner", "--grid", "encoder.layer=2", "--grid", "encoder.layer=3"],
+            "given twice",
+        ),
+        (
+            ["--method", "tagger", "--protocol", "ner", "--grid", "encoder.layer=2", "--metric", "errors/span_fp"],
             "--metric 'errors/span_fp' is not produced",
         ),
         (
-            ["--method", "tagger", "--protocol", "ner", "--grid", "layer=2,3", "--oracle"],
+            ["--method", "tagger", "--protocol", "ner", "--grid", "encoder.layer=2,3", "--oracle"],
             "--oracle is not needed under 'ner': its dev split already carries the fine labels",
         ),
         (
             ["--method", "label-name", "--grid", "label_names=raw,readable", "--metric", "fine/weighted_f1"],
             "--metric 'fine/weighted_f1' is not produced by coarse-blind dev scoring",
         ),
-        (["--method", "tagger", "--protocol", "ner", "--grid", "layer=2", "--metric", "f1"], "--metric 'f1' is not"),
+        (
+            ["--method", "tagger", "--protocol", "ner", "--grid", "encoder.layer=2", "--metric", "f1"],
+            "--metric 'f1' is not",
+        ),
         (["--method", "gazetteer", "--protocol", "weak-typing", "--grid", "fraction=1"], "does not support protocol"),
         (["--method", "tagger", "--grid", "coarse=true"], "coarse=true predicts coarse types"),
     ],
@@ -124,11 +138,11 @@ def test_bad_sweep_input_gives_one_clear_error_and_logs_nothing(args, message, f
 @pytest.mark.parametrize(
     ("method", "variant", "grid", "provenance"),
     [
-        ("span-bilstm-attn", "contextual", "layer=3,4", "dev"),  # re-derives the layer the oracle variant took
+        ("span-bilstm-attn", "contextual", "encoder.layer=3,4", "dev"),  # re-derives the layer the oracle variant took
         ("eigproj", "test-picked", "k=10,20", "oracle"),  # its pca, similarity and label texts stay test-picked
         ("eigproj", None, "k=10,20", "dev"),
-        ("tagger", "layer3-mlp", "layer=3,4", "oracle"),  # its hidden size stays test-picked
-        ("tagger", "layer3-mlp", "layer=3,4 hidden=0,512", "dev"),
+        ("tagger", "layer3-mlp", "encoder.layer=3,4", "oracle"),  # its hidden size stays test-picked
+        ("tagger", "layer3-mlp", "encoder.layer=3,4 hidden=0,512", "dev"),
     ],
 )
 def test_a_sweep_from_an_oracle_base_is_dev_only_if_it_redoes_what_was_chosen_on_test(

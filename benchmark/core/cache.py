@@ -5,6 +5,9 @@ word), ``offsets.npy`` (sentence start rows) and ``meta.json`` (key fields, shap
 two data files). It is written in a temporary folder and renamed into place, so a killed run
 leaves no entry that looks complete; an entry whose files do not match its ``meta.json`` is
 deleted and rebuilt.
+
+`WordSource` hands a training loop the word vectors of a batch of sentences: rows of a cache
+entry, or a live pass of an encoder being fine-tuned.
 """
 
 from __future__ import annotations
@@ -16,15 +19,26 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from filelock import FileLock
 
-from benchmark.core.encoders import EncoderSettings, WordEncoder, default_cache_dir, file_sha256, load_encoder
+from benchmark.core.encoders import (
+    EncoderSettings,
+    TransformerEncoder,
+    WordEncoder,
+    default_cache_dir,
+    file_sha256,
+    load_encoder,
+)
 from benchmark.core.errors import BenchmarkError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 FORMAT_VERSION = 1
 
@@ -51,6 +65,52 @@ class WordFeatures:
         offsets = np.cumsum([0, *(len(a) for a in arrays)]).astype(np.int64)
         matrix = np.concatenate(arrays) if arrays else np.zeros((0, dim), np.float32)
         return cls(matrix.reshape(-1, dim), offsets)
+
+
+def word_rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Rows of a flat word matrix holding sentences that start at ``starts`` with ``lengths``
+    words, one sentence after another (gathering a batch of sentences from cached features)."""
+    ends = np.cumsum(lengths)
+    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths) + np.repeat(starts, lengths)
+
+
+class WordSource:
+    """Word vectors of a list of sentences, a batch of sentences at a time: rows of the shared
+    feature cache (frozen encoder) or a live pass of a trainable encoder (fine-tuning)."""
+
+    def __init__(
+        self,
+        sentences: Sequence[Sequence[str]],
+        cached: np.ndarray | None = None,
+        offsets: np.ndarray | None = None,
+        encoder: TransformerEncoder | None = None,
+        model: nn.Module | None = None,
+    ) -> None:
+        import torch
+
+        self.counts = np.array([len(s) for s in sentences])
+        self.offsets = np.cumsum([0, *self.counts]) if offsets is None else offsets
+        self.cached = None if cached is None else torch.from_numpy(np.asarray(cached, dtype=np.float32))
+        self.encoder, self.model = encoder, model
+        self.units = encoder.units(sentences) if encoder is not None else None
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def rows(self, sentences: Sequence[int]) -> np.ndarray:
+        """The flat word rows of ``sentences`` (in order) in the view's word numbering."""
+        return word_rows(self.offsets[sentences], self.counts[sentences])
+
+    def __call__(self, sentences: Sequence[int]) -> tuple[torch.Tensor, list[int]]:
+        import torch
+
+        counts = self.counts[sentences].tolist()
+        if self.cached is not None:
+            return self.cached[torch.from_numpy(self.rows(sentences))], counts
+        assert self.encoder is not None
+        assert self.units is not None
+        batch = self.encoder.batch([self.units[i] for i in sentences], counts)
+        return self.encoder.forward(self.model, batch), counts
 
 
 def data_fingerprint(sentences: Sequence[Sequence[str]]) -> str:
@@ -213,14 +273,3 @@ class FeatureCache:
 def _writer() -> str:
     """This process's name for its staging files: unique across the nodes sharing a cache folder."""
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def settings_from(config: object) -> EncoderSettings:
-    """Encoder settings from a method config having ``encoder``, ``layer`` and ``pooling``."""
-    values = asdict(config)  # type: ignore[call-overload]
-    return EncoderSettings(
-        name=values["encoder"],
-        layer=values.get("layer", -1),
-        pooling=values.get("pooling", "first"),
-        window=values.get("window"),
-    )

@@ -1,13 +1,13 @@
 """Method settings: defaults from the method's ``Config``, then a named variant, then a TOML
 file, then ``--set``.
 
-Also the frozen `RunConfig` that names and records one run.
+A setting of a nested part is named with dots, as scikit-learn's ``estimator__param`` (``encoder.layer``,
+``tagger.hidden``): on the command line, as TOML tables or dotted keys, and in variants.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import tomllib
@@ -18,6 +18,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from benchmark.core.errors import ConfigError
+
+#: settings that moved into a nested group (old name → new name), named in the error an old name gets
+RENAMED: dict[str, str] = {
+    "encoder": "encoder.name",
+    "layer": "encoder.layer",
+    "pooling": "encoder.pooling",
+    "window": "encoder.window",
+    "tagger_hidden": "tagger.hidden",
+    "tagger_epochs": "tagger.epochs",
+    "gazetteer_fraction": "gazetteer.fraction",
+}
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -35,8 +46,10 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def format_value(value: Any) -> str:
-    """A setting's value as ``--set`` reads it back: bare words stay bare, the rest is JSON
-    (which TOML parses alike for numbers, booleans, quoted strings and lists)."""
+    """A setting's value as ``--set`` reads it back: bare words stay bare, None is ``none``, the
+    rest is JSON (which TOML parses alike for numbers, booleans, quoted strings and lists)."""
+    if value is None:
+        return "none"
     if (
         isinstance(value, str)
         and re.fullmatch(r"[A-Za-z_][\w./-]*", value)
@@ -47,17 +60,26 @@ def format_value(value: Any) -> str:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """A flat TOML table of settings."""
+    """A TOML file of settings, its tables and dotted keys as dotted names (``[encoder]`` with
+    ``layer = 4``, or ``encoder.layer = 4``: ``{"encoder.layer": 4}``)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from error
-    for key, value in data.items():
-        if isinstance(value, dict):
-            raise ConfigError(f"{path}: [{key}] is a table; the config file holds flat key = value settings")
-    return data
+    return dotted(data)
+
+
+def dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted names: ``{"encoder": {"layer": 4}}`` → ``{"encoder.layer": 4}``."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
@@ -111,66 +133,76 @@ def resolve_config(
     point: Mapping[str, Any] | None = None,
 ) -> Any:
     """The method's config: defaults, overridden by a named ``preset`` (a variant), then by
-    ``file``, then by ``key=value`` strings, then by a sweep's grid ``point``."""
-    hints = typing.get_type_hints(config_cls)
-    names = [f.name for f in dataclasses.fields(config_cls)]
+    ``file``, then by ``key=value`` strings, then by a sweep's grid ``point``. Keys are dotted
+    names (`dotted`); a nested part starts from the default the method gives it."""
+    kinds = setting_types(config_cls)
     values: dict[str, Any] = {}
     sources = [(f"variant {preset[0]!r}", dict(preset[1]))] if preset else []
     sources += [(str(file), read_config_file(file))] if file else []
     sources += [("--set", dict([parse_assignment(a)])) for a in assignments]
     sources += [("--grid", dict(point))] if point else []
     for source, settings in sources:
-        for key, value in settings.items():
-            if key not in hints:
-                raise ConfigError(
-                    f"{source}: {key!r} is not a setting of this method; valid settings: {', '.join(names)}"
-                )
-            values[key] = _coerce(value, hints[key], f"{source}: {key}")
+        for key, value in dotted(settings).items():
+            if key not in kinds:
+                raise ConfigError(f"{source}: {_unknown(key, kinds)}")
+            values[key] = _coerce(value, kinds[key], f"{source}: {key}")
+    return _build(config_cls(), values)
+
+
+def setting_types(config_cls: type, prefix: str = "") -> dict[str, Any]:
+    """Every setting of a config class, nested parts' included, by dotted name → its type hint."""
+    hints = typing.get_type_hints(config_cls)
+    kinds: dict[str, Any] = {}
+    for field in dataclasses.fields(config_cls):
+        kind = hints[field.name]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            kinds.update(setting_types(kind, f"{prefix}{field.name}."))
+        else:
+            kinds[f"{prefix}{field.name}"] = kind
+    return kinds
+
+
+def _unknown(key: str, kinds: Mapping[str, Any]) -> str:
+    """Why ``key`` is not a setting: a group's name, an old name, or a typo."""
+    group = [k for k in kinds if k.startswith(f"{key}.")]
+    if group:
+        first = RENAMED.get(key) or next((k for k in group if k.count(".") == key.count(".") + 1), group[0])
+        members = ", ".join(k.removeprefix(f"{key}.") for k in group)
+        return f"{key!r} is a group of settings: set {first!r} (its settings: {members})"
+    if RENAMED.get(key) in kinds:
+        return f"{key!r} is now {RENAMED[key]!r}"
+    return f"{key!r} is not a setting of this method; valid settings: {', '.join(kinds)}"
+
+
+def _build(default: Any, values: Mapping[str, Any], where: str = "") -> Any:
+    """``default`` with dotted ``values`` replaced, each nested part rebuilt from its own default
+    (so its checks run); an error in a part names it."""
+    own: dict[str, Any] = {}
+    parts: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            parts.setdefault(head, {})[rest] = value
+        else:
+            own[head] = value
+    for name, part in parts.items():
+        own[name] = _build(getattr(default, name), part, f"{where}{name}.")
     try:
-        return config_cls(**values)
+        return dataclasses.replace(default, **own)
+    except ConfigError as error:
+        if not where:
+            raise
+        raise ConfigError(f"{where[:-1]}: {error}") from error
     except (ValueError, TypeError) as error:
-        raise ConfigError(f"invalid settings: {error}") from error
+        part = f" of {where[:-1]}" if where else ""
+        raise ConfigError(f"invalid settings{part}: {error}") from error
 
 
 def config_dict(config: Any) -> dict[str, Any]:
-    """A config as plain JSON-ready values."""
+    """A config as plain JSON-ready values (a nested part as a nested dict)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines one run (one method, protocol, dataset and seed).
-
-    ``code_sha256`` fingerprints the code that computes the predictions and ``packages`` the
-    library versions; ``code_version`` (the git commit), ``provenance`` (how the settings were
-    chosen: paper, prior, dev, oracle or custom) and ``evaluator_version`` (what scored the run
-    when it ran; `report` re-scores the stored predictions with the current evaluator) describe
-    the run and are not part of the `key`.
-    """
-
-    method: str
-    protocol: str
-    dataset: str
-    dataset_sha256: str
-    seed: int
-    config: dict[str, Any]
-    provenance: str
-    evaluator_version: str
-    code_version: str
-    code_sha256: str
-    packages: dict[str, str]
-
-    @property
-    def name(self) -> str:
-        return f"{self.method}:protocol={self.protocol},seed={self.seed}"
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-    @property
-    def key(self) -> str:
-        """Identifies identical predictions: same method, settings, data, seed, code and packages.
-        A finished run with the same key is not run again."""
-        described = ("code_version", "provenance", "evaluator_version")
-        identity = {k: v for k, v in dataclasses.asdict(self).items() if k not in described}
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+def flat_settings(config: Any) -> dict[str, Any]:
+    """A config's settings by dotted name, as ``--set`` takes them (``{"encoder.layer": -1, …}``)."""
+    return dotted(config_dict(config))

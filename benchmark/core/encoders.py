@@ -22,7 +22,7 @@ import re
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -51,19 +51,31 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """Everything that changes the features (and so the cache key)."""
+    """A method's encoder (its ``encoder.*`` settings): the model, hidden layer, pooling and
+    window change the features (and so the cache key); ``batch_size`` only paces encoding."""
 
-    name: str = "minilm"
-    layer: int = -1
-    pooling: Literal["first", "mean"] = "first"
-    window: int | None = None  # sub-words per window; None = the model's limit
-    batch_size: int = 32
+    name: str = "minilm"  # a named encoder (ENCODERS), a local model directory or a Hugging Face id
+    layer: int = -1  # hidden layer (transformers; -1: the last)
+    pooling: Literal["first", "mean"] = "first"  # a word's first sub-word or the mean of its sub-words
+    window: int | None = None  # sub-words per window, special tokens included; None = the model's limit
+    batch_size: int = 32  # sentences per encoding pass
 
     def __post_init__(self) -> None:
         if self.pooling not in ("first", "mean"):
             raise ConfigError(f"pooling must be 'first' or 'mean', got {self.pooling!r}")
         if self.window is not None and self.window < 8:
             raise ConfigError(f"window must be at least 8 sub-words, got {self.window}")
+
+
+def encoder_settings(config: object) -> tuple[EncoderSettings, ...]:
+    """The `EncoderSettings` in a method's config, its nested parts' included, each once, in
+    field order (none for a method that encodes nothing)."""
+    if isinstance(config, EncoderSettings):
+        return (config,)
+    if not is_dataclass(config):
+        return ()
+    found = (s for f in fields(config) for s in encoder_settings(getattr(config, f.name)))
+    return tuple(dict.fromkeys(found))
 
 
 def file_sha256(path: Path) -> str:
@@ -313,6 +325,8 @@ class TransformerEncoder(WordEncoder):
             import torch
             from transformers import AutoModel
 
+            from benchmark.core.training import device
+
             self._model = AutoModel.from_pretrained(self.path).to(device()).eval()
             threads = os.environ.get("BENCHMARK_THREADS")
             if threads:
@@ -448,13 +462,6 @@ class TransformerEncoder(WordEncoder):
                     sink(sentence, vectors[start : start + count])
                     start += count
         return len(sentences)
-
-
-def device() -> str:
-    """``cuda`` when a GPU is visible, else ``cpu``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @functools.lru_cache(maxsize=4)

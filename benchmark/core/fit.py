@@ -25,7 +25,8 @@ def fit_predict(
     log: MetricLog = ignore,
     split: str = "test",
 ) -> tuple[list[Span], dict[str, float]]:
-    """Seed, fit on (train, dev), predict ``view`` and check the predictions against the protocol.
+    """Seed, fit on (train, dev), predict ``view`` and check the predictions against the protocol
+    (and that ``fit`` returned the method, as the contract says).
 
     ``scratch/work`` is the method's scratch space and ``scratch/artifacts`` what it logs; ``log``
     receives learning-curve points as they happen; ``split`` names ``view`` in progress lines.
@@ -37,7 +38,8 @@ def fit_predict(
     seed_everything(seed)
     ctx = Context(seed, workdir, artifact_dir, features, log=log)
     started = time.perf_counter()
-    method.fit(*training, ctx)
+    if method.fit(*training, ctx) is not method:
+        raise TypeError(f"{type(method).__name__}.fit must return self")
     fitted = time.perf_counter()
     with stage(f"predicting {len(view.examples)} {split} sentences"):
         predictions = protocol.validate(method.predict(view), view)

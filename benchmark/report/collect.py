@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.core.config import config_dict
+from benchmark.core.config import RENAMED, config_dict
 from benchmark.core.data.fewnerd import Corpus, Sentence, load_corpus
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.labels import LabelHierarchy
@@ -88,11 +88,13 @@ class Variant:
 
 
 def completed_settings(method: str, params: dict[str, str]) -> dict[str, str]:
-    """A run's logged settings with every setting added to ``method`` since then at its default
-    (a setting is only ever added with a default that keeps the earlier behaviour), so runs from
-    before and after the addition compare equal."""
+    """A run's logged settings by their current names (`RENAMED`: a run logged before settings
+    were nested says ``layer`` for ``encoder.layer``), with every setting added to ``method`` since
+    then at its default (a setting is only ever added with a default that keeps the earlier
+    behaviour), so runs from before and after compare equal."""
     from benchmark.core.registry import METHODS
 
+    params = {RENAMED.get(k, k): v for k, v in params.items()}
     if method not in METHODS:
         return dict(sorted(params.items()))
     defaults = flatten(config_dict(METHODS.get(method).Config()))

@@ -74,7 +74,7 @@ def identity_tags(plan: RunPlan, corpus: Corpus, packages: Mapping[str, str]) ->
         "label": plan.label,
         "provenance": plan.provenance,
         "command": plan.command,
-        "encoder": str(settings.get("encoder", "none")),
+        "encoder": str(settings.get("encoder", {}).get("name", "none")),
         "regime": plan.regime,
     }
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from benchmark.core.cache import FeatureCache
-from benchmark.core.config import config_dict, format_value, resolve_config
-from benchmark.core.encoders import check_encoder
+from benchmark.core.config import flat_settings, format_value, resolve_config
+from benchmark.core.encoders import check_encoder, encoder_settings
 from benchmark.core.errors import BenchmarkError, ConfigError
 from benchmark.core.method import CUSTOM, Method, Settings
 from benchmark.core.protocols import Protocol
@@ -150,21 +150,14 @@ def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
 
 def check_encoders(config: Any, cache_dir: Path | None) -> None:
     """Refuse an encoder that cannot be loaded here (before any data is read)."""
-    if hasattr(config, "encoder"):
-        check_encoder(config.encoder, FeatureCache(cache_dir).root)
+    for name in dict.fromkeys(s.name for s in encoder_settings(config)):
+        check_encoder(name, FeatureCache(cache_dir).root)
 
 
 def overrides_of(config: Any, base: Any) -> dict[str, Any]:
     """The settings of ``config`` that differ from ``base``'s, nested ones by dotted name."""
-    base_values = _dotted(config_dict(base))
-    return {k: v for k, v in _dotted(config_dict(config)).items() if v != base_values[k]}
-
-
-def _dotted(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        flat.update(_dotted(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return flat
+    base_values = flat_settings(base)
+    return {k: v for k, v in flat_settings(config).items() if v != base_values[k]}
 
 
 def row_label(method: str, variant: str | None, overrides: dict[str, Any]) -> str:

@@ -111,7 +111,7 @@ def parse_grid(texts: Sequence[str], file: Path | None) -> dict[str, list[Any]]:
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key or any(not piece.strip() for piece in raw.split(",")):
-            raise ConfigError(f"--grid {text!r}: expected key=value1,value2, e.g. --grid layer=2,3,4")
+            raise ConfigError(f"--grid {text!r}: expected key=value1,value2, e.g. --grid encoder.layer=2,3,4")
         if key in grid:
             raise ConfigError(f"--grid {key}: given twice (in the grid file or another --grid)")
         grid[key] = [parse_assignment(f"{key}={piece}")[1] for piece in raw.split(",")]

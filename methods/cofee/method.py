@@ -16,13 +16,15 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 
-from benchmark.core.cache import settings_from
+from benchmark.core.cache import WordSource
+from benchmark.core.decoding import decode_bio, dev_f1
+from benchmark.core.encoders import EncoderSettings
 from benchmark.core.errors import ConfigError
 from benchmark.core.labels import label_text
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
 from benchmark.core.protocols import View, coarse_view
 from benchmark.core.spans import Span, bio_tags
-from benchmark.core.training import EarlyStopping, LossMeter, WordSource, decode_bio, dev_f1
+from benchmark.core.training import EarlyStopping, LossMeter
 from benchmark.ui.progress import Curve, stage
 from methods.cofee.model import (
     CofeeNet,
@@ -33,7 +35,7 @@ from methods.cofee.model import (
     variance_weighted_loss,
     variance_weights,
 )
-from methods.gazetteer.method import Gazetteer, GazetteerConfig, check_fraction
+from methods.gazetteer.method import Gazetteer, GazetteerConfig
 
 Triples = list[list[tuple[int, int, int]]]  # per sentence: (start, end, type index)
 CHUNK = 50_000  # words per forward pass outside training
@@ -45,16 +47,16 @@ class CofeeConfig:
     features with a trainable ReLU layer. δ = 0.1 and K = the number of fine types are the
     paper's best values; epochs, γ, the layer size and the dictionary share are our choices (the
     paper gives none). ``setting=weak`` tags coarse types without any fine label (Table 3);
-    ``supervised`` fine-tunes the pre-trained model on fine labels (Table 2)."""
+    ``supervised`` fine-tunes the pre-trained model on fine labels (Table 2). ``gazetteer`` is
+    NEE's dictionary (the `gazetteer` method's settings): half the distinct training entity
+    strings by default."""
 
-    encoder: str = "minilm"
-    layer: int = -1
-    pooling: Literal["first", "mean"] = "first"
+    encoder: EncoderSettings = EncoderSettings()
+    gazetteer: GazetteerConfig = GazetteerConfig(fraction=0.5)
     setting: Literal["weak", "supervised"] = "weak"
     pretrain: bool = True  # False (supervised only): the backbone without CoFEE pre-training
     esi: bool = True  # stage 1 on untyped training spans (the stand-in for Wikipedia anchors)
     fet: bool = True  # stage 3
-    gazetteer_fraction: float = 0.5  # share of the distinct training entity strings in the dictionary
     delta: float = 0.1  # self-picking threshold δ
     clusters: int | None = None  # K; None: the number of fine types
     gamma: float = 1.0  # trade-off γ of the clustering loss (0: FET's extra NEE epochs alone, a control)
@@ -71,7 +73,6 @@ class CofeeConfig:
     patience: int = 2
 
     def __post_init__(self) -> None:
-        check_fraction("gazetteer_fraction", self.gazetteer_fraction)
         if not 0 < self.delta < 1:
             raise ConfigError(f"delta (the self-picking threshold δ) must lie in (0, 1), got {self.delta}")
         if self.clusters is not None and self.clusters < 2:
@@ -128,7 +129,6 @@ class Cofee(Method):
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         cfg = self.config
         self.check_config(cfg, train.protocol)
-        self.settings_ = settings_from(cfg)
         self._features = ctx.features
         self.hierarchy_ = train.hierarchy
         self.coarse_types_ = list(train.hierarchy.coarse_types)
@@ -173,7 +173,7 @@ class Cofee(Method):
         """Stage 2: coarse BIO tagging on gazetteer matches, re-labelled by self-picking after
         each epoch; returns the label set of the best epoch on dev (``D_s^best``)."""
         cfg = self.config
-        gazetteer = Gazetteer(GazetteerConfig(fraction=cfg.gazetteer_fraction)).fit(train, coarse_dev, ctx)
+        gazetteer = Gazetteer(cfg.gazetteer).fit(train, coarse_dev, ctx)
         index = {c: i for i, c in enumerate(self.coarse_types_)}
         labelled = [[(s.start, s.end, index[s.label]) for s in gazetteer.tag(e.id, e.tokens)] for e in train.examples]
         self._metrics["nee_matched_entities"] = sum(map(len, labelled))
@@ -254,7 +254,7 @@ class Cofee(Method):
         centres = normalize(np.stack([raw[self.kmeans_.labels_ == c].mean(axis=0) for c in range(k)]))
         fine = list(self.hierarchy_.fine_types)
         texts = [label_text(f, self.config.label_names) for f in fine]
-        names = normalize(self._features.encoder(self.settings_).embed_phrases(texts))
+        names = normalize(self._features.encoder(self.config.encoder).embed_phrases(texts))
         self.similarity_ = pd.DataFrame(centres @ names.T, columns=fine)
         members = pd.DataFrame({"cluster": self.kmeans_.labels_, "coarse": entities[:, 3]})
         table = members.groupby("cluster").agg(size=("coarse", "size"), coarse=("coarse", lambda x: x.mode().iloc[0]))
@@ -310,7 +310,7 @@ class Cofee(Method):
 
     def _words(self, view: View) -> WordSource:
         sentences = [e.tokens for e in view.examples]
-        features = self._features.word_features(sentences, self.settings_)
+        features = self._features.word_features(sentences, self.config.encoder)
         return WordSource(sentences, features.matrix, features.offsets)
 
     def _tags(self, words: WordSource, triples: Triples) -> torch.Tensor:

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from scipy.special import softmax
 from torch import nn
 
+from benchmark.core.cache import word_rows
 from benchmark.core.spans import Span, greedy_non_overlapping
-from benchmark.core.training import word_rows
 
 
 class CofeeNet(nn.Module):

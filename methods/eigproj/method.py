@@ -11,18 +11,18 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import ClassVar, Literal, Self
 
 import numpy as np
 
-from benchmark.core.cache import settings_from
+from benchmark.core.decoding import decode_io
+from benchmark.core.encoders import EncoderSettings
 from benchmark.core.errors import ConfigError
 from benchmark.core.labels import label_text
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
 from benchmark.core.protocols import Example, View
 from benchmark.core.spans import Span
-from benchmark.core.training import decode_io
 from benchmark.ui.progress import bar, stage
 from methods.eigproj.keywords import explain_sentence, rerank
 from methods.eigproj.projection import fit_projection, nearest_class
@@ -37,13 +37,12 @@ class EigProjConfig:
     explained for their predicted class, PCA to 20 dims shared by X, H and the classes, Σx+Σh
     constraint, top keyword per entity, "fine coarse" label text, nearest class); the rest are
     CPU budgets. With the linear kernel, ``k = pca_dims`` keeps every eigenvector: the map is then
-    a whitening only."""
+    a whitening only. ``tagger`` trains the coarse tagger (BERT-Tagger's defaults: a linear head,
+    10 epochs) on eigproj's own ``encoder``; its ``encoder``, ``coarse`` and ``mode`` are fixed
+    (see `coarse_tagger`)."""
 
-    encoder: str = "minilm"
-    layer: int = -1
-    pooling: Literal["first", "mean"] = "mean"
-    tagger_hidden: int = 0  # the coarse tagger's head: 0 = linear (BERT-Tagger)
-    tagger_epochs: int = 10
+    encoder: EncoderSettings = EncoderSettings(pooling="mean")
+    tagger: TaggerConfig = TaggerConfig(coarse=True)
     explain: Literal["predicted", "gold"] = "predicted"  # which training entities LIME explains, for which class
     lime_entities: int = 1000  # training entities explained (the paper: all of them)
     lime_samples: int = 100  # LIME perturbations per sentence (LIME's default: 5000)
@@ -74,6 +73,21 @@ class EigProjConfig:
             raise ConfigError(f"rerank_keep must lie in [0, 1), got {self.rerank_keep}")
         if self.lime_entities < 1 or self.lime_samples < 2:
             raise ConfigError("lime_entities must be >= 1 and lime_samples >= 2")
+        fixed = TaggerConfig(coarse=True).encoder
+        changed = [f.name for f in fields(fixed) if getattr(self.tagger.encoder, f.name) != getattr(fixed, f.name)]
+        if changed:
+            raise ConfigError(
+                f"tagger.encoder.{changed[0]}: the coarse tagger uses eigproj's encoder; set encoder.{changed[0]}"
+            )
+        if not self.tagger.coarse:
+            raise ConfigError("tagger.coarse=false: eigproj's tagger learns the coarse types it explains")
+        if self.tagger.mode != "frozen":
+            raise ConfigError(f"tagger.mode={self.tagger.mode}: eigproj's coarse tagger trains on frozen features")
+
+    @property
+    def coarse_tagger(self) -> TaggerConfig:
+        """The coarse tagger's settings: ``tagger``'s, on eigproj's ``encoder``."""
+        return replace(self.tagger, encoder=self.encoder)
 
 
 def _mean_rows(features, spans) -> np.ndarray:
@@ -117,17 +131,11 @@ class EigProj(Method):
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         cfg = self.config
-        self.settings_ = settings_from(cfg)
         self._features = ctx.features
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
 
-        tagger = Tagger(
-            TaggerConfig(
-                encoder=cfg.encoder, layer=cfg.layer, pooling=cfg.pooling, coarse=True,
-                hidden=cfg.tagger_hidden, epochs=cfg.tagger_epochs,
-            )
-        ).fit(train, dev, ctx)  # fmt: skip
+        tagger = Tagger(cfg.coarse_tagger).fit(train, dev, ctx)
         seconds["tagger"], clock = time.perf_counter() - clock, time.perf_counter()
 
         explained = self._explain(train, tagger, ctx)
@@ -156,7 +164,7 @@ class EigProj(Method):
         """Re-rank keywords, then X (entities), H (their keywords, in context), class vectors."""
         cfg = self.config
         tokens = {e.id: e.tokens for e in train.examples}
-        encoder = ctx.features.encoder(self.settings_)
+        encoder = ctx.features.encoder(cfg.encoder)
         coarse_types = train.hierarchy.coarse_types
         coarse_vectors = dict(zip(coarse_types, encoder.embed_phrases(coarse_types), strict=True))
 
@@ -175,7 +183,7 @@ class EigProj(Method):
                 f"only {len(pairs)} entities have a keyword, too few for pca_dims={cfg.pca_dims}; "
                 "raise lime_entities or lower rerank_keep"
             )
-        features = ctx.features.word_features([e.tokens for e in train.examples], self.settings_)
+        features = ctx.features.word_features([e.tokens for e in train.examples], cfg.encoder)
         x = _mean_rows(features, [(i["sentence"], i["start"], i["end"]) for i, _ in pairs])
         h = _mean_rows(features, [(i["sentence"], p, p + 1) for i, p in pairs])
         classes = encoder.embed_phrases([label_text(f, cfg.label_names) for f in train.hierarchy.fine_types])
@@ -212,7 +220,7 @@ class EigProj(Method):
         fields = {
             "tagger": head.hexdigest(),
             "labels": tagger.labels_,
-            "encoder": [cfg.encoder, cfg.layer, cfg.pooling],
+            "encoder": [cfg.encoder.name, cfg.encoder.layer, cfg.encoder.pooling],
             "samples": cfg.lime_samples,
             "features": cfg.lime_features,
             "seed": ctx.seed,
@@ -221,7 +229,7 @@ class EigProj(Method):
                 json.dumps([[(s.start, s.end, s.label) for s in spans] for _, spans in chosen]).encode()
             ).hexdigest(),
         }
-        encoder = ctx.features.encoder(self.settings_)
+        encoder = ctx.features.encoder(cfg.encoder)
         mask = getattr(getattr(encoder, "tokenizer", None), "mask_token", None) or "UNKWORDZ"
 
         def compute() -> list[dict]:
@@ -259,7 +267,7 @@ class EigProj(Method):
 
     def predict(self, view: View) -> list[Span]:
         check_is_fitted(self, "projection_")
-        features = self._features.word_features([e.tokens for e in view.examples], self.settings_)
+        features = self._features.word_features([e.tokens for e in view.examples], self.config.encoder)
         given = [s for e in view.examples for s in e.spans]
         if not given:
             return []

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
+from benchmark.core.dictionary import Key, check_fraction, sample_keys
 from benchmark.core.errors import ConfigError
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
 from benchmark.core.protocols import View
 from benchmark.core.spans import Span
-
-Key = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -32,29 +30,6 @@ class GazetteerConfig:
         if not 0.0 <= self.min_entity_ratio <= 1.0:
             raise ConfigError(f"min_entity_ratio must lie in [0, 1], got {self.min_entity_ratio}")
         check_fraction("fraction", self.fraction)
-
-
-def check_fraction(name: str, fraction: float) -> None:
-    """A dictionary share must keep some strings: 0 would leave no distant labels at all."""
-    if fraction == 0:
-        raise ConfigError(f"{name}=0 keeps no dictionary strings, so there would be no distant labels; use (0, 1]")
-    if not 0 < fraction <= 1:
-        raise ConfigError(f"{name} must lie in (0, 1], got {fraction}")
-
-
-def sample_keys(keys: Iterable[Key], fraction: float, seed: int) -> set[Key]:
-    """``fraction`` of the distinct ``keys`` (at least one), drawn with ``seed``; all for 1.
-
-    A key's draw depends on the key and the seed only (the keys with the smallest seeded
-    sha256), so two nearly equal key sets give nearly the same sample: `cofee`, whose strings
-    come from coarse-label spans, and `gazetteer:half`, from fine-label spans, share their
-    dictionary but for the few strings only one of them has."""
-    distinct = set(keys)
-    if fraction >= 1:
-        return distinct
-    size = max(1, round(fraction * len(distinct)))
-    drawn = sorted(distinct, key=lambda key: hashlib.sha256(f"{seed}\x1f{chr(31).join(key)}".encode()).digest())
-    return set(drawn[:size])
 
 
 class Gazetteer(Method):

@@ -15,23 +15,15 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix
 from torch import nn
 
-from benchmark.core.cache import settings_from
-from benchmark.core.encoders import STATIC_ENCODERS, TransformerEncoder, device
+from benchmark.core.cache import WordSource
+from benchmark.core.decoding import decode_bio, dev_f1
+from benchmark.core.encoders import STATIC_ENCODERS, EncoderSettings, TransformerEncoder
 from benchmark.core.errors import ConfigError
 from benchmark.core.labels import FEWNERD, coarse_of
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
 from benchmark.core.protocols import View, coarse_view
 from benchmark.core.spans import Span, bio_tags
-from benchmark.core.training import (
-    EarlyStopping,
-    LossMeter,
-    WordSource,
-    accelerator_settings,
-    autocast,
-    decode_bio,
-    dev_f1,
-    length_batches,
-)
+from benchmark.core.training import EarlyStopping, LossMeter, accelerator_settings, autocast, device, length_batches
 from methods.hier_soft.model import HierSoftNet
 from methods.hier_soft.soft_loss import (
     confusion_weights,
@@ -53,9 +45,7 @@ class HierSoftConfig:
     2,500 warm-up)": Adam, the rest of the network at ``lr``). β, γ, the per-group rates and the
     early stopping are our choices: the slides give no values."""
 
-    encoder: str = "minilm"
-    layer: int = -1
-    pooling: Literal["first", "mean"] = "first"
+    encoder: EncoderSettings = EncoderSettings()
     mode: Literal["frozen", "finetune"] = "frozen"
     hidden: int = 200
     dropout: float = 0.0
@@ -132,8 +122,8 @@ class HierSoft(Method):
 
     @classmethod
     def check_config(cls, config: HierSoftConfig, protocol: str) -> None:
-        if config.encoder in STATIC_ENCODERS and config.mode == "finetune":
-            raise ConfigError(f"mode=finetune needs a transformer encoder, not {config.encoder!r}")
+        if config.encoder.name in STATIC_ENCODERS and config.mode == "finetune":
+            raise ConfigError(f"mode=finetune needs a transformer encoder, not {config.encoder.name!r}")
         if config.weights not in ("hierarchy", "confusion"):
             path = Path(config.weights)
             if not path.is_file():
@@ -145,7 +135,6 @@ class HierSoft(Method):
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         cfg = self.config
         self.check_config(cfg, train.protocol)
-        self.settings_ = settings_from(cfg)
         self._features = ctx.features
         self.ner_ = train.protocol == "ner"
         self.types_ = list(train.hierarchy.fine_types)
@@ -180,9 +169,9 @@ class HierSoft(Method):
             self._stage(net, data, dev, "coarse", eye, cfg.pretrain_epochs, rng, ctx, f"{prefix}coarse")
             net.retarget([self.coarse_types_.index(coarse_of(t)) for t in self.types_])
         if cfg.mode == "finetune":
-            encoder = self._features.encoder(self.settings_)
+            encoder = self._features.encoder(cfg.encoder)
             if not isinstance(encoder, TransformerEncoder):
-                raise ConfigError(f"mode=finetune needs a transformer encoder, not {cfg.encoder!r}")
+                raise ConfigError(f"mode=finetune needs a transformer encoder, not {cfg.encoder.name!r}")
             from transformers import AutoModel
 
             self.encoder_model_ = AutoModel.from_pretrained(encoder.path).to(device())
@@ -267,9 +256,11 @@ class HierSoft(Method):
         from a pass of the encoder being fine-tuned."""
         sentences = [e.tokens for e in view.examples]
         if live:
-            words = WordSource(sentences, encoder=self._features.encoder(self.settings_), model=self.encoder_model_)
+            words = WordSource(
+                sentences, encoder=self._features.encoder(self.config.encoder), model=self.encoder_model_
+            )
         else:
-            features = self._features.word_features(sentences, self.settings_)
+            features = self._features.word_features(sentences, self.config.encoder)
             words = WordSource(sentences, features.matrix, features.offsets)
         spans = [(i, s.start, s.end, s.label) for i, e in enumerate(view.examples) for s in e.spans]
         fine_index = {t: k for k, t in enumerate(self.types_)}

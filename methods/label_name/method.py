@@ -8,7 +8,7 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 from sklearn.preprocessing import normalize
 
-from benchmark.core.cache import settings_from
+from benchmark.core.encoders import EncoderSettings
 from benchmark.core.labels import label_text
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
 from benchmark.core.protocols import View
@@ -19,9 +19,7 @@ from benchmark.core.spans import Span
 class LabelNameConfig:
     """Encoder settings for entities and label texts, and how label texts are spelled."""
 
-    encoder: str = "minilm"
-    layer: int = -1
-    pooling: Literal["first", "mean"] = "mean"
+    encoder: EncoderSettings = EncoderSettings(pooling="mean")
     label_names: Literal["raw", "readable", "described"] = "raw"
 
 
@@ -49,18 +47,17 @@ class LabelName(Method):
     Config = LabelNameConfig
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
-        self.settings_ = settings_from(self.config)
         self._features = ctx.features
         fine = train.hierarchy.fine_types
         texts = [label_text(f, self.config.label_names) for f in fine]
-        vectors = self._features.encoder(self.settings_).embed_phrases(texts)
+        vectors = self._features.encoder(self.config.encoder).embed_phrases(texts)
         self.label_vectors_ = dict(zip(fine, vectors, strict=True))
         self.hierarchy_ = train.hierarchy
         return self
 
     def predict(self, view: View) -> list[Span]:
         check_is_fitted(self, "label_vectors_")
-        features = self._features.word_features([e.tokens for e in view.examples], self.settings_)
+        features = self._features.word_features([e.tokens for e in view.examples], self.config.encoder)
         out = []
         for example in view.examples:
             words = np.asarray(features[example.id], dtype=np.float32)

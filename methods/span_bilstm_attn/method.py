@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.core.decoding import dev_f1
 from benchmark.core.encoders import STATIC_ENCODERS, EncoderSettings, StaticEncoder
 from benchmark.core.errors import ConfigError
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
 from benchmark.core.protocols import View
 from benchmark.core.spans import OUTSIDE, Span, candidate_spans, greedy_non_overlapping
-from benchmark.core.training import EarlyStopping, LossMeter, dev_f1, length_batches
+from benchmark.core.training import EarlyStopping, LossMeter, length_batches
 from methods.span_bilstm_attn.model import SpanBiLSTMAttention, WordMatrix
 
 PREDICT_BATCH = 4096  # spans per forward pass at prediction
@@ -33,9 +34,7 @@ class SpanConfig:
     ours: the paper only types gold spans."""
 
     features: Literal["static", "contextual"] = "static"
-    encoder: str = "glove-50d"  # static: glove-50d; contextual: minilm or any transformer
-    layer: int = -1  # contextual features only
-    pooling: Literal["first", "mean"] = "first"  # contextual features only
+    encoder: EncoderSettings = EncoderSettings(name="glove-50d")  # static: glove-50d; contextual: a transformer
     unknown: Literal["backoff", "learned", "zero"] = "backoff"  # static words not in GloVe
     hidden: int = 200
     lr: float = 1e-3
@@ -62,10 +61,6 @@ class SpanConfig:
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
 
-    @property
-    def encoder_settings(self) -> EncoderSettings:
-        return EncoderSettings(name=self.encoder, layer=self.layer, pooling=self.pooling)
-
 
 class SpanBiLSTMAttn(Method):
     """Span-level BiLSTM-attention: each span's words alone → BiLSTM → attention → type.
@@ -82,27 +77,29 @@ class SpanBiLSTMAttn(Method):
         "contextual-layer4": Settings(
             "dev",
             "MiniLM word features instead of GloVe, their layer (4) picked by a typing dev sweep (see the card)",
-            {"features": "contextual", "encoder": "minilm", "layer": 4},
+            {"features": "contextual", "encoder.name": "minilm", "encoder.layer": 4},
         ),
         "contextual": Settings(
             "oracle",
             "MiniLM layer 3, the layer tagger:layer3-mlp took after its test F1 was seen; kept for reference",
-            {"features": "contextual", "encoder": "minilm", "layer": 3},
-            chosen=("layer",),  # the contextual features are the option compared; the layer came from test
+            {"features": "contextual", "encoder.name": "minilm", "encoder.layer": 3},
+            chosen=("encoder.layer",),  # the contextual features are the option compared; the layer came from test
         ),
     }
     Config = SpanConfig
 
     @classmethod
     def check_config(cls, config: SpanConfig, protocol: str) -> None:
-        name = config.encoder_settings.name
+        name = config.encoder.name
         if config.features == "static" and name not in STATIC_ENCODERS:
             raise ConfigError(
                 f"features=static needs static word vectors, but encoder {name!r} has none; "
-                f"use encoder={'/'.join(sorted(STATIC_ENCODERS))} or features=contextual"
+                f"use encoder.name={'/'.join(sorted(STATIC_ENCODERS))} or features=contextual"
             )
         if config.features == "contextual" and name in STATIC_ENCODERS:
-            raise ConfigError(f"features=contextual needs a transformer encoder, not {name!r}; e.g. encoder=minilm")
+            raise ConfigError(
+                f"features=contextual needs a transformer encoder, not {name!r}; e.g. encoder.name=minilm"
+            )
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         cfg = self.config
@@ -174,7 +171,7 @@ class SpanBiLSTMAttn(Method):
 
     def _matrix(self, view: View) -> WordMatrix:
         """Word vectors of the view's sentences: static lookups or cached contextual features."""
-        settings = self.config.encoder_settings
+        settings = self.config.encoder
         sentences = [e.tokens for e in view.examples]
         offsets = np.cumsum([0, *map(len, sentences)])
         if self.config.features == "contextual":

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.core.cache import settings_from
-from benchmark.core.encoders import STATIC_ENCODERS, TransformerEncoder, device, unit_size
+from benchmark.core.cache import word_rows
+from benchmark.core.decoding import decode_io, dev_f1, vote_in_span
+from benchmark.core.encoders import STATIC_ENCODERS, EncoderSettings, TransformerEncoder, unit_size
 from benchmark.core.errors import ConfigError
 from benchmark.core.labels import coarse_of
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
@@ -25,11 +26,8 @@ from benchmark.core.training import (
     accelerator_settings,
     autocast,
     bucketed_batches,
-    decode_io,
-    dev_f1,
+    device,
     grouped_adamw,
-    vote_in_span,
-    word_rows,
 )
 from benchmark.ui.progress import Bar, Curve
 
@@ -44,10 +42,7 @@ class TaggerConfig:
     steps of 16 sentences over 131,767 sentences: 2.43), dev scored ``evaluations`` times evenly
     (its every 2,000 steps: 10) and the best checkpoint kept."""
 
-    encoder: str = "minilm"
-    layer: int = -1
-    pooling: Literal["first", "mean"] = "first"
-    window: int | None = None  # sub-words per encoder window, special tokens included (None: the model's limit)
+    encoder: EncoderSettings = EncoderSettings()
     mode: Literal["frozen", "finetune"] = "frozen"
     coarse: bool = False  # train on the 8 coarse types (used by eigproj)
     lr: float | None = None  # None: 1e-3 for the frozen head, 5e-5 for fine-tuning (the recipe's)
@@ -109,18 +104,18 @@ class Tagger(Method):
         "layer4-mlp": Settings(
             "dev",
             "encoder layer 4 and a 512-unit ReLU hidden layer, picked by a dev sweep under ner (see the card)",
-            {"layer": 4, "hidden": 512},
+            {"encoder.layer": 4, "hidden": 512},
         ),
         "finetune": Settings(
             "paper",
             "Few-NERD's run_supervised.sh: the encoder trained with the head, batch 16, max length 128, AdamW 5e-5 "
             "with linear decay and no warm-up, 2.43 passes (its 20,000 steps), best of 10 dev checks",
-            {"mode": "finetune", "batch_size": 16, "window": 128},
+            {"mode": "finetune", "batch_size": 16, "encoder.window": 128},
         ),
         "layer3-mlp": Settings(
             "oracle",
             "layer 3 and a 512-unit hidden layer, chosen after their test F1 was seen; kept for reference",
-            {"layer": 3, "hidden": 512},
+            {"encoder.layer": 3, "hidden": 512},
         ),
     }
     Config = TaggerConfig
@@ -129,12 +124,11 @@ class Tagger(Method):
     def check_config(cls, config: TaggerConfig, protocol: str) -> None:
         if config.coarse:
             raise ConfigError(f"coarse=true predicts coarse types, but {protocol!r} is scored on fine types")
-        if config.mode == "finetune" and config.encoder in STATIC_ENCODERS:
-            raise ConfigError(f"mode=finetune needs a transformer encoder, not {config.encoder!r}")
+        if config.mode == "finetune" and config.encoder.name in STATIC_ENCODERS:
+            raise ConfigError(f"mode=finetune needs a transformer encoder, not {config.encoder.name!r}")
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
         cfg = self.config
-        self.settings_ = settings_from(cfg)
         to_level = coarse_of if cfg.coarse else str
         self.labels_ = [OUTSIDE, *sorted({to_level(s.label) for e in train.examples for s in e.spans})]
         self._features = ctx.features
@@ -185,7 +179,7 @@ class Tagger(Method):
         self.dev_history_ = stopper.history
 
     def _cached_matrix(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, np.ndarray]:
-        features = self._features.word_features(sentences, self.settings_)
+        features = self._features.word_features(sentences, self.config.encoder)
         return torch.from_numpy(np.asarray(features.matrix, dtype=np.float32)), features.offsets
 
     def _probabilities(self, matrix: torch.Tensor, offsets: np.ndarray) -> list[np.ndarray]:
@@ -201,9 +195,9 @@ class Tagger(Method):
         from transformers import AutoModel, get_linear_schedule_with_warmup
 
         cfg = self.config
-        self.encoder_ = self._features.encoder(self.settings_)
+        self.encoder_ = self._features.encoder(cfg.encoder)
         if not isinstance(self.encoder_, TransformerEncoder):
-            raise ConfigError(f"mode=finetune needs a transformer encoder, not {cfg.encoder!r}")
+            raise ConfigError(f"mode=finetune needs a transformer encoder, not {cfg.encoder.name!r}")
         ctx.metrics.update(accelerator_settings(cfg.tf32))
         self.model_ = AutoModel.from_pretrained(self.encoder_.path).to(device())
         self.head_ = Head(self.encoder_.dim, len(self.labels_), cfg.hidden, cfg.dropout_rate).to(device())
@@ -238,7 +232,8 @@ class Tagger(Method):
                         width = batch.inputs["input_ids"].shape
                         raise ConfigError(
                             f"a batch of {len(batch.sentences)} sentences ({width[0]} windows × {width[1]} sub-words) "
-                            f"does not fit in {device()} memory: lower batch_size (now {cfg.batch_size}) or window"
+                            f"does not fit in {device()} memory: lower batch_size (now {cfg.batch_size}) "
+                            "or encoder.window"
                         ) from error
                     nn.utils.clip_grad_norm_(both.parameters(), cfg.max_grad_norm)
                     optimizer.step()
@@ -274,7 +269,7 @@ class Tagger(Method):
             return out
         if cached:
             return self._probabilities(*self._cached_matrix(sentences))
-        arrays = self._features.encoder(self.settings_).encode_all(sentences)
+        arrays = self._features.encoder(self.config.encoder).encode_all(sentences)
         return self._probabilities(torch.from_numpy(np.concatenate(arrays)), np.cumsum([0, *map(len, arrays)]))
 
     def _decode(self, view: View, probabilities: Sequence[np.ndarray]) -> list[Span]:

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmark.core.config import resolve_config
 from benchmark.core.errors import ConfigError
 from benchmark.core.labels import FEWNERD, coarse_of
 from benchmark.core.protocols import Example, View, coarse_view
@@ -23,7 +24,7 @@ from methods.cofee.model import (
     variance_weighted_loss,
     variance_weights,
 )
-from methods.gazetteer.method import Gazetteer, GazetteerConfig, sample_keys
+from methods.gazetteer.method import Gazetteer, GazetteerConfig
 
 
 def _view(sentences: list[tuple[str, ...]], spans: list[list[tuple[int, int, str]]]) -> View:
@@ -45,20 +46,6 @@ def test_gazetteer_matching_labels_text_by_longest_dictionary_match(ctx):
     found = list(gazetteer.tag(7, ("Obama", "met", "York", "in", "New", "York", "City")))
     assert [(s.start, s.end, s.label) for s in found] == [(0, 1, "person"), (2, 3, "person"), (4, 7, "location")]
     assert all(s.sentence_id == 7 for s in found)
-
-
-def test_an_incomplete_dictionary_keeps_the_same_strings_for_a_seed():
-    keys = [(f"w{i}",) for i in range(40)] + [("w0",)]  # 40 distinct strings
-    half = sample_keys(keys, 0.5, seed=3)
-    assert len(half) == 20
-    assert half <= set(keys)
-    assert half == sample_keys(reversed(keys), 0.5, seed=3)  # order of appearance does not matter
-    assert half != sample_keys(keys, 0.5, seed=4)
-    assert sample_keys(keys, 1.0, seed=3) == set(keys)
-    assert len(sample_keys(keys, 0.001, seed=3)) == 1
-    # a key's draw does not depend on the other keys: a nearly equal set gives nearly the same sample
-    fewer = keys[:-3]
-    assert len(half - sample_keys(fewer, 0.5, seed=3)) <= 4
 
 
 def test_the_fine_and_the_coarse_dictionary_hold_the_same_strings(views, ctx):
@@ -136,16 +123,22 @@ def test_sum_pooling_spans_of_a_word_matrix():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"clusters": 1}, "clusters (K) must be at least 2"),
-        ({"delta": 0.0}, "must lie in (0, 1)"),
-        ({"delta": 1.0}, "must lie in (0, 1)"),
-        ({"gazetteer_fraction": 0.0}, "no distant labels"),
-        ({"gazetteer_fraction": 1.5}, "gazetteer_fraction must lie in (0, 1]"),
+        ("clusters=1", "clusters (K) must be at least 2"),
+        ("delta=0.0", "must lie in (0, 1)"),
+        ("delta=1.0", "must lie in (0, 1)"),
+        ("gazetteer.fraction=0.0", "gazetteer: fraction=0 keeps no dictionary strings"),
+        ("gazetteer.fraction=1.5", "gazetteer: fraction must lie in (0, 1]"),
+        ("gazetteer_fraction=0.5", "'gazetteer_fraction' is now 'gazetteer.fraction'"),
     ],
 )
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        CofeeConfig(**settings)
+        resolve_config(CofeeConfig, None, [settings])
+
+
+def test_nee_draws_its_dictionary_with_the_gazetteer_settings():
+    assert CofeeConfig().gazetteer == GazetteerConfig(fraction=0.5)
+    assert resolve_config(CofeeConfig, None, ["gazetteer.lowercase=true"]).gazetteer.lowercase
 
 
 def test_settings_that_cannot_work_under_a_protocol_are_refused():
@@ -165,7 +158,7 @@ QUICK = {
     "patience": 4,
     "fet_epochs": 2,
     "clusters": 16,
-    "gazetteer_fraction": 1.0,
+    "gazetteer": GazetteerConfig(fraction=1.0),
 }
 
 

@@ -7,11 +7,16 @@ import logging
 import numpy as np
 import pytest
 
+from benchmark.core.config import resolve_config
+from benchmark.core.encoders import EncoderSettings
 from benchmark.core.errors import BenchmarkError, ConfigError
 from benchmark.core.seeding import seed_everything
 from methods.eigproj.keywords import explain_sentence, is_keyword_candidate, rerank
 from methods.eigproj.method import EigProj, EigProjConfig
 from methods.eigproj.projection import constraint_matrix, fit_projection, nearest_class, solve_projection
+from methods.tagger.method import TaggerConfig
+
+COARSE_TAGGER = TaggerConfig(coarse=True, epochs=3)
 
 
 @pytest.fixture
@@ -42,6 +47,29 @@ def test_k_cannot_exceed_the_projected_dimension(random_matrices):
     x, h = random_matrices
     with pytest.raises(BenchmarkError, match="only 8 dimensions"):
         solve_projection(x, h, np.eye(8), k=9)
+
+
+def test_the_coarse_tagger_is_set_through_tagger_and_runs_on_eigprojs_encoder():
+    config = resolve_config(EigProjConfig, None, ["tagger.hidden=512", "tagger.epochs=3", "encoder.layer=4"])
+    assert config.coarse_tagger == TaggerConfig(
+        EncoderSettings(layer=4, pooling="mean"), coarse=True, epochs=3, hidden=512
+    )
+    assert EigProjConfig().coarse_tagger == TaggerConfig(EncoderSettings(pooling="mean"), coarse=True)
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("tagger.encoder.layer=4", "tagger.encoder.layer: the coarse tagger uses eigproj's encoder; set encoder.layer"),
+        ("tagger.coarse=false", "eigproj's tagger learns the coarse types"),
+        ("tagger.mode=finetune", "eigproj's coarse tagger trains on frozen features"),
+        ("tagger_hidden=512", "'tagger_hidden' is now 'tagger.hidden'"),
+        ("tagger_epochs=3", "'tagger_epochs' is now 'tagger.epochs'"),
+    ],
+)
+def test_settings_of_the_tagger_that_eigproj_fixes_are_refused(assignment, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(EigProjConfig, None, [assignment])
 
 
 def test_epsilon_is_relative_to_the_constraint_matrix_itself(random_matrices):
@@ -154,7 +182,7 @@ def test_fit_and_predict_on_real_sentences(small, ctx):
     dev = protocol.train_view(small.splits["dev"], "dev", small.hierarchy)
     test = protocol.test_view(small.splits["test"], small.hierarchy)
     seed_everything(1)  # as the harness does before every run
-    method = EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger_epochs=3)).fit(train, dev, ctx)
+    method = EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger=COARSE_TAGGER)).fit(train, dev, ctx)
     assert ctx.metrics["entities_explained"] >= 60
     assert ctx.metrics["entities_with_keyword"] > 20
     assert (ctx.artifact_dir / "keywords.csv").exists()
@@ -163,8 +191,8 @@ def test_fit_and_predict_on_real_sentences(small, ctx):
     assert ctx.features.stage_hits == 0
     assert 0 <= ctx.metrics["explained_gold_share"] < 1  # the tagger's own entities, not (all) gold ones
     seed_everything(1)  # same seed: the same coarse tagger, so the LIME key matches
-    EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger_epochs=3)).fit(train, dev, ctx)
+    EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger=COARSE_TAGGER)).fit(train, dev, ctx)
     assert ctx.features.stage_hits == 1  # the LIME explanations come from the stage cache
     seed_everything(1)
-    EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger_epochs=3, explain="gold")).fit(train, dev, ctx)
+    EigProj(EigProjConfig(lime_entities=60, lime_samples=24, tagger=COARSE_TAGGER, explain="gold")).fit(train, dev, ctx)
     assert ctx.metrics["explained_gold_share"] == 1.0

@@ -184,7 +184,7 @@ def test_finetuning_the_encoder_runs_on_a_tiny_slice(views, ctx):
     tiny = [replace(v, examples=v.examples[:16]) for v in (train, dev, test)]
     config = HierSoftConfig(mode="finetune", epochs=1, pretrain_epochs=1, warmup_steps=2)
     method = HierSoft(config).fit(tiny[0], tiny[1], ctx)
-    reference = ctx.features.encoder(method.settings_).model.state_dict()  # the pretrained weights
+    reference = ctx.features.encoder(config.encoder).model.state_dict()  # the pretrained weights
     tuned = method.encoder_model_.state_dict()
     assert any(not torch.allclose(reference[k], tuned[k]) for k in reference)
     PROTOCOLS["ner"].validate(method.predict(tiny[2]), tiny[2])

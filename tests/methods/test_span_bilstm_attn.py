@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.core.encoders import EncoderSettings
 from benchmark.core.errors import ConfigError
 from benchmark.core.registry import PROTOCOLS
 from benchmark.core.spans import candidate_spans
@@ -117,7 +118,7 @@ def test_bad_settings_are_refused(settings, message):
 
 def test_static_features_need_a_static_encoder():
     with pytest.raises(ConfigError, match="features=static needs static word vectors, but encoder 'minilm'"):
-        SpanBiLSTMAttn.check_config(SpanConfig(encoder="minilm"), "typing")
+        SpanBiLSTMAttn.check_config(SpanConfig(encoder=EncoderSettings("minilm")), "typing")
     with pytest.raises(ConfigError, match="features=contextual needs a transformer encoder, not 'glove-50d'"):
         SpanBiLSTMAttn.check_config(SpanConfig(features="contextual"), "typing")
-    SpanBiLSTMAttn.check_config(SpanConfig(features="contextual", encoder="minilm"), "ner")
+    SpanBiLSTMAttn.check_config(SpanConfig(features="contextual", encoder=EncoderSettings("minilm")), "ner")

@@ -7,9 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from benchmark.core.decoding import vote_in_span
+from benchmark.core.encoders import EncoderSettings
 from benchmark.core.errors import ConfigError
 from benchmark.core.registry import PROTOCOLS
-from benchmark.core.training import bucketed_batches, vote_in_span
+from benchmark.core.training import bucketed_batches
 from methods.tagger.method import Tagger, TaggerConfig
 
 
@@ -61,9 +63,9 @@ def test_finetune_mode_trains_the_encoder_for_the_recipes_steps_and_keeps_the_be
     train, dev = _views(small, "typing", n_train=40)
     points = []
     ctx = replace(ctx, log=lambda metrics, step: points.extend((k, step) for k in metrics))
-    config = TaggerConfig(mode="finetune", batch_size=8, window=32, passes=1.5, evaluations=3)
+    config = TaggerConfig(EncoderSettings(window=32), mode="finetune", batch_size=8, passes=1.5, evaluations=3)
     tagger = Tagger(config).fit(train, dev, ctx)
-    reference = ctx.features.encoder(tagger.settings_).model.state_dict()  # the pretrained weights
+    reference = ctx.features.encoder(config.encoder).model.state_dict()  # the pretrained weights
     tuned = tagger.model_.state_dict()
     assert any(not np.allclose(reference[k].numpy(), tuned[k].numpy()) for k in reference)
     assert ctx.metrics["steps"] == 8  # ⌈1.5 passes × 5 batches of 8⌉
