@@ -29,12 +29,12 @@ from benchmark.evaluate import evaluate_split
 SIZES = {"train": 300, "dev": 100, "test": 200}
 #: cheaper settings for methods whose defaults are sized for the full run
 FAST = {
-    "eigproj": ["lime_entities=40", "lime_samples=16", "tagger_epochs=2", "pca_dims=8", "k=4"],
+    "eigproj": ["lime_entities=40", "lime_samples=16", "tagger.epochs=2", "pca_dims=8", "k=4"],
     "span-bilstm-attn": ["epochs=2"],
     "hier-soft": ["epochs=2", "pretrain_epochs=1", "warmup_steps=20"],
     "tagger": ["passes=1.0", "evaluations=2"],
     "cofee": [
-        *("hidden=128", "batch_size=4", "lr=0.003", "gazetteer_fraction=1.0", "clusters=8"),
+        *("hidden=128", "batch_size=4", "lr=0.003", "gazetteer.fraction=1.0", "clusters=8"),
         *("esi_epochs=1", "nee_epochs=3", "patience=3", "fet_epochs=2", "epochs=2"),
     ],
 }

@@ -259,7 +259,3 @@ def _run_command(request: SweepRequest, protocol: Protocol, point: dict[str, Any
     run = RunRequest(request.method, protocol.name, request.variant, request.source, settings=assignments,
                      cache_dir=request.cache_dir)  # fmt: skip
     return plan_run(run).command
-
-
-def point_text(point: dict[str, Any]) -> str:
-    return " ".join(f"{k}={format_value(v)}" for k, v in point.items())
