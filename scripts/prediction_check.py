@@ -2,7 +2,8 @@
 applies, fitted on a small real slice of the embedded split (300 train, 100 dev, 200 test
 sentences, seed 1, cheap epochs): the sha256 of its test predictions and its evaluator metrics.
 
-A refactoring that claims to change no prediction runs this before and after and compares:
+A refactoring that claims to change no prediction runs this before and after and compares (for
+issue 27, "before" was main 34bf682 with the same cases on its older API and setting names):
 
     python scripts/prediction_check.py --out after.json --compare before.json
 

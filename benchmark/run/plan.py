@@ -142,7 +142,9 @@ def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
     """The seeds, refused when there are none or one is out of the range every RNG accepts."""
     if not seeds:
         raise BenchmarkError("--seeds needs at least one seed")
-    for seed in seeds:
+    for k, seed in enumerate(seeds):
+        if seed in seeds[:k]:
+            raise BenchmarkError(f"--seeds: {seed} is given twice")
         if not 0 <= seed <= MAX_SEED:
             raise BenchmarkError(f"--seeds: {seed} is not a seed; seeds run from 0 to 2**32 - 1")
     return tuple(seeds)

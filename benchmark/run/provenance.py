@@ -87,7 +87,9 @@ def code_fingerprint(method_module: str, protocol: object, root: Path = REPO_ROO
     paths and bytes) and the definition of its ``protocol``. Editing the evaluator, a report, the
     orchestration, another method or the list of protocols keeps it, so finished runs stay valid;
     editing a module the method's predictions import changes it."""
-    digest = hashlib.sha256(repr(protocol).encode() + b"\0")
+    # what a protocol shows (headline, summary, main metrics) changes no prediction: left out
+    definition = (protocol.name, protocol.train_level, protocol.test_spans)  # type: ignore[attr-defined]
+    digest = hashlib.sha256(repr(definition).encode() + b"\0")
     for name in prediction_modules(method_module, root):
         path = _module_file(name, root)
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

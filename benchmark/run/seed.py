@@ -25,6 +25,7 @@ from benchmark.run.plan import DataSource, RunPlan
 from benchmark.run.provenance import code_fingerprint, package_versions
 from benchmark.run.record import RunConfig
 from benchmark.run.tracking import Tracker
+from benchmark.ui.progress import ignore
 
 BLIND = "blind_coarse"  # metric prefix of coarse-blind typing (a weak-typing sweep without --oracle)
 
@@ -76,10 +77,12 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
             view, gold = dev_scoring(protocol, scoring.blind, dev, views[1], hierarchy)
         doing = ", scoring dev" if scoring.split == "dev" else ""
         echo(f"[{run_config.name}] fitting on {len(train)} sentences{doing} ...")
+        # a sweep point logs no learning curves: its dev criterion is its final dev score
+        curves = ignore if scoring.split == "dev" else lambda metrics, step: tracker.log(run_id, metrics, step=step)
         with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
             predictions, extra = fit_predict(
                 plan.method_cls(plan.config), protocol, views, view, run_config.seed,
-                FeatureCache(plan.cache_dir), Path(tmp), lambda metrics, step: tracker.log(run_id, metrics, step=step),
+                FeatureCache(plan.cache_dir), Path(tmp), curves,
                 split=scoring.split,
             )  # fmt: skip
             if scoring.split == "test":
