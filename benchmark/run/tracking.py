@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock
 
+from benchmark.core.config import dotted
 from benchmark.core.data.fewnerd import Corpus
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.spans import Span
@@ -103,15 +104,9 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested settings as ``a.b = value`` strings, cut to MLflow's parameter length."""
-    flat: dict[str, str] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = str(value)[:MAX_PARAM_LENGTH]
-    return flat
+def flatten(values: Mapping[str, Any]) -> dict[str, str]:
+    """Nested settings as ``a.b = value`` strings (`dotted` names), cut to MLflow's parameter length."""
+    return {key: str(value)[:MAX_PARAM_LENGTH] for key, value in dotted(values).items()}
 
 
 class Tracker:
