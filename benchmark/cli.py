@@ -304,6 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.variant or args.set or args.config:
         raise BenchmarkError("--variant, --set and --config apply to one method; run that method alone")
     plans = [plan_run(r) for r in comparison_requests(args.method, args.protocol, template)]
+    plans.sort(key=lambda plan: plan.regime != "frozen")  # the quick frozen rows first, fine-tuning last
     rows = run_plans(plans, _executor(args), _echo)
     table, failed, urls = [], 0, {}
     for row in rows:

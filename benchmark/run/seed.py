@@ -21,6 +21,7 @@ from benchmark.core.labels import LabelHierarchy, coarse_of
 from benchmark.core.protocols import Protocol, View, withhold_coarse
 from benchmark.core.spans import Span
 from benchmark.evaluate import evaluate, evaluate_split
+from benchmark.run.cpu import measure
 from benchmark.run.plan import DataSource, RunPlan
 from benchmark.run.provenance import code_fingerprint, package_versions
 from benchmark.run.record import RunConfig
@@ -80,11 +81,13 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
         # a sweep point logs no learning curves: its dev criterion is its final dev score
         curves = ignore if scoring.split == "dev" else lambda metrics, step: tracker.log(run_id, metrics, step=step)
         with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
-            predictions, extra = fit_predict(
-                plan.method_cls(plan.config), protocol, views, view, run_config.seed,
-                FeatureCache(plan.cache_dir), Path(tmp), curves,
-                split=scoring.split,
-            )  # fmt: skip
+            with measure() as cpu:  # did other processes share the machine while it fitted and predicted?
+                predictions, extra = fit_predict(
+                    plan.method_cls(plan.config), protocol, views, view, run_config.seed,
+                    FeatureCache(plan.cache_dir), Path(tmp), curves,
+                    split=scoring.split,
+                )  # fmt: skip
+            extra = {**extra, **cpu.metrics()}
             if scoring.split == "test":
                 scores = evaluate_split(test, predictions, hierarchy, protocol.scoring, scoring.resamples)
                 scores = replace(scores, metrics=informative(scores.metrics, protocol))

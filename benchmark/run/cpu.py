@@ -1,0 +1,70 @@
+"""Whether a run had the machine to itself: the machine's busy CPU time beside the process's.
+
+A timing is only comparable when nothing else ran meanwhile. `measure` reads the machine's busy
+CPU seconds (all cores, every process) and this process's own (its threads and children) before
+and after a block; what the machine spent beyond the process, as a share of the machine's
+capacity over the block, is `CpuUse.other_share`. Reports show a run's seconds only when that
+share is at most `SHARED_ABOVE`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psutil
+
+#: the share of the machine's CPU capacity other processes may use before a timing counts as shared
+#: (an idle machine's own daemons stay well under it)
+SHARED_ABOVE = 0.05
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds over one block: wall clock, this process's, the whole machine's, and its cores."""
+
+    wall: float = 0.0
+    process: float = 0.0
+    machine: float = 0.0
+    cores: int = 1
+
+    @property
+    def other_share(self) -> float:
+        """The share of the machine's capacity (wall × cores) other processes used."""
+        if self.wall <= 0:
+            return 0.0
+        return max(self.machine - self.process, 0.0) / (self.wall * self.cores)
+
+    def metrics(self) -> dict[str, float]:
+        """As run metrics (``time/*``)."""
+        return {
+            "time/process_cpu_seconds": self.process,
+            "time/machine_cpu_seconds": self.machine,
+            "time/cpu_count": float(self.cores),
+            "time/other_cpu_share": self.other_share,
+        }
+
+
+def _machine_busy() -> float:
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def _process_busy(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@contextmanager
+def measure() -> Iterator[CpuUse]:
+    """Measure the block's CPU use; the `CpuUse` yielded is filled in when the block ends."""
+    process, use = psutil.Process(), CpuUse(cores=psutil.cpu_count() or 1)
+    wall, own, machine = time.perf_counter(), _process_busy(process), _machine_busy()
+    try:
+        yield use
+    finally:
+        use.wall = time.perf_counter() - wall
+        use.process = _process_busy(process) - own
+        use.machine = _machine_busy() - machine
