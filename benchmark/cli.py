@@ -193,6 +193,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--trials", type=int, default=1000, metavar="N", help="randomization trials and bootstrap resamples"
     )
 
+    report.add_argument(
+        "--runs",
+        type=Path,
+        metavar="DIR",
+        help="read the published record DIR (e.g. reports/runs) instead of the MLflow store",
+    )
+
+    export = command(
+        "export",
+        cmd_export,
+        "write the finished runs a report would use into the published record (reports/runs/)",
+        "Write, per finished seed run that `report` would use, its record (tags, settings, metrics with their "
+        "histories, dataset inputs, run config) as JSON and its test predictions as Parquet under --out. An export "
+        "adds and updates files; it never deletes the record's other runs.",
+    )
+    export.add_argument(
+        "--out", type=Path, default=Path("reports", "runs"), metavar="DIR", help="default: reports/runs/"
+    )
+    export.add_argument("--protocol", metavar="P", help="only this protocol")
+    export.add_argument("--method", metavar="NAME", help="only this method")
+    export.add_argument("--data-dir", type=Path, metavar="DIR", help="where non-embedded datasets' gold is")
+
+    imports = command(
+        "import",
+        cmd_import,
+        "load a published record into the MLflow store (idempotent)",
+        "Load every run of a published record into the MLflow store as ordinary parent and seed runs (params, "
+        "tags, metrics with their curves, dataset inputs, predictions). A run the store holds already is not added "
+        "again; `run` then skips every task the record holds.",
+    )
+    imports.add_argument("record", type=Path, nargs="?", default=Path("reports", "runs"), help="default: reports/runs")
+
     cache = command(
         "cache",
         cmd_cache,
@@ -423,7 +455,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not 0 < args.alpha < 1 or args.trials < 100:
         raise BenchmarkError("--alpha must lie in (0, 1) and --trials be at least 100")
-    check_reachable(tracking_uri())
+    if args.runs is None:
+        check_reachable(tracking_uri())
     request = ReportRequest(
         dataset=args.dataset,
         protocol=args.protocol,
@@ -436,10 +469,40 @@ def cmd_report(args: argparse.Namespace) -> int:
         force=args.force,
         alpha=args.alpha,
         trials=args.trials,
+        runs=args.runs,
     )
     started = time.perf_counter()
     written = write_reports(request, _echo)
     print(f"wrote {len(written)} files under {args.out}/ in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import time
+
+    from benchmark.report.publish import export_record
+    from benchmark.run.tracking import check_reachable, tracking_uri
+
+    check_reachable(tracking_uri())
+    started = time.perf_counter()
+    done = export_record(args.out, args.protocol, args.method, data_dir=args.data_dir, echo=_echo)
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file()) / 1e6
+    print(f"{done.written} runs written, {done.unchanged} unchanged, {done.without_predictions} without predictions "
+          f"left out; {args.out}/ holds {size:.1f} MB ({time.perf_counter() - started:.1f} s)")  # fmt: skip
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import time
+
+    from benchmark.run.published import import_record
+    from benchmark.run.tracking import check_reachable, tracking_uri
+
+    check_reachable(tracking_uri())
+    started = time.perf_counter()
+    done = import_record(args.record, echo=_echo)
+    print(f"{done.added} runs imported under {done.parents} parent runs, {done.present} already in the store "
+          f"({tracking_uri()}, {time.perf_counter() - started:.1f} s); browse with: mlflow ui")  # fmt: skip
     return 0
 
 

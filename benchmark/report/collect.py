@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from benchmark.core.protocols import Protocol
 from benchmark.core.registry import PROTOCOLS
 from benchmark.core.spans import Span
 from benchmark.evaluate import EVALUATOR_VERSION, CountTable, count_table, match, scalar_metrics, token_counts
+from benchmark.run.published import PublishedRun, runs_frame
 from benchmark.run.tracking import finished_seed_runs, flatten, read_predictions, tracking_uri
 
 
@@ -137,12 +139,39 @@ class Section:
         return f"{self.dataset}/{self.protocol.name}"
 
 
+#: how a report gets one run's test predictions (None: the run has none)
+PredictionReader = Callable[[Mapping[str, Any]], "list[Span] | None"]
+
+
+def stored_predictions(run: Mapping[str, Any]) -> list[Span] | None:
+    """A store's run's predictions, from its artifacts."""
+    return read_predictions(run["artifact_uri"])
+
+
 def load_runs(
     uri: str | None = None, dataset: str | None = None, protocol: str | None = None, regime: str | None = None
 ) -> pd.DataFrame:
     """Finished seed runs of the store (`finished_seed_runs`) as one frame, filtered."""
     uri = uri or tracking_uri()
-    runs = finished_seed_runs(uri)
+    return _filtered(finished_seed_runs(uri), uri, dataset, protocol, regime)
+
+
+def load_published(
+    runs: Sequence[PublishedRun],
+    where: str,
+    dataset: str | None = None,
+    protocol: str | None = None,
+    regime: str | None = None,
+) -> tuple[pd.DataFrame, PredictionReader]:
+    """The runs of the published record at ``where`` (`read_record`) as `load_runs` gives a
+    store's, filtered, with the reader of their predictions."""
+    by_id = {run.run_id: run.predictions for run in runs}
+    return _filtered(runs_frame(runs), where, dataset, protocol, regime), lambda run: by_id.get(run["run_id"])
+
+
+def _filtered(
+    runs: pd.DataFrame, where: str, dataset: str | None, protocol: str | None, regime: str | None
+) -> pd.DataFrame:
     if not runs.empty:
         runs = runs.dropna(subset=["tags.dataset", "tags.protocol", "tags.method"])
         if dataset:
@@ -155,7 +184,9 @@ def load_runs(
         wanted = ", ".join(
             f"{k}={v}" for k, v in (("dataset", dataset), ("protocol", protocol), ("regime", regime)) if v
         )
-        raise BenchmarkError(f"no finished runs in {uri}" + (f" with {wanted}" if wanted else "") + ": nothing written")
+        raise BenchmarkError(
+            f"no finished runs in {where}" + (f" with {wanted}" if wanted else "") + ": nothing written"
+        )
     return runs.reset_index(drop=True)
 
 
@@ -256,7 +287,12 @@ def _inside(span: Span, lengths: Sequence[int]) -> bool:
 EVALUATED = ("fine/", "coarse/", "detection/", "errors/", "fewnerd/", "clusters/", "n_gold", "n_predicted")
 
 
-def attach_predictions(section: Section, test: Sequence[Sentence], hierarchy: LabelHierarchy) -> None:
+def attach_predictions(
+    section: Section,
+    test: Sequence[Sentence],
+    hierarchy: LabelHierarchy,
+    read: PredictionReader = stored_predictions,
+) -> None:
     """Re-score every run from its stored predictions with the current evaluator: count tables
     per seed, and the runs' metrics replaced by the current evaluator's (so runs logged by an
     older evaluator gain its new metrics). A variant any of whose runs lacks predictions keeps
@@ -266,9 +302,9 @@ def attach_predictions(section: Section, test: Sequence[Sentence], hierarchy: La
     for variant in section.variants:
         predictions, tables, matches, metrics = [], [], [], []
         for _, run in variant.runs.iterrows():
-            found = read_predictions(run["artifact_uri"])
+            found = read(run)
             if found is None or not all(_inside(p, lengths) for p in found):
-                why = "has no predictions.jsonl" if found is None else "predicts spans outside the test sentences"
+                why = "has no predictions" if found is None else "predicts spans outside the test sentences"
                 section.notes.append(
                     f"{variant.label}: run {run['run_id']} (seed {run['tags.seed']}) {why}; the row shows the "
                     "metrics its runs logged, and is left out of significance tests and plots"

@@ -14,7 +14,7 @@ import pandas as pd
 
 from benchmark.core.method import MARKS, MARKS_SENTENCE
 from benchmark.core.registry import PROTOCOLS
-from benchmark.report.render import LOGGED_MARK, REGIME_SENTENCE, has_finetuned
+from benchmark.report.render import LOGGED_MARK, REGIME_SENTENCE, SECONDS_SENTENCE, has_finetuned
 
 #: the plots a section shows when `report` drew them, with their captions
 FIGURES = {
@@ -165,7 +165,9 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
         "significantly better on the headline (approximate randomization, Holm-corrected); 95% CI of the seed "
         "mean by sentence bootstrap; "
         f"{MISSING}: not available for that row (best epoch: the method trains no network, or its runs predate "
-        "learning curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check); "
+        "learning curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check; s/seed: every "
+        "seed shared the machine, or ran before that was measured); s/seed: "
+        f"{html.escape(SECONDS_SENTENCE.split(';')[0])}; "
         f"{LOGGED_MARK}: the run kept no predictions, its logged metrics are "
         "shown. Hover a row for its command; click a column to sort.</p>",
         _commands(table),
@@ -191,7 +193,8 @@ def render_leaderboard(tables: dict[tuple[str, str], pd.DataFrame], out: Path) -
             "<title>Few-NERD benchmark leaderboard</title>",
             f"<style>{STYLE}</style></head><body>",
             "<h1>Few-NERD fine-grained NER leaderboard</h1>",
-            '<p class="note">Written by <code>python -m benchmark report</code> from the MLflow store; every metric is '
+            '<p class="note">Written by <code>python -m benchmark report</code> from the MLflow store or the '
+            "published record (<code>reports/runs/</code>); every metric is "
             f"recomputed from the runs' stored predictions. {extra_links}</p>",
             f"<nav>{nav}</nav>",
             *body,

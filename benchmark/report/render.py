@@ -16,6 +16,7 @@ from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.report.claims import GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
 from benchmark.report.collect import Section
 from benchmark.report.stats import ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, randomization_trials
+from benchmark.run.cpu import SHARED_ABOVE
 from benchmark.seeds import SeedSummary
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -67,6 +68,18 @@ def _ci(low: float, high: float) -> str:
     return "–" if pd.isna(low) else f"[{low:.4f}, {high:.4f}]"
 
 
+#: what the s/seed column holds
+SECONDS_SENTENCE = (
+    "fit + predict seconds per seed, the mean over the seeds that had the machine to themselves (other processes "
+    f"used at most {SHARED_ABOVE:.0%} of its CPU while they fitted and predicted: `time/other_cpu_share`); — where "
+    "every seed shared the machine, or ran before that was measured."
+)
+
+
+def _seconds(value: float) -> str:
+    return "—" if pd.isna(value) else f"{value:.0f}"
+
+
 def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False) -> tuple[list[str], list[list[str]]]:
     """Rank, method, provenance, (regime, when the table has fine-tuned rows), headline (bold at
     rank 1 of each regime) and its CI, the other main metrics, seeds, …"""
@@ -86,7 +99,7 @@ def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False
         cells += [r.get("regime", "frozen")] if mixed else []
         cells += [f"**{value}**" if top else value]
         cells += [_ci(r["ci_low"], r["ci_high"]), *(_mean_std(r, m) for m in others)]
-        cells += [str(r["seeds"])] + ([] if compact else [r["encoder"], f"{r['seconds']:.0f}"])
+        cells += [str(r["seeds"])] + ([] if compact else [r["encoder"], _seconds(r["seconds"])])
         rows.append(cells)
     return headers, rows
 
@@ -119,7 +132,7 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         "so rows with as many significantly better rows share a rank (two rows the test cannot separate may still "
         "differ in rank); every pair is under *Significance*. "
         f"*95% CI*: of the seed mean, sentence bootstrap ({trials:,} resamples). "
-        "*s/seed*: fit + predict seconds per seed.",
+        f"*s/seed*: {SECONDS_SENTENCE}",
     ]
     if protocol.name in ERROR_ANALYSIS_PROTOCOLS:
         lines += ["", *_error_analysis(table)]

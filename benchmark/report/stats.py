@@ -13,6 +13,7 @@ from benchmark.core.method import RANKED, REGIMES
 from benchmark.evaluate import P_AT_K, RandomizationTest, holm_adjust, mean_table, seed_mean_draws
 from benchmark.report.claims import CLAIMS
 from benchmark.report.collect import Section, Variant
+from benchmark.run.cpu import SHARED_ABOVE
 from benchmark.seeds import summarise_seeds
 
 #: Few-NERD's error analysis (`benchmark.evaluate`), tabulated for the protocols that find or type
@@ -62,14 +63,15 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         else:  # the runs' own sentence-bootstrap CIs, averaged over seeds
             row["ci_low"] = v.runs.get(f"metrics.{headline}_ci_low", pd.Series([np.nan])).astype(float).mean()
             row["ci_high"] = v.runs.get(f"metrics.{headline}_ci_high", pd.Series([np.nan])).astype(float).mean()
-        seconds = v.runs.get("metrics.time/fit_seconds", 0.0) + v.runs.get("metrics.time/predict_seconds", 0.0)
+        seconds, timed = unshared_seconds(v.runs)
         # the epoch each seed kept, from its learning curve (NaN: no curve — no training, or an older run)
         row["best_epoch"] = v.runs.get("metrics.best_epoch", pd.Series([np.nan])).astype(float).mean()
         row.update(
             seeds=len(v.runs),
             seed_list=" ".join(v.runs["tags.seed"].astype(str)),
             encoder=v.tag("encoder"),
-            seconds=float(np.mean(seconds)),
+            seconds=seconds,
+            timed_seeds=timed,
             code_version=", ".join(sorted(set(v.runs["tags.code_version"].astype(str)))),
             command=v.command,
         )
@@ -81,6 +83,16 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     tested_labels = {v.label for v in tested}
     section.table = rank_rows(table, pairs_frame, headline, tested_labels)
     section.pairs = pairs_frame.sort_values(["better", "worse"]).reset_index(drop=True)
+
+
+def unshared_seconds(runs: pd.DataFrame) -> tuple[float, int]:
+    """The mean fit + predict seconds over the seeds that had the machine to themselves (other
+    processes used at most `SHARED_ABOVE` of its CPU meanwhile), and how many did; NaN if none
+    did, or their runs predate the measurement."""
+    missing = pd.Series(np.nan, index=runs.index)
+    seconds = runs.get("metrics.time/fit_seconds", missing) + runs.get("metrics.time/predict_seconds", missing)
+    alone = runs.get("metrics.time/other_cpu_share", missing) <= SHARED_ABOVE
+    return (float(seconds[alone].mean()) if alone.any() else math.nan), int(alone.sum())
 
 
 def compare_pairs(

@@ -17,7 +17,15 @@ import pandas as pd
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.method import CUSTOM, MARKS, REGIMES
 from benchmark.core.registry import PROTOCOLS
-from benchmark.report.collect import attach_predictions, gold_split, group_runs, load_gold_corpus, load_runs
+from benchmark.report.collect import (
+    attach_predictions,
+    gold_split,
+    group_runs,
+    load_gold_corpus,
+    load_published,
+    load_runs,
+    stored_predictions,
+)
 from benchmark.report.figures import PLOTS, plot_data, render_plots
 from benchmark.report.leaderboard import render_leaderboard
 from benchmark.report.render import (
@@ -30,6 +38,7 @@ from benchmark.report.render import (
     render_readme_block,
 )
 from benchmark.report.stats import rank_rows, summarise
+from benchmark.run.published import check_test_split, read_record
 
 FORMATS = ("md", "csv", "tex")
 
@@ -47,6 +56,7 @@ class ReportRequest:
     force: bool = False  # rewrite the README block even if it would lose rows
     alpha: float = 0.05
     trials: int = 1000  # randomization trials and bootstrap resamples
+    runs: Path | None = None  # a published record to read instead of the store
 
 
 def default_readme(out: Path) -> Path | None:
@@ -57,7 +67,7 @@ def default_readme(out: Path) -> Path | None:
 
 
 def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -> list[Path]:
-    """Read the store, build every section and write its files; nothing is written on error."""
+    """Read the store (or the record ``runs``), build every section and write its files; nothing is written on error."""
     bad = [f for f in request.formats if f not in FORMATS]
     if bad or not request.formats:
         raise BenchmarkError(f"--format: unknown {', '.join(bad) or 'none given'}; choose from {', '.join(FORMATS)}")
@@ -74,9 +84,17 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
 
 
 def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painter: ProcessPoolExecutor) -> list[Path]:
-    runs = load_runs(None, request.dataset, request.protocol, request.regime)
+    wanted = request.dataset, request.protocol, request.regime
+    if request.runs is None:
+        runs, read = load_runs(None, *wanted), stored_predictions
+    else:
+        published = read_record(request.runs)
+        runs, read = load_published(published, str(request.runs), *wanted)
     names = sorted(set(runs["tags.dataset"]))
     corpora = {name: load_gold_corpus(name, request.data_dir, request.verify) for name in names}
+    for corpus in corpora.values():
+        if request.runs is not None and not isinstance(corpus, BenchmarkError):
+            check_test_split(published, corpus)  # a record's runs must fit the gold they are scored on
     current = {name: c.sha256 for name, c in corpora.items() if not isinstance(c, BenchmarkError)}
     sections, notes = group_runs(runs, current)
     for note in notes:
@@ -91,7 +109,7 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             test = gold_split(section, corpora[section.dataset])
             hierarchy = corpora[section.dataset].hierarchy if test is not None else None
             if test is not None:
-                attach_predictions(section, test, hierarchy)
+                attach_predictions(section, test, hierarchy, read)
             summarise(section, request.alpha, request.trials)
             folder = staging / section.dataset
             gold = [span for sentence in test for span in sentence.spans] if test is not None else None

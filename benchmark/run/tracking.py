@@ -339,3 +339,114 @@ def read_predictions(artifact_uri: str) -> list[Span] | None:
         return None
     with path.open() as f:
         return [Span(**json.loads(line)) for line in f]
+
+
+def run_details(uri: str, run_id: str) -> dict[str, Any]:
+    """What a record keeps of a run beyond `finished_seed_runs`' columns: every metric's history as
+    (step, timestamp, value), its dataset inputs (a source inside the checkout named from its root)
+    and its ``run_config.json``."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from benchmark.run.provenance import REPO_ROOT
+
+    client = MlflowClient(uri)
+    run = client.get_run(run_id)
+    histories = {
+        name: sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, name))
+        for name in sorted(run.data.metrics)
+    }
+    datasets = []
+    for given in run.inputs.dataset_inputs:
+        source = json.loads(given.dataset.source)
+        if given.dataset.source_type == "local" and Path(source.get("uri", "")).is_relative_to(REPO_ROOT):
+            source["uri"] = Path(source["uri"]).relative_to(REPO_ROOT).as_posix()
+        datasets.append({
+            "name": given.dataset.name, "digest": given.dataset.digest, "source_type": given.dataset.source_type,
+            "source": json.dumps(source), "tags": {t.key: t.value for t in given.tags},
+        })  # fmt: skip
+    datasets.sort(key=lambda d: ("train", "dev", "test").index(d["tags"].get(MLFLOW_CONTEXT, "test")))
+    local = Path(run.info.artifact_uri.removeprefix("file://"), "run_config.json")
+    if local.is_file():
+        config = json.loads(local.read_text())
+    else:
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        try:
+            config = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/run_config.json")
+        except Exception:  # a run logged before run_config.json
+            config = {}
+    return {
+        "start_time": run.info.start_time, "end_time": run.info.end_time, "metrics": histories,
+        "datasets": datasets, "run_config": config,
+    }  # fmt: skip
+
+
+#: MLflow's input tag for a dataset's split
+MLFLOW_CONTEXT = "mlflow.data.context"
+
+
+class Importer(Tracker):
+    """Writes runs of a published record into a store as ordinary runs, times and histories kept."""
+
+    def runs_with_keys(self) -> dict[str, list[tuple[str, str, str]]]:
+        """The experiment's FINISHED seed runs by run key: (run id, original id, artifact URI) each."""
+        found: dict[str, list[tuple[str, str, str]]] = {}
+        query = "tags.role = 'seed' and attributes.status = 'FINISHED'"
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], query, max_results=1000, page_token=token)
+            for run in page:
+                tags = run.data.tags
+                if "run_key" in tags:
+                    original = tags.get("published_run_id", run.info.run_id)
+                    found.setdefault(tags["run_key"], []).append((run.info.run_id, original, run.info.artifact_uri))
+            token = page.token
+            if not token:
+                return found
+
+    def add_run(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, str],
+        histories: Mapping[str, Sequence[tuple[int, int, float]]],
+        times: tuple[int, int],
+        datasets: Sequence[Mapping[str, Any]] = (),
+        artifacts: Mapping[str, str] = {},
+    ) -> str:
+        """A FINISHED run with these tags, params, metric histories, ``datasets`` (a record's form),
+        text ``artifacts`` (name → content) and (start, end) ``times`` in ms; returns its id."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
+
+        from benchmark.run.provenance import REPO_ROOT
+
+        run_id = self.client.create_run(
+            self.experiment_id, start_time=times[0], tags=dict(tags), run_name=name
+        ).info.run_id
+        param_list = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(param_list), 100):  # MLflow's batch limits: 100 params, 1,000 metrics
+            self.client.log_batch(run_id, params=param_list[i : i + 100])
+        metrics = [Metric(k, v, ts, step) for k, history in histories.items() for step, ts, v in history]
+        for i in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[i : i + 1000])
+        inputs = []
+        for d in datasets:
+            source = json.loads(d["source"])
+            if d["source_type"] == "local" and not Path(source.get("uri", "/")).is_absolute():
+                source["uri"] = str(REPO_ROOT / source["uri"])
+            dataset = Dataset(d["name"], d["digest"], d["source_type"], json.dumps(source))
+            inputs.append(DatasetInput(dataset, [InputTag(k, v) for k, v in d["tags"].items()]))
+        if inputs:
+            self.client.log_inputs(run_id, datasets=inputs)
+        with tempfile.TemporaryDirectory() as tmp:
+            for artifact, text in artifacts.items():
+                Path(tmp, artifact).write_text(text)
+            if artifacts:
+                self.client.log_artifacts(run_id, tmp)
+        self.client.set_terminated(run_id, "FINISHED", end_time=times[1])
+        return run_id
+
+    def delete(self, run_ids: Sequence[str]) -> None:
+        """Delete runs (an import that failed part-way takes its runs back)."""
+        for run_id in run_ids:
+            self.client.delete_run(run_id)

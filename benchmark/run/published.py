@@ -1,0 +1,351 @@
+"""The published record of runs (``reports/runs/``): every finished seed run a report uses, in files
+anyone can read, check and load back into an MLflow store.
+
+One run is two files in ``<dataset>/<protocol>/<method>/<variant>/``:
+
+- ``seed-<n>.json``: what the run logged — its name, times, tags (task key, code fingerprint, data
+  sha256, package versions, provenance …), settings, every metric with its history (learning
+  curves), its dataset inputs, its `RunConfig` — and the sha256 and span count of its predictions;
+- ``seed-<n>.parquet``: its test predictions, one row per span (sentence, start, end, label,
+  score, cluster).
+
+Adding a seed adds two files and rewrites none. `read_record` checks everything before anyone
+uses it: format version, missing, extra or corrupt files, and predictions that do not fit the
+test split the run names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.core.data.fewnerd import Corpus, load_corpus
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.spans import Span
+
+#: the record's format; a reader refuses any other
+FORMAT = 1
+#: where `benchmark export` writes and `import` / `report --runs` read by default
+DEFAULT_RECORD = Path("reports", "runs")
+#: tags a store sets on its own and an imported run gets anew
+STORE_TAGS = ("mlflow.parentRunId",)
+#: the tag that names an imported run's original
+ORIGIN_TAG = "published_run_id"
+FIELDS = ("format", "name", "run_id", "experiment", "start_time", "end_time", "tags", "params", "metrics",
+          "datasets", "run_config", "predictions")  # fmt: skip
+PREDICTION_COLUMNS = ("sentence_id", "start", "end", "label", "score", "cluster")
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    """One run of the record: its JSON (``record``), where it lies, and its predictions."""
+
+    path: Path
+    record: dict[str, Any]
+    predictions: list[Span]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.record["tags"]
+
+    @property
+    def run_id(self) -> str:
+        return self.record["run_id"]
+
+    @property
+    def key(self) -> str:
+        return self.tags["run_key"]
+
+    @property
+    def experiment(self) -> str:
+        return self.record["experiment"]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Each metric's latest value as MLflow defines it: the one of the highest step, then timestamp."""
+        return {name: history[-1][2] for name, history in self.histories.items()}
+
+    @property
+    def histories(self) -> dict[str, list[tuple[int, int, float]]]:
+        """Each metric's (step, timestamp, value) as logged, oldest first (NaN where the file says null)."""
+        return {
+            name: sorted((int(step), int(ts), metric_value(v)) for step, ts, v in history)
+            for name, history in self.record["metrics"].items()
+        }
+
+    @property
+    def test_input(self) -> dict[str, str]:
+        """The tags of its ``test`` dataset input (sha256, sentences)."""
+        return next(d["tags"] for d in self.record["datasets"] if d["tags"].get("mlflow.data.context") == "test")
+
+
+def run_path(root: Path, tags: Mapping[str, str]) -> Path:
+    """The JSON file of the run with these tags: ``<dataset>/<protocol>/<method>/<variant>/seed-<n>.json``,
+    the variant being the rest of its row label (``default`` for none; ad-hoc settings kept, made
+    safe for a file name)."""
+    method, label = tags["method"], tags.get("label", tags["method"])
+    variant = label.removeprefix(method).removeprefix(":") or "default"
+    variant = re.sub(r"[^A-Za-z0-9._=+-]+", "_", variant).strip("_") or "default"
+    return Path(root, tags["dataset"], tags["protocol"], method, variant, f"seed-{tags['seed']}.json")
+
+
+def predictions_frame(predictions: Sequence[Span]) -> pd.DataFrame:
+    """Spans as the record's table (compact types; NaN/NA where a span has no score or cluster)."""
+    frame = pd.DataFrame(list(predictions), columns=list(PREDICTION_COLUMNS))
+    return frame.astype({
+        "sentence_id": "int32", "start": "int32", "end": "int32", "label": "string",
+        "score": "float64", "cluster": "Int32",
+    })  # fmt: skip
+
+
+def predictions_sha256(predictions: Sequence[Span]) -> str:
+    """A digest of the spans themselves (not of the file that holds them)."""
+    return hashlib.sha256(json.dumps([list(span) for span in predictions]).encode()).hexdigest()
+
+
+def read_spans(table: Path) -> list[Span]:
+    """The spans of a record's Parquet file."""
+    frame = pd.read_parquet(table, columns=list(PREDICTION_COLUMNS))
+    columns = [frame[c].to_numpy(dtype=object, na_value=None).tolist() for c in ("label", "cluster")]
+    numbers = [frame[c].tolist() for c in ("sentence_id", "start", "end", "score")]
+    return [
+        Span(s, a, b, label, score, cluster) for s, a, b, score, label, cluster in zip(*numbers, *columns, strict=True)
+    ]
+
+
+def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -> bool:
+    """Write one run's JSON and Parquet files, unless files of the same content are there.
+    Returns whether anything was written."""
+    record = {
+        **record,
+        "format": FORMAT,
+        "predictions": {
+            "file": path.with_suffix(".parquet").name,
+            "spans": len(predictions),
+            "sha256": predictions_sha256(predictions),
+        },
+    }
+    text = _compact_lists(json.dumps(record, indent=1, sort_keys=True, allow_nan=False)) + "\n"
+    table = path.with_suffix(".parquet")
+    if path.is_file() and table.is_file() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    predictions_frame(predictions).to_parquet(table, index=False, compression="zstd")
+    path.write_text(text)
+    return True
+
+
+def _compact_lists(text: str) -> str:
+    """Indented JSON with each innermost list on one line (a metric's [step, timestamp, value])."""
+    return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "]", text)
+
+
+def read_record(root: Path) -> list[PublishedRun]:
+    """Every run under ``root``, each checked (`BenchmarkError` naming the file on the first problem)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BenchmarkError(f"{root}: no such record folder (a record is written by `python -m benchmark export`)")
+    runs = [read_run(path) for path in sorted(root.rglob("*.json"))]
+    named = {run.path.with_suffix(".parquet") for run in runs}
+    stray = sorted(p for p in root.rglob("*.parquet") if p not in named)
+    if stray:
+        raise BenchmarkError(f"{stray[0]}: predictions with no run file ({stray[0].with_suffix('.json').name} missing)")
+    if not runs:
+        raise BenchmarkError(f"{root}: no runs in this record folder")
+    seen: dict[tuple[str, str], Path] = {}
+    for run in runs:
+        where = seen.setdefault((run.experiment, run.key), run.path)
+        if where != run.path:
+            raise BenchmarkError(f"{run.path}: the same run key {run.key} as {where}")
+    return runs
+
+
+def read_run(path: Path) -> PublishedRun:
+    """One run's files, checked: its JSON, its format, its predictions' sha256, and that every span
+    lies in a sentence of the test split it names."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BenchmarkError(f"{path}: not a readable run file ({error})") from None
+    if not isinstance(record, dict) or "format" not in record:
+        raise BenchmarkError(f"{path}: not a run file of a record (no format version)")
+    if record["format"] != FORMAT:
+        raise BenchmarkError(f"{path}: record format {record['format']!r}; this harness reads format {FORMAT}")
+    missing = [name for name in FIELDS if name not in record]
+    if missing:
+        raise BenchmarkError(f"{path}: incomplete run file, no {', '.join(missing)}")
+    table = path.parent / record["predictions"]["file"]
+    try:
+        predictions = read_spans(table)
+    except FileNotFoundError:
+        raise BenchmarkError(f"{table}: missing (the predictions of {path.name})") from None
+    except Exception as error:  # pyarrow's errors for a truncated or foreign file
+        raise BenchmarkError(f"{table}: not readable predictions ({type(error).__name__}: {error})") from None
+    if predictions_sha256(predictions) != record["predictions"]["sha256"]:
+        raise BenchmarkError(f"{table}: its spans do not match the sha256 its run file {path.name} records")
+    run = PublishedRun(path, record, predictions)
+    try:
+        sentences = int(run.test_input["sentences"])
+    except (StopIteration, KeyError, ValueError):
+        raise BenchmarkError(f"{path}: names no test split (a dataset input with context test and sentences)") from None
+    outside = next((s for s in predictions if not (0 <= s.sentence_id < sentences and 0 <= s.start < s.end)), None)
+    if outside is not None:
+        raise BenchmarkError(
+            f"{table}: span {tuple(outside[:3])} lies outside the {sentences} test sentences its run names"
+        )
+    return run
+
+
+def check_test_split(runs: Iterable[PublishedRun], corpus: Corpus) -> None:
+    """Refuse runs of the corpus's dataset whose data or test split differ from the corpus."""
+    dataset, sha256, test_sha256 = corpus.name, corpus.sha256, corpus.split_sha256("test")
+    sentences = len(corpus.split("test"))
+    for run in runs:
+        if run.tags["dataset"] != dataset:
+            continue
+        test = run.test_input
+        if run.tags["dataset_sha256"] != sha256 or test.get("sha256") != test_sha256:
+            raise BenchmarkError(
+                f"{run.path}: ran on {dataset} data {run.tags['dataset_sha256'][:12]} (test split "
+                f"{str(test.get('sha256'))[:12]}); the {dataset} here is {sha256[:12]} (test {test_sha256[:12]})"
+            )
+        if int(test["sentences"]) != sentences:
+            raise BenchmarkError(
+                f"{run.path}: names {test['sentences']} test sentences; {dataset}'s test has {sentences}"
+            )
+        too_far = [s.sentence_id for s in run.predictions if s.sentence_id >= sentences]
+        if too_far:
+            raise BenchmarkError(f"{run.path}: predicts sentence {max(too_far)} of a test split of {sentences}")
+
+
+def runs_frame(runs: Sequence[PublishedRun]) -> pd.DataFrame:
+    """The runs as ``mlflow.search_runs`` gives them (``run_id``, ``start_time``, ``tags.*``,
+    ``params.*``, ``metrics.*`` …), so a report reads a record as it reads a store."""
+    rows = []
+    for run in runs:
+        r = run.record
+        rows.append({
+            "run_id": r["run_id"], "experiment_id": r["experiment"], "status": "FINISHED",
+            "artifact_uri": None,
+            "start_time": pd.Timestamp(r["start_time"], unit="ms", tz="UTC"),
+            "end_time": pd.Timestamp(r["end_time"], unit="ms", tz="UTC"),
+            **{f"metrics.{k}": v for k, v in run.metrics.items()},
+            **{f"params.{k}": v for k, v in r["params"].items()},
+            **{f"tags.{k}": v for k, v in r["tags"].items()},
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def json_value(value: float) -> float | str | None:
+    """A metric value as JSON holds it: NaN as null, an infinity as ``"inf"`` or ``"-inf"``."""
+    if math.isnan(value):
+        return None
+    return str(value) if math.isinf(value) else value
+
+
+def metric_value(value: float | str | None) -> float:
+    """`json_value` read back."""
+    return math.nan if value is None else float(value)
+
+
+@dataclass
+class Imported:
+    """What `import_record` did: runs added, runs the store already held, parents created."""
+
+    added: int = 0
+    present: int = 0
+    parents: int = 0
+
+
+def import_record(root: Path, uri: str | None = None, echo: Callable[[str], None] = print) -> Imported:
+    """Load the record into the store as ordinary runs: per row (label) of each experiment one
+    parent run and its seed runs, with their params, tags, metric histories, dataset inputs and
+    artifacts (``predictions.jsonl``, ``run_config.json``). A run the store already holds under the
+    same key (imported before, or the same predictions computed here) is not added again; one
+    with other predictions under that key is refused. Everything is checked before anything is
+    written, and an import that fails part-way deletes what it added."""
+    from benchmark.run.tracking import Importer, read_predictions, tracking_uri
+
+    runs = read_record(root)
+    for dataset in sorted({run.tags["dataset"] for run in runs}):
+        try:
+            corpus = load_corpus(dataset)
+        except BenchmarkError:  # a dataset not shipped: only the record's own consistency is checked
+            echo(f"note: {dataset} cannot be loaded here: its runs' predictions are checked against the record only")
+            continue
+        check_test_split(runs, corpus)
+    uri = uri or tracking_uri()
+    importers: dict[str, Importer] = {}
+    held: dict[str, dict[str, list[tuple[str, str, str]]]] = {}  # experiment → key → the store's runs
+    todo: dict[str, list[PublishedRun]] = {}
+    done = Imported()
+    for run in runs:  # every conflict is found before anything is written
+        if run.experiment not in importers:
+            importers[run.experiment] = Importer(run.experiment, uri)
+            held[run.experiment] = importers[run.experiment].runs_with_keys()
+        same = held[run.experiment].get(run.key, [])
+        if not same:
+            todo.setdefault(run.experiment, []).append(run)
+            continue
+        done.present += 1
+        if any(original == run.run_id for _, original, _ in same):
+            continue  # imported before
+        for run_id, _, artifacts in same:  # computed here too: the same run only if its predictions are
+            if read_predictions(artifacts) != run.predictions:
+                raise BenchmarkError(
+                    f"{run.path}: the store {uri} already holds a different run under the same key {run.key} "
+                    f"(run {run_id}: other predictions); nothing imported"
+                )
+    added: list[tuple[Importer, str]] = []
+    try:
+        for experiment, pending in todo.items():
+            importer = importers[experiment]
+            rows: dict[str, list[PublishedRun]] = {}
+            for run in pending:
+                rows.setdefault(run.tags.get("label", run.tags["method"]), []).append(run)
+            for label, seeds in rows.items():
+                seeds.sort(key=lambda r: int(r.tags["seed"]))
+                parent = importer.add_run(*_parent(label, seeds))
+                added.append((importer, parent))
+                done.parents += 1
+                for run in seeds:
+                    tags = {**run.tags, "mlflow.parentRunId": parent, ORIGIN_TAG: run.run_id}
+                    artifacts = {
+                        "predictions.jsonl": "".join(json.dumps(p._asdict()) + "\n" for p in run.predictions),
+                        "run_config.json": json.dumps(run.record["run_config"], indent=2, sort_keys=True),
+                    }
+                    times = (run.record["start_time"], run.record["end_time"])
+                    child = importer.add_run(run.record["name"], tags, run.record["params"], run.histories, times,
+                                             run.record["datasets"], artifacts)  # fmt: skip
+                    added.append((importer, child))
+                    done.added += 1
+    except BaseException:
+        for importer, run_id in reversed(added):
+            importer.delete([run_id])
+        raise
+    return done
+
+
+def _parent(label: str, seeds: Sequence[PublishedRun]) -> tuple:
+    """`Importer.add_run`'s arguments for the parent of one row's imported seeds: the tags they
+    share (role ``parent``), their settings and seeds, the seed summary of every metric, their
+    time span and the first seed's datasets."""
+    from benchmark.seeds import summarise_seeds
+
+    first = seeds[0]
+    shared = {k: v for k, v in first.tags.items() if all(s.tags.get(k) == v for s in seeds)}
+    tags = {**{k: v for k, v in shared.items() if k not in ("seed", "run_key")}, "role": "parent"}
+    params = {**first.record["params"], "seeds": str(tuple(int(s.tags["seed"]) for s in seeds))}
+    summaries = summarise_seeds([s.metrics for s in seeds])
+    now = max(s.record["end_time"] for s in seeds)
+    metrics = {k: [(0, now, v)] for key, summary in summaries.items() for k, v in summary.metrics(key).items()}
+    times = (min(s.record["start_time"] for s in seeds), now)
+    return f"{label}:protocol={first.tags['protocol']}", tags, params, metrics, times, first.record["datasets"]

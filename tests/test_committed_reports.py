@@ -1,0 +1,36 @@
+"""The committed tables are exactly what the committed predictions give: every report file in
+``reports/`` is regenerated from the published record ``reports/runs/`` and compared."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark.report import ReportRequest, write_reports
+
+REPO = Path(__file__).resolve().parents[1]
+REPORTS = REPO / "reports"
+#: the files a report writes (the plots are pictures of the same numbers, and not compared)
+COMPARED = {".md", ".csv", ".tex", ".html"}
+
+
+def _report_files(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_text()
+        for p in folder.rglob("*")
+        if p.suffix in COMPARED and "runs" not in p.relative_to(folder).parts
+    }
+
+
+@pytest.mark.slow
+def test_every_committed_table_is_regenerated_byte_for_byte_from_the_published_runs(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    shutil.copy(REPORTS / "README.md", out / "README.md")  # its results block is rewritten, its prose kept
+    write_reports(ReportRequest(out=out, readme=out / "README.md", runs=REPORTS / "runs"), lambda _: None)
+    committed, regenerated = _report_files(REPORTS), _report_files(out)
+    assert sorted(committed) == sorted(regenerated)
+    differ = [name for name in committed if committed[name] != regenerated[name]]
+    assert differ == [], f"committed reports that the published runs do not give: {differ}"
