@@ -138,7 +138,9 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     assert "`python -m benchmark run --method noisy --protocol typing --seeds 1 2 3`" in markdown
     ran = "`python -m benchmark run --method by-hand lost noisy noisy-copy peeked perfect --seeds 1 2 3`"
     assert f"after the runs {ran} (each row's own command" in markdown  # what was run, not `--method all`
-    assert f"Regenerate: `python -m benchmark report` after {ran}." in (tmp_path / "reports/claims.md").read_text()
+    claims = (tmp_path / "reports/claims.md").read_text()
+    assert "`python -m benchmark report --runs reports/runs` from the published runs" in claims
+    assert f"`python -m benchmark report` after {ran}." in claims
     assert "| 1      | perfect" in markdown
     peeked = next(line for line in markdown.splitlines() if "peeked †" in line)
     assert [c.strip() for c in peeked.split("|")[1:4]] == ["–", "peeked †", "oracle"]

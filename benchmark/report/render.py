@@ -111,9 +111,10 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
     lines = [
         f"# {section.dataset} / {protocol.name}",
         "",
-        f"Regenerate: `python -m benchmark report --dataset {section.dataset} --protocol {protocol.name}` "
-        f"after the runs `{runs_command([table], [protocol.name], section.dataset)}` (each row's own command is "
-        "under *Commands*).",
+        f"Regenerate: `python -m benchmark report --runs reports/runs --dataset {section.dataset} --protocol "
+        f"{protocol.name}` from the published runs, or `python -m benchmark report --dataset {section.dataset} "
+        f"--protocol {protocol.name}` after the runs `{runs_command([table], [protocol.name], section.dataset)}` "
+        "(each row's own command is under *Commands*).",
         "",
         f"Runs from commit {', '.join(f'`{c[:12]}{c[40:]}`' for c in commits)}; data `{section.dataset}` sha256 "
         f"`{section.dataset_sha256}`.",
@@ -248,7 +249,8 @@ def render_claims(tables: dict[str, pd.DataFrame]) -> str:
         [
             "# Claims vs measured",
             "",
-            f"Regenerate: `python -m benchmark report` after `{runs_command(tables.values(), tables)}`. *paper*: the "
+            "Regenerate: `python -m benchmark report --runs reports/runs` from the published runs, or "
+            f"`python -m benchmark report` after `{runs_command(tables.values(), tables)}`. *paper*: the "
             "number as the paper states it; *ours*: mean ± std over seeds on the "
             "embedded default split, on the paper's scale; *our setting*: protocol · method · metric. Per-protocol "
             "tables with CIs and significance: `embedded/<protocol>.md` beside this file. An *ours* entry marked † "
