@@ -1,4 +1,6 @@
-"""Command line: ``python -m benchmark {list,run,sweep,report,cache,data}``. Parses, dispatches, prints."""
+"""Command line: ``python -m benchmark {list,run,sweep,report,export,import,cache,data}``.
+
+Parses, dispatches, prints."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ EPILOG = """examples:
   python -m benchmark run --method all --seeds 1 2 3     # the whole comparison, resumable
   python -m benchmark sweep --method tagger --protocol ner --grid encoder.layer=-1,3 --grid hidden=0,512
   python -m benchmark report                             # tables and plots in reports/
+  python -m benchmark report --runs reports/runs --out /tmp/r   # the same, from the published runs
+  python -m benchmark import reports/runs                # the published runs into your store
   python -m benchmark data --dataset supervised --data-dir ~/few-nerd
 results go to MLflow (sqlite:///mlflow.db here, or $MLFLOW_TRACKING_URI); browse with: mlflow ui"""
 
@@ -100,7 +104,8 @@ SWEEP_EPILOG = """examples:
   python -m benchmark sweep --method label-name --grid label_names=raw,readable,described
   python -m benchmark sweep --method eigproj --grid-file grid.toml --seeds 1 2 --executor ray"""
 REPORT_HELP = (
-    "Read every FINISHED seed run of the MLflow store and write, per dataset and protocol, "
+    "Read every FINISHED seed run of the MLflow store (or, with --runs, of a published record) and write, per "
+    "dataset and protocol, "
     "reports/<dataset>/<protocol>.{md,csv,tex} (mean ± std over seeds, 95% CI, significance ranks) and plots, every "
     "metric computed from the runs' stored predictions by the current evaluator; then rebuild claims.md and the "
     "leaderboard page index.html in --out and, for the default --out, the results block of reports/README.md from "
@@ -166,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--oracle", action="store_true", help="weak-typing only: score dev with fine labels (oracle)")
 
     report = command(
-        "report", cmd_report, "comparison tables and plots from the finished runs in the store", REPORT_HELP
+        "report",
+        cmd_report,
+        "comparison tables and plots from the finished runs in the store (or a published record)",
+        REPORT_HELP,
     )
     report.add_argument("--dataset", metavar="D", help="only this dataset (default: every one in the store)")
     report.add_argument("--protocol", metavar="P", help="only this protocol (default: every one in the store)")
@@ -224,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         "again; `run` then skips every task the record holds.",
     )
     imports.add_argument("record", type=Path, nargs="?", default=Path("reports", "runs"), help="default: reports/runs")
+    imports.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="where non-embedded datasets are, to check their runs against"
+    )
 
     cache = command(
         "cache",
@@ -487,8 +498,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     done = export_record(args.out, args.protocol, args.method, data_dir=args.data_dir, echo=_echo)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file()) / 1e6
-    print(f"{done.written} runs written, {done.unchanged} unchanged, {done.without_predictions} without predictions "
-          f"left out; {args.out}/ holds {size:.1f} MB ({time.perf_counter() - started:.1f} s)")  # fmt: skip
+    print(f"{done.written} runs written, {done.unchanged} unchanged, {done.removed} superseded removed, "
+          f"{done.without_predictions} without predictions left out; {args.out}/ holds {size:.1f} MB "
+          f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
     return 0
 
 
@@ -500,7 +512,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     check_reachable(tracking_uri())
     started = time.perf_counter()
-    done = import_record(args.record, echo=_echo)
+    done = import_record(args.record, data_dir=args.data_dir, echo=_echo)
     print(f"{done.added} runs imported under {done.parents} parent runs, {done.present} already in the store "
           f"({tracking_uri()}, {time.perf_counter() - started:.1f} s); browse with: mlflow ui")  # fmt: skip
     return 0

@@ -24,8 +24,10 @@ from benchmark.run.cpu import SHARED_ABOVE, measure  # noqa: E402
 
 def timed(command: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, str]:
     with measure() as cpu:
-        done = subprocess.run(command, env=env, cwd=cwd, check=True, capture_output=True, text=True)
-    return cpu.wall, cpu.other_share, done.stdout.strip().splitlines()[-1]
+        done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command[2:])} failed:\n{done.stderr}")
+    return cpu.wall, cpu.other_cores, (done.stdout.strip().splitlines() or [""])[-1]
 
 
 def main() -> None:
@@ -43,7 +45,7 @@ def main() -> None:
         for name, command in steps.items():
             started = time.strftime("%H:%M:%S")
             seconds, other, last = timed(command, env, tmp)
-            shared = "" if other <= SHARED_ABOVE else f"; other processes used {other:.0%} of the CPU meanwhile"
+            shared = "" if other <= SHARED_ABOVE else f"; other processes kept {other:.1f} cores busy meanwhile"
             print(f"{name}: {seconds:.1f} s (started {started}{shared})\n  {last}")
 
 

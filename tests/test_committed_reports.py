@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from benchmark.report import ReportRequest, write_reports
@@ -34,3 +35,13 @@ def test_every_committed_table_is_regenerated_byte_for_byte_from_the_published_r
     assert sorted(committed) == sorted(regenerated)
     differ = [name for name in committed if committed[name] != regenerated[name]]
     assert differ == [], f"committed reports that the published runs do not give: {differ}"
+
+
+def test_the_record_holds_every_seed_the_tables_claim_and_no_other_in_under_30_mb():
+    record = REPORTS / "runs"
+    files = [p for p in record.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 30e6
+    claimed = sum(
+        int(pd.read_csv(table)["seeds"].sum()) for table in REPORTS.glob("*/*.csv") if not table.stem.endswith("_pairs")
+    )
+    assert claimed == sum(p.suffix == ".json" for p in files)

@@ -24,7 +24,7 @@ from benchmark.core.registry import PROTOCOLS
 from benchmark.core.spans import Span
 from benchmark.evaluate import EVALUATOR_VERSION, CountTable, count_table, match, scalar_metrics, token_counts
 from benchmark.run.published import PublishedRun, runs_frame
-from benchmark.run.tracking import finished_seed_runs, flatten, read_predictions, tracking_uri
+from benchmark.run.tracking import ORIGIN_TAG, finished_seed_runs, flatten, read_predictions, tracking_uri
 
 
 @dataclass
@@ -143,6 +143,12 @@ class Section:
 PredictionReader = Callable[[Mapping[str, Any]], "list[Span] | None"]
 
 
+def original_id(run: Mapping[str, Any]) -> str:
+    """A run's id as published: an imported run's original id, else its own."""
+    origin = run.get(f"tags.{ORIGIN_TAG}")
+    return origin if isinstance(origin, str) else str(run["run_id"])
+
+
 def stored_predictions(run: Mapping[str, Any]) -> list[Span] | None:
     """A store's run's predictions, from its artifacts."""
     return read_predictions(run["artifact_uri"])
@@ -209,7 +215,9 @@ def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) ->
     Whatever evaluator logged a run, `attach_predictions` re-scores it with the current one.
     """
     notes = []
-    runs = runs.sort_values("start_time", ascending=False)
+    runs = runs.sort_values(  # newest first; the same order from a store and from its published record
+        ["start_time", *(["tags.run_key"] if "tags.run_key" in runs else [])], ascending=False, kind="stable"
+    )
     param_columns = sorted(c for c in runs.columns if c.startswith("params."))
     settings = [
         json.dumps(completed_settings(method, {k.removeprefix("params."): v for k, v in row.dropna().items()}))
@@ -306,7 +314,7 @@ def attach_predictions(
             if found is None or not all(_inside(p, lengths) for p in found):
                 why = "has no predictions" if found is None else "predicts spans outside the test sentences"
                 section.notes.append(
-                    f"{variant.label}: run {run['run_id']} (seed {run['tags.seed']}) {why}; the row shows the "
+                    f"{variant.label}: run {original_id(run)} (seed {run['tags.seed']}) {why}; the row shows the "
                     "metrics its runs logged, and is left out of significance tests and plots"
                 )
                 break

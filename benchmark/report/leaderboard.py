@@ -14,7 +14,7 @@ import pandas as pd
 
 from benchmark.core.method import MARKS, MARKS_SENTENCE
 from benchmark.core.registry import PROTOCOLS
-from benchmark.report.render import LOGGED_MARK, REGIME_SENTENCE, SECONDS_SENTENCE, has_finetuned
+from benchmark.report.render import LOGGED_MARK, REGIME_SENTENCE, SECONDS_SENTENCE, has_finetuned, seconds_text
 
 #: the plots a section shows when `report` drew them, with their captions
 FIGURES = {
@@ -106,8 +106,11 @@ def _table(table: pd.DataFrame, protocol_name: str) -> str:
         for metric in others:
             text, key = _number(row.get(f"{metric}_mean"))
             cells.append(_cell(text, key, True))
-        seconds, seconds_key = _number(row.get("seconds"), 0)
-        cells += [_cell(str(row.get("seeds", MISSING)), None, True), _cell(seconds, seconds_key, True)]
+        seconds = seconds_text(row.get("seconds"), row.get("timed_seeds"), row.get("seeds"))
+        cells += [
+            _cell(str(row.get("seeds", MISSING)), None, True),
+            _cell(seconds, _number(row.get("seconds"))[1], True),
+        ]
         cells.append(_cell(*_number(row.get("best_epoch"), 1), numeric=True))
         title = html.escape(_command(row) or MISSING, quote=True)
         css = "" if ranked else ' class="unranked"'
@@ -165,9 +168,8 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
         "significantly better on the headline (approximate randomization, Holm-corrected); 95% CI of the seed "
         "mean by sentence bootstrap; "
         f"{MISSING}: not available for that row (best epoch: the method trains no network, or its runs predate "
-        "learning curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check; s/seed: every "
-        "seed shared the machine, or ran before that was measured); s/seed: "
-        f"{html.escape(SECONDS_SENTENCE.split(';')[0])}; "
+        "learning curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check); "
+        f"s/seed: {html.escape(SECONDS_SENTENCE.replace('`', ''))} "
         f"{LOGGED_MARK}: the run kept no predictions, its logged metrics are "
         "shown. Hover a row for its command; click a column to sort.</p>",
         _commands(table),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 
 import pandas as pd
 
 from benchmark.core.errors import BenchmarkError
 from benchmark.report.collect import group_runs, load_gold_corpus, load_runs
-from benchmark.run.published import ORIGIN_TAG, STORE_TAGS, run_path, write_run
-from benchmark.run.tracking import read_predictions, run_details, tracking_uri
+from benchmark.run.published import STORE_TAGS, run_path, write_run
+from benchmark.run.tracking import ORIGIN_TAG, read_predictions, run_details, tracking_uri
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Exported:
     written: int = 0  # runs whose files were written
     unchanged: int = 0  # runs whose files were there with the same content
     without_predictions: int = 0  # runs left out: nothing to re-score them from
+    removed: int = 0  # runs of an exported row that its report no longer uses (older code, say)
 
 
 def export_record(
@@ -33,8 +35,9 @@ def export_record(
 ) -> Exported:
     """Write every finished run that ``report`` would use (the newest code of each row, one run a
     seed, of the data loadable here) into the record ``out``, one JSON and one Parquet file each
-    (`benchmark.run.published`). Files of other runs in ``out`` are kept: an export adds and
-    updates, it never deletes."""
+    (`benchmark.run.published`), in the row's folder (named by its declared setting set, or
+    ``custom-<settings hash>``). In a row it exports, files of seeds the report no longer uses are
+    removed; rows it does not export are left as they are."""
     uri = uri or tracking_uri()
     runs = load_runs(uri, protocol=protocol)
     if method is not None:
@@ -49,6 +52,14 @@ def export_record(
     done = Exported()
     for section in sections:
         for variant in section.variants:
+            method = variant.tag("method")
+            row = (
+                variant.declared[0]
+                if variant.declared
+                else f"custom-{sha256(variant.settings.encode()).hexdigest()[:10]}"
+            )
+            folder = run_path(out, section.dataset, section.protocol.name, method, row, 0).parent
+            written = set()
             for run in variant.runs.to_dict("records"):
                 predictions = read_predictions(run["artifact_uri"])
                 if predictions is None:
@@ -69,10 +80,16 @@ def export_record(
                     "params": params,
                     **_details(uri, run["run_id"]),
                 }
-                if write_run(run_path(out, tags), record, predictions):
+                path = folder / f"seed-{tags['seed']}.json"
+                written.add(path.stem)
+                if write_run(path, record, predictions):
                     done.written += 1
                 else:
                     done.unchanged += 1
+            for stale in sorted(folder.glob("seed-*.*")) if folder.is_dir() else ():
+                if stale.name.split(".")[0] not in written:  # a seed of this row the report no longer uses
+                    stale.unlink()
+                    done.removed += stale.suffix == ".json"
     return done
 
 

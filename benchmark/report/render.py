@@ -71,13 +71,18 @@ def _ci(low: float, high: float) -> str:
 #: what the s/seed column holds
 SECONDS_SENTENCE = (
     "fit + predict seconds per seed, the mean over the seeds that had the machine to themselves (other processes "
-    f"used at most {SHARED_ABOVE:.0%} of its CPU while they fitted and predicted: `time/other_cpu_share`); — where "
-    "every seed shared the machine, or ran before that was measured."
+    f"kept at most {SHARED_ABOVE} cores busy while they fitted and predicted: `time/other_cpu_share` × "
+    "`time/cpu_count`), with (k/n) when only k of its n seeds did; — where none did, or its runs predate that "
+    "measure."
 )
 
 
-def _seconds(value: float) -> str:
-    return "—" if pd.isna(value) else f"{value:.0f}"
+def seconds_text(value: float, timed: object, seeds: object) -> str:
+    """s/seed: the unshared seeds' mean, with (k/n) when only k of n seeds had the machine alone."""
+    if pd.isna(value):
+        return "—"
+    partial = timed is not None and not pd.isna(timed) and int(timed) < int(seeds)
+    return f"{value:.0f}" + (f" ({int(timed)}/{int(seeds)})" if partial else "")
 
 
 def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False) -> tuple[list[str], list[list[str]]]:
@@ -99,7 +104,9 @@ def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False
         cells += [r.get("regime", "frozen")] if mixed else []
         cells += [f"**{value}**" if top else value]
         cells += [_ci(r["ci_low"], r["ci_high"]), *(_mean_std(r, m) for m in others)]
-        cells += [str(r["seeds"])] + ([] if compact else [r["encoder"], _seconds(r["seconds"])])
+        cells += [str(r["seeds"])] + (
+            [] if compact else [r["encoder"], seconds_text(r["seconds"], r.get("timed_seeds"), r["seeds"])]
+        )
         rows.append(cells)
     return headers, rows
 

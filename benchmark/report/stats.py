@@ -87,11 +87,12 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
 
 def unshared_seconds(runs: pd.DataFrame) -> tuple[float, int]:
     """The mean fit + predict seconds over the seeds that had the machine to themselves (other
-    processes used at most `SHARED_ABOVE` of its CPU meanwhile), and how many did; NaN if none
+    processes kept at most `SHARED_ABOVE` cores busy meanwhile), and how many did; NaN if none
     did, or their runs predate the measurement."""
     missing = pd.Series(np.nan, index=runs.index)
     seconds = runs.get("metrics.time/fit_seconds", missing) + runs.get("metrics.time/predict_seconds", missing)
-    alone = runs.get("metrics.time/other_cpu_share", missing) <= SHARED_ABOVE
+    other_cores = runs.get("metrics.time/other_cpu_share", missing) * runs.get("metrics.time/cpu_count", missing)
+    alone = other_cores <= SHARED_ABOVE
     return (float(seconds[alone].mean()) if alone.any() else math.nan), int(alone.sum())
 
 

@@ -41,6 +41,9 @@ from benchmark.report.stats import rank_rows, summarise
 from benchmark.run.published import check_test_split, read_record
 
 FORMATS = ("md", "csv", "tex")
+#: CSV numbers to 10 significant digits: the last bits of a float sum differ between CPUs, and a
+#: table regenerated from the published runs on any machine must read the same
+CSV_FLOATS = "%.10g"
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,8 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             if "md" in request.formats:
                 (folder / f"{name}.md").write_text(render_markdown(section, plots, request.alpha, request.trials))
             if "csv" in request.formats:
-                section.table.to_csv(folder / f"{name}.csv", index=False)
-                section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False)
+                section.table.to_csv(folder / f"{name}.csv", index=False, float_format=CSV_FLOATS)
+                section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False, float_format=CSV_FLOATS)
             if "tex" in request.formats:
                 (folder / f"{name}.tex").write_text(render_latex(section))
             for note in section.notes:

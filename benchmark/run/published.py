@@ -16,11 +16,13 @@ test split the run names.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +39,6 @@ FORMAT = 1
 DEFAULT_RECORD = Path("reports", "runs")
 #: tags a store sets on its own and an imported run gets anew
 STORE_TAGS = ("mlflow.parentRunId",)
-#: the tag that names an imported run's original
-ORIGIN_TAG = "published_run_id"
-FIELDS = ("format", "name", "run_id", "experiment", "start_time", "end_time", "tags", "params", "metrics",
-          "datasets", "run_config", "predictions")  # fmt: skip
 PREDICTION_COLUMNS = ("sentence_id", "start", "end", "label", "score", "cluster")
 
 
@@ -87,14 +85,11 @@ class PublishedRun:
         return next(d["tags"] for d in self.record["datasets"] if d["tags"].get("mlflow.data.context") == "test")
 
 
-def run_path(root: Path, tags: Mapping[str, str]) -> Path:
-    """The JSON file of the run with these tags: ``<dataset>/<protocol>/<method>/<variant>/seed-<n>.json``,
-    the variant being the rest of its row label (``default`` for none; ad-hoc settings kept, made
-    safe for a file name)."""
-    method, label = tags["method"], tags.get("label", tags["method"])
-    variant = label.removeprefix(method).removeprefix(":") or "default"
-    variant = re.sub(r"[^A-Za-z0-9._=+-]+", "_", variant).strip("_") or "default"
-    return Path(root, tags["dataset"], tags["protocol"], method, variant, f"seed-{tags['seed']}.json")
+def run_path(root: Path, dataset: str, protocol: str, method: str, row: str, seed: int | str) -> Path:
+    """The JSON file of a run: ``<dataset>/<protocol>/<method>/<row>/seed-<n>.json``, ``row`` being
+    the declared setting set its settings are (``default`` or a variant's name) or, for settings
+    no declaration names, ``custom-<sha256 of the settings, 10 digits>``."""
+    return Path(root, dataset, protocol, method, row, f"seed-{seed}.json")
 
 
 def predictions_frame(predictions: Sequence[Span]) -> pd.DataFrame:
@@ -122,24 +117,30 @@ def read_spans(table: Path) -> list[Span]:
 
 
 def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -> bool:
-    """Write one run's JSON and Parquet files, unless files of the same content are there.
-    Returns whether anything was written."""
+    """Write one run's JSON and Parquet files (each to a temporary name, then moved into place),
+    leaving a file of the same content alone. Returns whether anything was written."""
+    sha = predictions_sha256(predictions)
     record = {
         **record,
         "format": FORMAT,
-        "predictions": {
-            "file": path.with_suffix(".parquet").name,
-            "spans": len(predictions),
-            "sha256": predictions_sha256(predictions),
-        },
+        "predictions": {"file": path.with_suffix(".parquet").name, "spans": len(predictions), "sha256": sha},
     }
     text = _compact_lists(json.dumps(record, indent=1, sort_keys=True, allow_nan=False)) + "\n"
     table = path.with_suffix(".parquet")
-    if path.is_file() and table.is_file() and path.read_text() == text:
+    old = path.read_text() if path.is_file() else None
+    if old == text and table.is_file():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    predictions_frame(predictions).to_parquet(table, index=False, compression="zstd")
-    path.write_text(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not table.is_file() or old is None or json.loads(old).get("predictions", {}).get("sha256") != sha:
+            predictions_frame(predictions).to_parquet(
+                table.with_suffix(".parquet.tmp"), index=False, compression="zstd"
+            )
+            os.replace(table.with_suffix(".parquet.tmp"), table)
+        path.with_suffix(".json.tmp").write_text(text)
+        os.replace(path.with_suffix(".json.tmp"), path)
+    except (OSError, json.JSONDecodeError) as error:
+        raise BenchmarkError(f"{path}: cannot write the run ({error})") from None
     return True
 
 
@@ -179,9 +180,7 @@ def read_run(path: Path) -> PublishedRun:
         raise BenchmarkError(f"{path}: not a run file of a record (no format version)")
     if record["format"] != FORMAT:
         raise BenchmarkError(f"{path}: record format {record['format']!r}; this harness reads format {FORMAT}")
-    missing = [name for name in FIELDS if name not in record]
-    if missing:
-        raise BenchmarkError(f"{path}: incomplete run file, no {', '.join(missing)}")
+    _check_fields(record, path)
     table = path.parent / record["predictions"]["file"]
     try:
         predictions = read_spans(table)
@@ -204,10 +203,63 @@ def read_run(path: Path) -> PublishedRun:
     return run
 
 
+#: what a run file must hold, field by field (a checker and what it expects)
+_STRINGS = (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "an object of strings")
+_SHAPE: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "run_id": (lambda v: isinstance(v, str) and bool(v), "a string"),
+    "experiment": (lambda v: isinstance(v, str), "a string"),
+    "start_time": (lambda v: isinstance(v, int), "an integer (ms)"),
+    "end_time": (lambda v: isinstance(v, int), "an integer (ms)"),
+    "tags": _STRINGS,
+    "params": _STRINGS,
+    "metrics": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(h, list) and h and all(isinstance(e, list) and len(e) == 3 for e in h) for h in v.values()
+            )
+        ),
+        "an object of [step, timestamp, value] lists",
+    ),
+    "datasets": (
+        lambda v: (
+            isinstance(v, list)
+            and all(
+                isinstance(d, dict)
+                and {"name", "digest", "source_type", "source"} <= set(d)
+                and _STRINGS[0](d.get("tags"))
+                for d in v
+            )
+        ),
+        "a list of dataset inputs",
+    ),
+    "run_config": (lambda v: isinstance(v, dict), "an object"),
+    "predictions": (lambda v: isinstance(v, dict) and {"file", "sha256", "spans"} <= set(v), "file, sha256, spans"),
+}
+#: the tags every run file must have
+REQUIRED_TAGS = ("run_key", "method", "protocol", "dataset", "dataset_sha256", "code_sha256", "seed")
+
+
+def _check_fields(record: dict[str, Any], path: Path) -> None:
+    """One error naming the file and the first field that is missing or malformed."""
+    for name, (valid, expected) in _SHAPE.items():
+        if name not in record:
+            raise BenchmarkError(f"{path}: incomplete run file, no {name}")
+        if not valid(record[name]):
+            raise BenchmarkError(f"{path}: {name} is not {expected}")
+    missing = [tag for tag in REQUIRED_TAGS if tag not in record["tags"]]
+    if missing:
+        raise BenchmarkError(f"{path}: its tags lack {', '.join(missing)}")
+    if not record["tags"]["seed"].isdigit():
+        raise BenchmarkError(f"{path}: seed {record['tags']['seed']!r} is not a whole number")
+
+
 def check_test_split(runs: Iterable[PublishedRun], corpus: Corpus) -> None:
     """Refuse runs of the corpus's dataset whose data or test split differ from the corpus."""
     dataset, sha256, test_sha256 = corpus.name, corpus.sha256, corpus.split_sha256("test")
-    sentences = len(corpus.split("test"))
+    lengths = [len(sentence.tokens) for sentence in corpus.split("test")]
+    sentences = len(lengths)
     for run in runs:
         if run.tags["dataset"] != dataset:
             continue
@@ -221,9 +273,14 @@ def check_test_split(runs: Iterable[PublishedRun], corpus: Corpus) -> None:
             raise BenchmarkError(
                 f"{run.path}: names {test['sentences']} test sentences; {dataset}'s test has {sentences}"
             )
-        too_far = [s.sentence_id for s in run.predictions if s.sentence_id >= sentences]
-        if too_far:
-            raise BenchmarkError(f"{run.path}: predicts sentence {max(too_far)} of a test split of {sentences}")
+        outside = next(
+            (s for s in run.predictions if s.sentence_id >= sentences or s.end > lengths[s.sentence_id]), None
+        )
+        if outside is not None:
+            raise BenchmarkError(
+                f"{run.path}: span {tuple(outside[:3])} lies outside {dataset}'s test sentences (its predictions "
+                f"are not of the test split it names)"
+            )
 
 
 def runs_frame(runs: Sequence[PublishedRun]) -> pd.DataFrame:
@@ -265,32 +322,45 @@ class Imported:
     parents: int = 0
 
 
-def import_record(root: Path, uri: str | None = None, echo: Callable[[str], None] = print) -> Imported:
-    """Load the record into the store as ordinary runs: per row (label) of each experiment one
-    parent run and its seed runs, with their params, tags, metric histories, dataset inputs and
-    artifacts (``predictions.jsonl``, ``run_config.json``). A run the store already holds under the
-    same key (imported before, or the same predictions computed here) is not added again; one
-    with other predictions under that key is refused. Everything is checked before anything is
-    written, and an import that fails part-way deletes what it added."""
-    from benchmark.run.tracking import Importer, read_predictions, tracking_uri
+def import_record(
+    root: Path, uri: str | None = None, data_dir: Path | None = None, echo: Callable[[str], None] = print
+) -> Imported:
+    """Load the record into the store as ordinary runs: per row (label, settings and code
+    fingerprint) of each experiment one parent run and its seed runs, with their params, tags,
+    metric histories, times, dataset inputs and artifacts (``predictions.jsonl``, ``run_config.json``).
+    A run the store already holds under the same key (imported before, or the same predictions
+    computed here) is not added again; one with other predictions, or none, under that key is
+    refused. Everything is checked before anything is written; an import that fails part-way
+    deletes the runs it added (MLflow's delete: they leave every search, `report` and `run`)."""
+    from benchmark.run.provenance import package_versions
+    from benchmark.run.tracking import (
+        ORIGIN_TAG,
+        Importer,
+        finished_by_key,
+        predictions_jsonl,
+        read_predictions,
+        tracking_uri,
+    )
 
     runs = read_record(root)
     for dataset in sorted({run.tags["dataset"] for run in runs}):
         try:
-            corpus = load_corpus(dataset)
-        except BenchmarkError:  # a dataset not shipped: only the record's own consistency is checked
-            echo(f"note: {dataset} cannot be loaded here: its runs' predictions are checked against the record only")
+            corpus = load_corpus(dataset, data_dir if dataset != "embedded" else None)
+        except BenchmarkError:  # not loadable here: only the record's own consistency is checked
+            echo(f"note: {dataset} cannot be loaded here (--data-dir): its runs are checked against the record only")
             continue
         check_test_split(runs, corpus)
+    here = {f"version.{k}": v for k, v in package_versions().items()}
+    differ = sorted(
+        {f"{k[8:]} {run.tags[k]} (here {v})" for run in runs for k, v in here.items() if run.tags.get(k, v) != v}
+    )
+    if differ:
+        echo(f"note: runs recorded with {', '.join(differ)}: `run` will not skip them here (the run key names them)")
     uri = uri or tracking_uri()
-    importers: dict[str, Importer] = {}
-    held: dict[str, dict[str, list[tuple[str, str, str]]]] = {}  # experiment → key → the store's runs
+    held = {experiment: finished_by_key(uri, experiment) for experiment in sorted({r.experiment for r in runs})}
     todo: dict[str, list[PublishedRun]] = {}
     done = Imported()
     for run in runs:  # every conflict is found before anything is written
-        if run.experiment not in importers:
-            importers[run.experiment] = Importer(run.experiment, uri)
-            held[run.experiment] = importers[run.experiment].runs_with_keys()
         same = held[run.experiment].get(run.key, [])
         if not same:
             todo.setdefault(run.experiment, []).append(run)
@@ -299,52 +369,63 @@ def import_record(root: Path, uri: str | None = None, echo: Callable[[str], None
         if any(original == run.run_id for _, original, _ in same):
             continue  # imported before
         for run_id, _, artifacts in same:  # computed here too: the same run only if its predictions are
-            if read_predictions(artifacts) != run.predictions:
+            theirs = read_predictions(artifacts)
+            if theirs != run.predictions:
+                why = "it has no predictions" if theirs is None else "other predictions"
                 raise BenchmarkError(
                     f"{run.path}: the store {uri} already holds a different run under the same key {run.key} "
-                    f"(run {run_id}: other predictions); nothing imported"
+                    f"(run {run_id}: {why}); nothing imported"
                 )
     added: list[tuple[Importer, str]] = []
     try:
         for experiment, pending in todo.items():
-            importer = importers[experiment]
-            rows: dict[str, list[PublishedRun]] = {}
+            importer = Importer(experiment, uri)
+            rows: dict[tuple[str, str, str], list[PublishedRun]] = {}
             for run in pending:
-                rows.setdefault(run.tags.get("label", run.tags["method"]), []).append(run)
-            for label, seeds in rows.items():
+                row = (run.tags.get("label", run.tags["method"]), json.dumps(run.record["params"], sort_keys=True),
+                       run.tags["code_sha256"])  # fmt: skip
+                rows.setdefault(row, []).append(run)
+            for (label, _, _), seeds in rows.items():
                 seeds.sort(key=lambda r: int(r.tags["seed"]))
                 parent = importer.add_run(*_parent(label, seeds))
                 added.append((importer, parent))
                 done.parents += 1
                 for run in seeds:
                     tags = {**run.tags, "mlflow.parentRunId": parent, ORIGIN_TAG: run.run_id}
-                    artifacts = {
-                        "predictions.jsonl": "".join(json.dumps(p._asdict()) + "\n" for p in run.predictions),
-                        "run_config.json": json.dumps(run.record["run_config"], indent=2, sort_keys=True),
-                    }
+                    artifacts = {"predictions.jsonl": predictions_jsonl(run.predictions)}
+                    if run.record["run_config"]:
+                        artifacts["run_config.json"] = json.dumps(run.record["run_config"], indent=2, sort_keys=True)
                     times = (run.record["start_time"], run.record["end_time"])
                     child = importer.add_run(run.record["name"], tags, run.record["params"], run.histories, times,
                                              run.record["datasets"], artifacts)  # fmt: skip
                     added.append((importer, child))
                     done.added += 1
-    except BaseException:
+    except (KeyboardInterrupt, Exception) as error:
         for importer, run_id in reversed(added):
-            importer.delete([run_id])
-        raise
+            with contextlib.suppress(Exception):
+                importer.delete([run_id])
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise BenchmarkError(
+            f"importing {root} into {uri} failed ({type(error).__name__}: {error}); the {len(added)} runs it had "
+            "added are deleted again"
+        ) from error
     return done
 
 
 def _parent(label: str, seeds: Sequence[PublishedRun]) -> tuple:
-    """`Importer.add_run`'s arguments for the parent of one row's imported seeds: the tags they
-    share (role ``parent``), their settings and seeds, the seed summary of every metric, their
-    time span and the first seed's datasets."""
+    """`Importer.add_run`'s arguments for the parent of one row's imported seeds (one label,
+    settings and code): the tags they share (role ``parent``), their settings and seeds, the seed
+    summary of every metric logged once (learning curves are the seeds'), their time span and
+    the first seed's datasets."""
     from benchmark.seeds import summarise_seeds
 
     first = seeds[0]
     shared = {k: v for k, v in first.tags.items() if all(s.tags.get(k) == v for s in seeds)}
     tags = {**{k: v for k, v in shared.items() if k not in ("seed", "run_key")}, "role": "parent"}
     params = {**first.record["params"], "seeds": str(tuple(int(s.tags["seed"]) for s in seeds))}
-    summaries = summarise_seeds([s.metrics for s in seeds])
+    once = [{k: v for k, v in s.metrics.items() if len(s.record["metrics"][k]) == 1} for s in seeds]
+    summaries = summarise_seeds(once)
     now = max(s.record["end_time"] for s in seeds)
     metrics = {k: [(0, now, v)] for key, summary in summaries.items() for k, v in summary.metrics(key).items()}
     times = (min(s.record["start_time"] for s in seeds), now)

@@ -1,6 +1,7 @@
-"""MLflow tracking: one experiment per (dataset, protocol), a parent run per invocation,
-a child run per seed. The only module that talks to MLflow: `report` reads the store through
-`finished_seed_runs` and `read_predictions`, at the end.
+"""MLflow tracking: one experiment per (dataset, protocol), a parent run per row (or sweep) of
+an invocation, a child run per seed. The only module that talks to MLflow: `report` and `export`
+read the store through the read API at the end (`finished_seed_runs`, `read_predictions`,
+`run_details`); `import` writes a published record through `Importer`.
 
 The default store is ``sqlite:///mlflow.db`` in the working directory (what ``mlflow ui`` opens
 with no flags); ``MLFLOW_TRACKING_URI`` overrides it. A fresh SQLite store is created under a file
@@ -107,6 +108,22 @@ def _sqlite_path(uri: str) -> Path | None:
 def flatten(values: Mapping[str, Any]) -> dict[str, str]:
     """Nested settings as ``a.b = value`` strings (`dotted` names), cut to MLflow's parameter length."""
     return {key: str(value)[:MAX_PARAM_LENGTH] for key, value in dotted(values).items()}
+
+
+def predictions_jsonl(predictions: Sequence[Span]) -> str:
+    """The text of ``predictions.jsonl``: one JSON object per span, as ``json.dumps(span._asdict())``
+    writes it (formatted directly: a record's import writes about a million spans)."""
+    labels: dict[str | None, str] = {}
+    lines = []
+    for s in predictions:
+        label = labels.get(s.label) or labels.setdefault(s.label, json.dumps(s.label))
+        score = float(s.score)
+        cluster = "null" if s.cluster is None else int(s.cluster)
+        lines.append(
+            f'{{"sentence_id": {int(s.sentence_id)}, "start": {int(s.start)}, "end": {int(s.end)}, "label": {label}, '
+            f'"score": {json.dumps(score)}, "cluster": {cluster}}}\n'
+        )
+    return "".join(lines)
 
 
 class Tracker:
@@ -278,9 +295,7 @@ class Tracker:
             out = Path(tmp)
             (out / "run_config.json").write_text(run_config.to_json())
             (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-            with (out / "predictions.jsonl").open("w") as f:
-                for p in predictions:
-                    f.write(json.dumps(p._asdict()) + "\n")
+            (out / "predictions.jsonl").write_text(predictions_jsonl(predictions))
             scores.per_type.to_csv(out / "per_type.csv", index=False)
             plot_per_type_f1({run_config.name: scores.per_type}, out / "per_type_f1.png", run_config.name)
             by_length = by_length_table(gold, predictions)
@@ -366,15 +381,19 @@ def run_details(uri: str, run_id: str) -> dict[str, Any]:
             "source": json.dumps(source), "tags": {t.key: t.value for t in given.tags},
         })  # fmt: skip
     datasets.sort(key=lambda d: ("train", "dev", "test").index(d["tags"].get(MLFLOW_CONTEXT, "test")))
-    local = Path(run.info.artifact_uri.removeprefix("file://"), "run_config.json")
-    if local.is_file():
-        config = json.loads(local.read_text())
-    else:
+    local = Path(run.info.artifact_uri.removeprefix("file://"))
+    config = {}  # a run logged before run_config.json has none
+    if (local / "run_config.json").is_file():
+        config = json.loads((local / "run_config.json").read_text())
+    elif not local.is_dir():  # a remote artifact store
+        from mlflow.exceptions import MlflowException
+
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        try:
-            config = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/run_config.json")
-        except Exception:  # a run logged before run_config.json
-            config = {}
+        if any(f.path == "run_config.json" for f in client.list_artifacts(run_id)):
+            try:
+                config = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/run_config.json")
+            except (MlflowException, OSError) as error:
+                raise BenchmarkError(f"run {run_id}: cannot read its run_config.json ({error})") from None
     return {
         "start_time": run.info.start_time, "end_time": run.info.end_time, "metrics": histories,
         "datasets": datasets, "run_config": config,
@@ -385,24 +404,38 @@ def run_details(uri: str, run_id: str) -> dict[str, Any]:
 MLFLOW_CONTEXT = "mlflow.data.context"
 
 
+#: the tag that names an imported run's original run id
+ORIGIN_TAG = "published_run_id"
+
+
+def finished_by_key(uri: str, experiment: str) -> dict[str, list[tuple[str, str, str]]]:
+    """The FINISHED seed runs of ``experiment`` by run key: (run id, original id, artifact URI)
+    each. Creates nothing: a store or experiment that does not exist holds none."""
+    from mlflow.tracking import MlflowClient
+
+    path = _sqlite_path(uri)
+    if path is not None and not path.is_file():
+        return {}
+    client = MlflowClient(uri)
+    found_experiment = client.get_experiment_by_name(experiment)
+    if found_experiment is None:
+        return {}
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    query, token = "tags.role = 'seed' and attributes.status = 'FINISHED'", None
+    while True:
+        page = client.search_runs([found_experiment.experiment_id], query, max_results=1000, page_token=token)
+        for run in page:
+            tags = run.data.tags
+            if "run_key" in tags:
+                original = tags.get(ORIGIN_TAG, run.info.run_id)
+                found.setdefault(tags["run_key"], []).append((run.info.run_id, original, run.info.artifact_uri))
+        token = page.token
+        if not token:
+            return found
+
+
 class Importer(Tracker):
     """Writes runs of a published record into a store as ordinary runs, times and histories kept."""
-
-    def runs_with_keys(self) -> dict[str, list[tuple[str, str, str]]]:
-        """The experiment's FINISHED seed runs by run key: (run id, original id, artifact URI) each."""
-        found: dict[str, list[tuple[str, str, str]]] = {}
-        query = "tags.role = 'seed' and attributes.status = 'FINISHED'"
-        token = None
-        while True:
-            page = self.client.search_runs([self.experiment_id], query, max_results=1000, page_token=token)
-            for run in page:
-                tags = run.data.tags
-                if "run_key" in tags:
-                    original = tags.get("published_run_id", run.info.run_id)
-                    found.setdefault(tags["run_key"], []).append((run.info.run_id, original, run.info.artifact_uri))
-            token = page.token
-            if not token:
-                return found
 
     def add_run(
         self,
@@ -424,11 +457,9 @@ class Importer(Tracker):
             self.experiment_id, start_time=times[0], tags=dict(tags), run_name=name
         ).info.run_id
         param_list = [Param(k, v) for k, v in params.items()]
-        for i in range(0, len(param_list), 100):  # MLflow's batch limits: 100 params, 1,000 metrics
-            self.client.log_batch(run_id, params=param_list[i : i + 100])
         metrics = [Metric(k, v, ts, step) for k, history in histories.items() for step, ts, v in history]
-        for i in range(0, len(metrics), 1000):
-            self.client.log_batch(run_id, metrics=metrics[i : i + 1000])
+        for i in range(0, max(len(param_list), len(metrics) // 10 + 1), 100):  # 100 params, 1,000 metrics a batch
+            self.client.log_batch(run_id, metrics=metrics[10 * i : 10 * i + 1000], params=param_list[i : i + 100])
         inputs = []
         for d in datasets:
             source = json.loads(d["source"])
