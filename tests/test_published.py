@@ -95,6 +95,11 @@ def test_export_writes_a_checked_json_and_parquet_per_run_and_rewrites_nothing_u
     assert main(["export", "--out", "record"]) == 0
     assert "0 runs written, 3 unchanged, 0 superseded removed" in capsys.readouterr().out
     assert stamps == {p: p.stat().st_mtime_ns for p in record.rglob("*")}
+    assert main(["export", "--out", str(tmp_path / "one"), "--protocol", "weak-typing"]) == 0
+    assert [p.name for p in (tmp_path / "one").rglob("*.json")] == ["seed-1.json"]
+    assert main(["export", "--out", str(tmp_path / "two"), "--method", "gazetteer"]) == 0
+    assert len(list((tmp_path / "two").rglob("*.json"))) == 2
+    capsys.readouterr()
     stale = tmp_path / "stale"  # a seed the store's report no longer uses, in a row that is exported
     shutil.copytree(record, stale)
     for suffix in (".json", ".parquet"):
