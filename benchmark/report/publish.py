@@ -78,7 +78,7 @@ def export_record(
                     "experiment": section.slug,
                     "tags": tags,
                     "params": params,
-                    **_details(uri, run["run_id"]),
+                    **run_details(uri, run["run_id"]),
                 }
                 path = folder / f"seed-{tags['seed']}.json"
                 written.add(path.stem)
@@ -91,17 +91,6 @@ def export_record(
                     stale.unlink()
                     done.removed += stale.suffix == ".json"
     return done
-
-
-def _details(uri: str, run_id: str) -> dict:
-    from benchmark.run.published import json_value
-
-    details = run_details(uri, run_id)
-    details["metrics"] = {
-        name: [[step, ts, json_value(value)] for step, ts, value in history]
-        for name, history in details["metrics"].items()
-    }
-    return details
 
 
 def _present(value: object) -> bool:

@@ -95,9 +95,10 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
         runs, read = load_published(published, str(request.runs), *wanted)
     names = sorted(set(runs["tags.dataset"]))
     corpora = {name: load_gold_corpus(name, request.data_dir, request.verify) for name in names}
-    for corpus in corpora.values():
-        if request.runs is not None and not isinstance(corpus, BenchmarkError):
-            check_test_split(published, corpus)  # a record's runs must fit the gold they are scored on
+    if request.runs is not None:  # a record's runs must fit the gold they are scored on
+        for corpus in corpora.values():
+            if not isinstance(corpus, BenchmarkError):
+                check_test_split(published, corpus)
     current = {name: c.sha256 for name, c in corpora.items() if not isinstance(c, BenchmarkError)}
     sections, notes = group_runs(runs, current)
     for note in notes:

@@ -117,11 +117,14 @@ def read_spans(table: Path) -> list[Span]:
 
 
 def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -> bool:
-    """Write one run's JSON and Parquet files (each to a temporary name, then moved into place),
-    leaving a file of the same content alone. Returns whether anything was written."""
+    """Write one run's JSON (its ``metrics`` as (step, timestamp, value) histories) and Parquet
+    files (each to a temporary name, then moved into place), leaving a file of the same content
+    alone. Returns whether anything was written."""
     sha = predictions_sha256(predictions)
+    histories = {name: [[step, ts, json_value(v)] for step, ts, v in h] for name, h in record["metrics"].items()}
     record = {
         **record,
+        "metrics": histories,
         "format": FORMAT,
         "predictions": {"file": path.with_suffix(".parquet").name, "spans": len(predictions), "sha256": sha},
     }

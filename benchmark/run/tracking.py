@@ -362,6 +362,7 @@ def run_details(uri: str, run_id: str) -> dict[str, Any]:
     and its ``run_config.json``."""
     import mlflow
     from mlflow.tracking import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
     from benchmark.run.provenance import REPO_ROOT
 
@@ -380,7 +381,7 @@ def run_details(uri: str, run_id: str) -> dict[str, Any]:
             "name": given.dataset.name, "digest": given.dataset.digest, "source_type": given.dataset.source_type,
             "source": json.dumps(source), "tags": {t.key: t.value for t in given.tags},
         })  # fmt: skip
-    datasets.sort(key=lambda d: ("train", "dev", "test").index(d["tags"].get(MLFLOW_CONTEXT, "test")))
+    datasets.sort(key=lambda d: ("train", "dev", "test").index(d["tags"].get(MLFLOW_DATASET_CONTEXT, "test")))
     local = Path(run.info.artifact_uri.removeprefix("file://"))
     config = {}  # a run logged before run_config.json has none
     if (local / "run_config.json").is_file():
@@ -398,10 +399,6 @@ def run_details(uri: str, run_id: str) -> dict[str, Any]:
         "start_time": run.info.start_time, "end_time": run.info.end_time, "metrics": histories,
         "datasets": datasets, "run_config": config,
     }  # fmt: skip
-
-
-#: MLflow's input tag for a dataset's split
-MLFLOW_CONTEXT = "mlflow.data.context"
 
 
 #: the tag that names an imported run's original run id
