@@ -198,7 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
     report.add_argument(
-        "--trials", type=int, default=1000, metavar="N", help="randomization trials and bootstrap resamples"
+        "--trials",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples, at least (default 1000; 20 × pairs / α for a larger family)",
     )
 
     report.add_argument(

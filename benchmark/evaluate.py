@@ -31,12 +31,14 @@ adjusted Rand index.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from benchmark.core.data.fewnerd import Sentence
@@ -241,13 +243,17 @@ def bootstrap_ci(
 def _bootstrap_weights(n: int, resamples: int, seed: int, chunk: int = 100) -> tuple[np.ndarray, ...]:
     """(chunk, n) matrices: how often each sentence is drawn in each resample (float32: counts
     and their sums stay exact). Cached: every run of a report is scored on the same resamples."""
+    return tuple(_weight_chunks(n, resamples, seed, chunk))
+
+
+def _weight_chunks(n: int, resamples: int, seed: int, chunk: int) -> Iterator[np.ndarray]:
+    """`_bootstrap_weights` one chunk at a time (a two-level bootstrap needs too many resamples to
+    hold them all)."""
     rng = np.random.default_rng(seed)
-    out = []
     for start in range(0, resamples, chunk):
         rows = min(chunk, resamples - start)
         drawn = rng.integers(0, n, size=(rows, n)) + np.arange(rows)[:, None] * n
-        out.append(np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float32))
-    return tuple(out)
+        yield np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float32)
 
 
 def _metric_draws(table: CountTable, scoring: Scoring, weights, metric: str | None = None) -> dict[str, np.ndarray]:
@@ -267,67 +273,143 @@ def _metric_draws(table: CountTable, scoring: Scoring, weights, metric: str | No
     return {key: np.concatenate(values) for key, values in draws.items()}
 
 
-def mean_table(tables: Sequence[CountTable]) -> CountTable:
-    """Per-sentence counts averaged over runs (seeds) of one method on one test set."""
-    first = tables[0]
-    if any(t.fine.shape != first.fine.shape for t in tables):
-        raise ValueError("mean_table needs count tables of the same test set")
-    return first.shaped(np.mean([t.flat() for t in tables], axis=0))
+def _projection(table: CountTable, scoring: Scoring, metric: str) -> tuple[np.ndarray, Callable]:
+    """The per-sentence counts ``metric`` needs, flat (n, columns), and the function that computes
+    it from their sums (vectorised over leading axes): one level's per-type counts, summed over
+    types for a micro metric or accuracy; every count otherwise."""
+    level, _, name = metric.partition("/")
+    if level in ("fine", "coarse") and "p_at_" not in name:
+        counts = getattr(table, level)
+        if name.startswith("micro_") or name == "accuracy":
+            counts = counts.sum(axis=1, keepdims=True)
+        shape = counts.shape[1:]
+        return counts.reshape(len(counts), -1), lambda totals: _level_metrics(
+            totals.reshape(*totals.shape[:-1], *shape), level, scoring
+        )[metric]
+    return table.flat(), lambda totals: metric_from_totals(table.shaped(totals), scoring, metric)
 
 
-def seed_mean_draws(
-    tables: Sequence[CountTable], scoring: Scoring, metric: str, resamples: int = 1000, seed: int = 0
-) -> np.ndarray:
-    """Bootstrap draws of ``metric`` averaged over several runs of one method.
+@dataclass(frozen=True)
+class PairedResult:
+    """The difference ``a - b`` of two rows' seed means of one metric, its 95 % two-level bootstrap
+    CI and two-sided p-value; ``floor`` is the smallest p the resamples can give."""
 
-    Every run, and every method called with the same ``seed``, is scored on the same resampled
-    sentences, so the draws of two methods are paired: ``draws_a - draws_b`` is the paired
-    bootstrap distribution of their difference.
+    metric: str
+    a: float
+    b: float
+    delta: float
+    ci: tuple[float, float]
+    p_value: float
+    floor: float
+
+    @property
+    def at_floor(self) -> bool:
+        """The p-value is the floor: the true p is at most that."""
+        return self.p_value <= self.floor
+
+
+class SeedBootstrap:
+    """Two-level bootstrap of rows' seed means of one metric on one test set: trained models are a
+    sample (seeds) and so are the test sentences (Davison & Hinkley, 1997, §3.8, hierarchical data).
+
+    Resample ``b`` draws the test sentences with replacement, the same draw for every row (rows
+    are paired through their sentences), and, for each row, ``k`` of its ``k`` seeds with
+    replacement, independently per row; its draw of the row's seed mean is the mean of the drawn
+    seeds' metric on those sentences. Before seeds are drawn, their deviations from the row's mean
+    (on each resample) are scaled by sqrt(k / (k - 1)), so the seeds' part of a draw's variance is
+    s² / k with ``s`` their sample standard deviation (the plain bootstrap gives (k - 1)/k of it:
+    a third too little with 3 seeds). A row of one seed has no seed variance to draw.
+
+    A row's seed ``i`` is scored on resample ``i`` in `single_run_scores`: one score per seed that
+    carries both the seed's and the sentences' variance (what `deepsig.aso` compares).
     """
-    weights = _bootstrap_weights(tables[0].n_sentences, resamples, seed)
-    return np.mean([_metric_draws(t, scoring, weights, metric)[metric] for t in tables], axis=0)
 
+    def __init__(
+        self,
+        rows: Mapping[str, Sequence[CountTable]],
+        scoring: Scoring,
+        metric: str,
+        resamples: int = 1000,
+        seed: int = 0,
+        chunk: int = 200,
+    ) -> None:
+        self.metric, self.resamples, self.seed = metric, resamples, seed
+        labels = list(rows)
+        tables = [t for label in labels for t in rows[label]]
+        if len({t.n_sentences for t in tables}) > 1:
+            raise ValueError("a seed bootstrap needs count tables of the same test set")
+        projected = [_projection(t, scoring, metric) for t in tables]
+        counts = np.stack([c for c, _ in projected], axis=1).astype(np.float32)  # (n, runs, columns)
+        n, runs, width = counts.shape
+        value = projected[0][1]  # one layout for all: the same hierarchy
+        by_sentence = scipy.sparse.csr_matrix(counts.reshape(n, runs * width).T)  # (runs × columns, n), sparse
+        per_run = np.empty((runs, resamples))
+        done = 0
+        for weights in _weight_chunks(n, resamples, seed, chunk):
+            totals = (by_sentence @ weights.T).T.reshape(len(weights), runs, width)
+            per_run[:, done : done + len(weights)] = value(totals).T
+            done += len(weights)
+        full = value(counts.sum(axis=0))  # each run on the whole test set
+        self.per_seed: dict[str, np.ndarray] = {}
+        self.seed_scores: dict[str, np.ndarray] = {}
+        start = 0
+        for label in labels:
+            k = len(rows[label])
+            self.per_seed[label], self.seed_scores[label] = per_run[start : start + k], full[start : start + k]
+            start += k
+        self._draws: dict[str, np.ndarray] = {}
 
-class RandomizationTest:
-    """Two-sided approximate randomization test of ``metric(a) - metric(b)`` for runs on one
-    test set: each sentence's counts are swapped between the two runs with probability 1/2;
-    ``p = (1 + #{|delta*| >= |delta|}) / (1 + trials)``.
+    @property
+    def floor(self) -> float:
+        """The smallest two-sided p-value ``resamples`` can give: 2 / (resamples + 1)."""
+        return 2 / (self.resamples + 1)
 
-    The swaps are drawn once (``seed``) and each table is projected on them once, so testing
-    every pair of many runs costs one matrix product per run, not per pair.
-    """
+    def mean(self, label: str) -> float:
+        """The row's seed mean on the whole test set: the number a table prints."""
+        return float(self.seed_scores[label].mean())
 
-    def __init__(self, n_sentences: int, scoring: Scoring, metric: str, trials: int = 1000, seed: int = 0) -> None:
-        rng = np.random.default_rng(seed)
-        self.swaps = (rng.random((trials, n_sentences)) < 0.5).astype(np.float32)
-        self.scoring, self.metric, self.trials = scoring, metric, trials
-        self._projected: dict[int, tuple[CountTable, np.ndarray, np.ndarray]] = {}
+    def draws(self, label: str) -> np.ndarray:
+        """The row's two-level bootstrap draws of its seed mean (seeds and sentences resampled)."""
+        if label not in self._draws:
+            per_seed = self.per_seed[label]
+            k = len(per_seed)
+            if k == 1:
+                self._draws[label] = per_seed[0]
+            else:
+                center = per_seed.mean(axis=0)
+                scaled = center + np.sqrt(k / (k - 1)) * (per_seed - center)
+                rng = np.random.default_rng([self.seed, zlib.crc32(label.encode())])  # a row's own stream
+                drawn = rng.integers(0, k, size=(self.resamples, k))
+                self._draws[label] = scaled[drawn, np.arange(self.resamples)[:, None]].mean(axis=1)
+        return self._draws[label]
 
-    def _project(self, table: CountTable) -> tuple[np.ndarray, np.ndarray]:
-        if id(table) not in self._projected:
-            if table.n_sentences != self.swaps.shape[1]:
-                raise ValueError("a paired test needs count tables of the same test set")
-            flat = table.flat().astype(np.float32)
-            self._projected[id(table)] = (table, flat.sum(0), self.swaps @ flat)
-        return self._projected[id(table)][1:]
+    def sentence_draws(self, label: str) -> np.ndarray:
+        """Draws of the row's seed mean with its seeds held fixed (sentences resampled only)."""
+        return self.per_seed[label].mean(axis=0)
 
-    def p_value(self, a: CountTable, b: CountTable) -> float:
-        (total_a, swapped_a), (total_b, swapped_b) = self._project(a), self._project(b)
+    def interval(self, label: str, sentences_only: bool = False, level: float = 0.95) -> tuple[float, float]:
+        """Percentile interval of the row's seed mean (two-level, or ``sentences_only``)."""
+        draws = self.sentence_draws(label) if sentences_only else self.draws(label)
+        tail = (1 - level) / 2 * 100
+        low, high = np.percentile(draws, [tail, 100 - tail])
+        return float(low), float(high)
 
-        def value(totals: np.ndarray) -> np.ndarray:
-            return metric_from_totals(a.shaped(totals), self.scoring, self.metric)
+    def single_run_scores(self, label: str) -> np.ndarray:
+        """Seed ``i`` of the row scored on resample ``i``: one score per seed, each with the seed's
+        and the sentences' variance in it."""
+        per_seed = self.per_seed[label]
+        return per_seed[np.arange(len(per_seed)), np.arange(len(per_seed))]
 
-        delta = float(value(total_a)) - float(value(total_b))
-        moved = swapped_b - swapped_a  # what each trial moves from b to a
-        extreme = np.abs(value(total_a + moved) - value(total_b - moved)) >= abs(delta) - 1e-6
-        return (1 + int(extreme.sum())) / (1 + self.trials)
-
-
-def randomization_p_value(
-    a: CountTable, b: CountTable, scoring: Scoring, metric: str, trials: int = 1000, seed: int = 0
-) -> float:
-    """`RandomizationTest` for one pair."""
-    return RandomizationTest(a.n_sentences, scoring, metric, trials, seed).p_value(a, b)
+    def compare(self, a: str, b: str) -> PairedResult:
+        """``a - b``: the difference of seed means a table prints, its percentile CI from the
+        paired two-level draws, and the two-sided p of the same draws (twice the share on the far
+        side of 0, counting the observed difference once: (1 + count) / (resamples + 1))."""
+        differences = self.draws(a) - self.draws(b)
+        low, high = np.percentile(differences, [2.5, 97.5])
+        beyond = min(int((differences <= 0).sum()), int((differences >= 0).sum()))
+        p = min(1.0, 2 * (1 + beyond) / (self.resamples + 1))
+        mean_a, mean_b = self.mean(a), self.mean(b)
+        return PairedResult(self.metric, mean_a, mean_b, mean_a - mean_b, (float(low), float(high)), p, self.floor)
 
 
 def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
@@ -338,33 +420,6 @@ def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
     adjusted = np.empty_like(p)
     adjusted[order] = scaled
     return adjusted
-
-
-@dataclass(frozen=True)
-class PairedResult:
-    """Difference ``a - b`` of one metric with its paired bootstrap CI and a two-sided p-value."""
-
-    metric: str
-    a: float
-    b: float
-    delta: float
-    ci: tuple[float, float]
-    p_value: float
-
-
-def paired_test(
-    a: CountTable, b: CountTable, scoring: Scoring, metric: str, trials: int = 1000, seed: int = 0
-) -> PairedResult:
-    """Compare two runs on the same test set: approximate randomization p-value
-    (`randomization_p_value`) and 95 % paired bootstrap CI of the difference."""
-    p_value = randomization_p_value(a, b, scoring, metric, trials, seed)
-    value_a = float(metrics_from_totals(a.totals(), scoring)[metric])
-    value_b = float(metrics_from_totals(b.totals(), scoring)[metric])
-    differences = seed_mean_draws([a], scoring, metric, trials, seed + 1) - seed_mean_draws(
-        [b], scoring, metric, trials, seed + 1
-    )
-    low, high = np.percentile(differences, [2.5, 97.5]).tolist()
-    return PairedResult(metric, value_a, value_b, value_a - value_b, (low, high), p_value)
 
 
 def precision_curve(gold: Sequence[Span], predictions: Sequence[Span]) -> np.ndarray:

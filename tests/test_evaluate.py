@@ -15,16 +15,14 @@ from benchmark.core.labels import FEWNERD, coarse_of
 from benchmark.core.protocols import Example, View
 from benchmark.core.spans import Span, labels_from_spans, spans_from_labels
 from benchmark.evaluate import (
+    SeedBootstrap,
     bootstrap_ci,
     by_length_table,
     cluster_quality,
     count_table,
     evaluate,
     match,
-    mean_table,
-    paired_test,
     precision_at_k,
-    seed_mean_draws,
     token_counts,
 )
 
@@ -57,14 +55,21 @@ def test_f1_by_entity_length_hand_counted():
     assert table.loc["2+", "f1"] == pytest.approx(2 / 3)
 
 
-def test_seed_mean_draws_average_paired_resamples():
+def test_seed_bootstrap_pairs_rows_through_the_same_resampled_sentences():
     a = count_table(match(GOLD, PRED, FEWNERD), token_counts(GOLD, PRED, LENGTHS), FEWNERD)
     b = count_table(match(GOLD, GOLD, FEWNERD), token_counts(GOLD, GOLD, LENGTHS), FEWNERD)
-    both = seed_mean_draws([a, b], "spans", "fine/micro_f1", resamples=200)
-    alone = [seed_mean_draws([t], "spans", "fine/micro_f1", resamples=200) for t in (a, b)]
-    assert both == pytest.approx((alone[0] + alone[1]) / 2)  # the same resamples for every run
-    assert (alone[1] == 1.0).all()
-    assert mean_table([a, b]).fine.sum() == pytest.approx((a.fine.sum() + b.fine.sum()) / 2)
+    boot = SeedBootstrap({"mixed": [a, b], "a": [a], "perfect": [b, b]}, "spans", "fine/micro_f1", resamples=200)
+    assert boot.mean("mixed") == pytest.approx((0.25 + 1.0) / 2)  # the mean of the seeds' scores, as tables print
+    # seeds held fixed, a row's draws are the mean of its runs' draws on the same resamples
+    assert boot.sentence_draws("mixed") == pytest.approx((boot.sentence_draws("a") + 1.0) / 2)
+    assert (boot.draws("perfect") == 1.0).all()  # identical seeds: nothing to resample
+    assert boot.draws("a") == pytest.approx(boot.sentence_draws("a"))  # one seed: no seed variance
+    # the two seeds differ by construction: resampling them widens the interval
+    sentences, both = boot.interval("mixed", sentences_only=True), boot.interval("mixed")
+    assert both[1] - both[0] > 2 * (sentences[1] - sentences[0])
+    assert boot.single_run_scores("mixed").shape == (2,)
+    with pytest.raises(ValueError, match="same test set"):
+        SeedBootstrap({"x": [a], "y": [replace(b, fine=b.fine[:2])]}, "spans", "fine/micro_f1", resamples=10)
 
 
 def test_span_scores_hand_counted():
@@ -245,20 +250,35 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_estimate(corpus):
     assert 0.005 < high - low < 0.1
 
 
-def test_paired_test_separates_a_better_run_from_noise(corpus):
+def test_seed_bootstrap_separates_a_better_row_and_tests_the_printed_difference(corpus):
     sentences = corpus.splits["test"][:800]
     lengths = [len(s.tokens) for s in sentences]
     gold = [span for s in sentences for span in s.spans]
-    good_spans, bad_spans = gold[: int(len(gold) * 0.9)], perturb(gold, lengths, random.Random(1))
-    good = count_table(match(gold, good_spans, FEWNERD), token_counts(gold, good_spans, lengths), FEWNERD)
-    bad = count_table(match(gold, bad_spans, FEWNERD), token_counts(gold, bad_spans, lengths), FEWNERD)
-    result = paired_test(good, bad, "spans", "fine/micro_f1", trials=500)
+
+    def table(predicted):
+        return count_table(match(gold, predicted, FEWNERD), token_counts(gold, predicted, lengths), FEWNERD)
+
+    good = [table(gold[: int(len(gold) * share)]) for share in (0.9, 0.88, 0.92)]
+    bad = [table(perturb(gold, lengths, random.Random(seed))) for seed in (1, 2, 3)]
+    boot = SeedBootstrap({"good": good, "bad": bad, "good-copy": good}, "spans", "fine/micro_f1", resamples=999)
+    result = boot.compare("good", "bad")
+    scores = [float(_micro_f1(t)) for t in good]
+    assert result.a == pytest.approx(np.mean(scores))  # the number a table prints, not a pooled-count score
+    assert result.delta == pytest.approx(result.a - result.b)
     assert result.delta > 0.1
-    assert result.p_value < 0.01
     assert result.ci[0] > 0
-    same = paired_test(good, good, "spans", "fine/micro_f1", trials=200)
+    assert result.p_value == result.floor == pytest.approx(2 / 1000)
+    assert result.at_floor
+    same = boot.compare("good", "good-copy")
     assert same.delta == 0
-    assert same.p_value == 1.0
+    assert not same.at_floor
+    assert same.p_value > 0.05
+    assert boot.compare("bad", "good").ci[1] < 0  # the order only flips the sign
+
+
+def _micro_f1(table) -> float:
+    tp, fp, fn = table.fine.sum(axis=(0, 1))
+    return 2 * tp / (2 * tp + fp + fn)
 
 
 def test_empty_predictions_score_zero_without_warnings():

@@ -277,6 +277,8 @@ def test_importing_over_a_different_run_under_the_same_key_is_refused(published,
 def test_a_timing_counts_only_when_no_other_process_shared_the_machine():
     with measure() as alone:
         time.sleep(0.5)
+    if alone.other_cores > SHARED_ABOVE:
+        pytest.skip(f"other processes keep {alone.other_cores:.1f} cores busy: nothing to measure against")
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)  # the spinner is up

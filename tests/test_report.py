@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -274,13 +275,22 @@ def test_cli_report_errors(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "reports").exists()
 
 
-def test_enough_randomization_trials_for_holm_to_reach_alpha():
-    from benchmark.report import randomization_trials
+def test_the_guide_states_the_ranking_rule_the_reports_use():
+    from benchmark.report import RANKING_RULE
 
-    assert randomization_trials(1000, 10, 0.05) == 1000
-    for n_pairs in (78, 300):
-        trials = randomization_trials(1000, n_pairs, 0.05)
-        assert n_pairs / (trials + 1) < 0.05  # the smallest Holm-adjusted p-value can pass
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
+    assert RANKING_RULE in " ".join(guide.split())
+
+
+def test_enough_resamples_that_holm_reaches_far_below_alpha():
+    from benchmark.report import bootstrap_resamples
+
+    assert bootstrap_resamples(1000, 2, 0.05) == 1000
+    for family in (10, 78, 300):
+        resamples = bootstrap_resamples(1000, family, 0.05)
+        floor = 2 / (resamples + 1)  # the smallest two-sided bootstrap p
+        assert resamples >= 20 * family / 0.05
+        assert family * floor <= 0.05 / 10  # the smallest Holm-adjusted p sits a tenth of alpha below it
 
 
 def test_the_regenerate_command_names_the_methods_and_seeds_the_rows_have():

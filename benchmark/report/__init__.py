@@ -6,12 +6,12 @@ and, within a section, into *variants*: one method with one exact set of setting
 keeps the runs of its newest code fingerprint, one per seed (the newest).
 
 Per variant: each main metric as mean ± std over seeds; a 95 % CI of the headline's seed mean
-(percentiles of 1,000 sentence-bootstrap resamples, the same resamples for every variant);
-significance between every pair by approximate randomization on per-sentence counts averaged
-over seeds, Holm-corrected. ``rank`` = 1 + the number of ranked variants significantly better, so
-variants that share a rank are not significantly different from each other's betters. Only rows
-whose settings were chosen honestly (provenance ``paper``, ``prior`` or ``dev``) are ranked;
-``oracle`` and ``custom`` rows are listed below them, marked, with their pairs still tested.
+from a two-level bootstrap (seeds and test sentences resampled; `benchmark.evaluate.SeedBootstrap`).
+Every pair: the difference of seed means with its CI and p from the same bootstrap, Holm's
+correction within its family, and ASO's ε_min (`deepsig`). ``rank`` follows
+`stats.RANKING_RULE`: 1 + the number of ranked rows of the same regime that beat the row. Only
+rows whose settings were chosen honestly (provenance ``paper``, ``prior`` or ``dev``) are ranked;
+``oracle`` and ``custom`` rows are listed below them, marked, with their pairs compared apart.
 Every metric is recomputed by the current evaluator from the stored predictions and the test
 gold, whatever evaluator logged the run. Nothing is written outside ``--out`` but the README's
 results block (by default only for the default ``reports/``), and that only if it keeps every row
@@ -41,24 +41,25 @@ from benchmark.report.render import (
     render_readme_block,
     runs_command,
 )
-from benchmark.report.stats import compare_pairs, randomization_trials, rank_rows, summarise
+from benchmark.report.stats import RANKING_RULE, bootstrap_resamples, compare_pairs, rank_rows, summarise
 from benchmark.report.write import FORMATS, ReportRequest, default_readme, read_tables, write_reports
 
 __all__ = [
     "FORMATS",
+    "RANKING_RULE",
     "README_END",
     "README_START",
     "ReportRequest",
     "Section",
     "Variant",
     "attach_predictions",
+    "bootstrap_resamples",
     "compare_pairs",
     "completed_settings",
     "declared_settings",
     "default_readme",
     "group_runs",
     "load_runs",
-    "randomization_trials",
     "rank_rows",
     "read_tables",
     "render_claims",

@@ -133,6 +133,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     table: pd.DataFrame | None = None
     pairs: pd.DataFrame | None = None
+    resamples: int = 0  # the two-level bootstrap's resamples (`benchmark.report.stats.summarise`)
 
     @property
     def slug(self) -> str:

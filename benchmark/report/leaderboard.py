@@ -15,6 +15,7 @@ import pandas as pd
 from benchmark.core.method import MARKS, MARKS_SENTENCE
 from benchmark.core.registry import PROTOCOLS
 from benchmark.report.render import LOGGED_MARK, REGIME_SENTENCE, SECONDS_SENTENCE, has_finetuned, seconds_text
+from benchmark.report.stats import RANKING_RULE
 
 #: the plots a section shows when `report` drew them, with their captions
 FIGURES = {
@@ -145,7 +146,7 @@ def _anchor(dataset: str, protocol: str) -> str:
     return html.escape(urllib.parse.quote(f"{dataset}-{protocol}"))
 
 
-def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -> str:
+def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path, alpha: float) -> str:
     protocol = PROTOCOLS[protocol_name]
     base = f"{dataset}/{protocol_name}"
     files = [(f"{base}.md", "full report"), (f"{base}.csv", "table (CSV)"), (f"{base}_pairs.csv", "every pair (CSV)")]
@@ -164,9 +165,9 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
         f"<h2>{html.escape(dataset)} / {html.escape(protocol_name)}</h2>",
         f'<p class="note">{html.escape(protocol.summary)}. Headline: <code>{protocol.headline}</code>. {links}</p>',
         _table(table, protocol_name),
-        f'<p class="note">{html.escape(MARKS_SENTENCE)} {regimes}Rank: 1 + the number of ranked rows '
-        "significantly better on the headline (approximate randomization, Holm-corrected); 95% CI of the seed "
-        "mean by sentence bootstrap; "
+        f'<p class="note">{html.escape(MARKS_SENTENCE)} {regimes}Rank: {html.escape(RANKING_RULE)} '
+        f"(α = {alpha}; every pair is in the full report); 95% CI of the seed mean, resampling seeds and test "
+        "sentences; seeds: trained runs per row; "
         f"{MISSING}: not available for that row (best epoch: the method trains no network, or its runs predate "
         "learning curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check); "
         f"s/seed: {html.escape(SECONDS_SENTENCE.replace('`', ''))} "
@@ -180,13 +181,13 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path) -
     return "\n".join(parts)
 
 
-def render_leaderboard(tables: dict[tuple[str, str], pd.DataFrame], out: Path) -> str:
+def render_leaderboard(tables: dict[tuple[str, str], pd.DataFrame], out: Path, alpha: float = 0.05) -> str:
     """The page for every (dataset, protocol) table under ``out`` (`read_tables`)."""
     order = sorted(tables, key=lambda key: (key[0], list(PROTOCOLS).index(key[1])))
     nav = " ".join(f'<a href="#{_anchor(d, p)}">{html.escape(d)}/{html.escape(p)}</a>' for d, p in order)
     extra = [(name, label) for name, label in (("claims.md", "claims vs papers"), ("README.md", "results discussion"))]
     extra_links = " · ".join(f'<a href="{n}">{label}</a>' for n, label in extra if (out / n).is_file())
-    body = [_section(d, p, tables[(d, p)], out) for d, p in order] or ["<p>No report tables yet.</p>"]
+    body = [_section(d, p, tables[(d, p)], out, alpha) for d, p in order] or ["<p>No report tables yet.</p>"]
     return "\n".join(
         [
             "<!doctype html>",

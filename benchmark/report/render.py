@@ -15,7 +15,7 @@ from benchmark.core.protocols import Protocol
 from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.report.claims import GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
 from benchmark.report.collect import Section
-from benchmark.report.stats import ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, randomization_trials
+from benchmark.report.stats import ASO_THRESHOLD, ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, RANKING_RULE
 from benchmark.run.cpu import SHARED_ABOVE
 from benchmark.seeds import SeedSummary
 
@@ -25,8 +25,8 @@ LOGGED_MARK = "◦"
 #: what a table with both regimes says about its ranks
 REGIME_SENTENCE = (
     "*regime*: `frozen` rows train on fixed encoder features, `finetuned` rows train the encoder's weights too; "
-    "each regime is ranked on its own (ranks count only significantly better rows of the same regime), frozen rows "
-    "first; pairs across regimes are still tested (*Significance*)."
+    "each regime is ranked on its own (only rows of the same regime can beat a row), frozen rows first; pairs across "
+    "regimes are still compared, apart from the ranking pairs (*Significance*)."
 )
 
 
@@ -111,7 +111,7 @@ def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False
     return headers, rows
 
 
-def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, trials: int = 1000) -> str:
+def render_markdown(section: Section, plots: list[str], alpha: float = 0.05) -> str:
     protocol, table = section.protocol, section.table
     headers, rows = _display_rows(table, protocol)
     commits = sorted({c for cell in table["code_version"] for c in cell.split(", ")})
@@ -134,25 +134,17 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
         "",
         MARKS_SENTENCE + (f" {REGIME_SENTENCE}" if has_finetuned(table) else ""),
         "",
-        "*rank*: 1 + the number of ranked rows significantly better on the headline (approximate randomization on "
-        "per-sentence counts averaged over seeds, "
-        f"{randomization_trials(trials, len(section.pairs), alpha):,} trials, Holm-corrected, α = {alpha}), "
-        "so rows with as many significantly better rows share a rank (two rows the test cannot separate may still "
-        "differ in rank); every pair is under *Significance*. "
-        f"*95% CI*: of the seed mean, sentence bootstrap ({trials:,} resamples). "
-        f"*s/seed*: {SECONDS_SENTENCE}",
+        f"*rank*: {RANKING_RULE} (α = {alpha}); rows that no row beats share rank 1, and two rows that do not beat "
+        "each other may still differ in rank. "
+        f"*95% CI*: of the seed mean, {_bootstrap_sentence(section)} "
+        f"*seeds*: trained runs in the row. *s/seed*: {SECONDS_SENTENCE}",
     ]
     if protocol.name in ERROR_ANALYSIS_PROTOCOLS:
         lines += ["", *_error_analysis(table)]
-    pairs = section.pairs
-    if len(pairs):
-        rows = [
-            [r["better"], r["worse"], f"{r['delta']:+.4f}", _ci(r["ci_low"], r["ci_high"]), f"{r['p']:.4f}",
-             f"{r['p_holm']:.4f}", "yes" if r["significant"] else "no"]
-            for r in pairs.to_dict("records")
-        ]  # fmt: skip
-        headers = ["better", "worse", f"Δ {protocol.headline}", "95% CI of Δ", "p", "p (Holm)", "significant"]
-        lines += ["", "## Significance", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+    if len(section.pairs):
+        lines += ["", "## Significance", "", PAIRS_SENTENCE]
+        for family, pairs in section.pairs.groupby("family", sort=False):
+            lines += ["", f"### {_family_title(family, len(pairs))}", "", pairs_markdown(pairs, protocol.headline)]
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{name[:-4]}]({protocol.name}/{name})" for name in plots]
@@ -161,6 +153,49 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05, tri
     if section.notes:
         lines += ["", "## Notes", "", *(f"- {note}" for note in section.notes)]
     return "\n".join(lines) + "\n"
+
+
+#: what the Significance tables hold
+PAIRS_SENTENCE = (
+    "Every pair of rows with predictions, the better seed mean first: Δ = the difference of seed means (the numbers "
+    "the table prints), its 95 % CI and two-sided p from the same two-level bootstrap (p = twice the share of "
+    "resampled differences on the far side of 0; at the floor, 2 / (resamples + 1), it is printed as ≤), Holm's "
+    "correction within the pair's family, and ASO's ε_min (Dror et al. 2019, computed by `deepsig` on one score per "
+    "seed: seed *i* on bootstrap resample *i*, so each score carries the seed's and the sentences' variance; "
+    f"Bonferroni over the family, as deepsig does). *beats*: p (Holm) < α and ε_min < {ASO_THRESHOLD}. Only the "
+    "ranking pairs (two ranked rows of one regime) decide ranks; the other pairs (an oracle, custom or untested row, "
+    "or two regimes) form a family of their own."
+)
+
+
+def _bootstrap_sentence(section: Section) -> str:
+    return (
+        f"two-level bootstrap ({section.resamples:,} resamples: the test sentences, and the row's seeds, drawn with "
+        "replacement; `sentence_ci_*` in the CSV hold the sentence-only interval, seeds held fixed)."
+    )
+
+
+def _family_title(family: str, size: int) -> str:
+    if family == "apart":
+        return f"Other pairs (an unranked row or two regimes; Holm over these {size}; no rank depends on them)"
+    return f"Ranking pairs, {family.removeprefix('ranked ')} rows (Holm over these {size})"
+
+
+def p_text(p: float, bound: object) -> str:
+    """A p-value to 4 decimals (2 significant digits below 0.001), "≤ x" when it is a bound."""
+    text = f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"
+    return f"≤ {text}" if str(bound) == "True" else text
+
+
+def pairs_markdown(pairs: pd.DataFrame, headline: str) -> str:
+    """One family's pairs as a markdown table."""
+    rows = [
+        [r["better"], r["worse"], f"{r['delta']:+.4f}", _ci(r["ci_low"], r["ci_high"]), p_text(r["p"], r["p_bound"]),
+         p_text(r["p_holm"], r["p_holm_bound"]), f"{r['eps_min']:.2f}", "yes" if str(r["beats"]) == "True" else "no"]
+        for r in pairs.to_dict("records")
+    ]  # fmt: skip
+    headers = ["better", "worse", f"Δ {headline}", "95% CI of Δ", "p", "p (Holm)", "ε_min", "beats"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def _scoring_sentence(section: Section) -> str:
@@ -174,7 +209,7 @@ def _scoring_sentence(section: Section) -> str:
         versions = sorted({v.removeprefix("logged by evaluator ") for v in logged})
         text += (
             f" Rows marked {LOGGED_MARK} kept no predictions: they show the metrics their runs logged (evaluator "
-            f"{', '.join(versions)}) and take no part in significance tests or plots."
+            f"{', '.join(versions)}) and take no part in paired comparisons or plots."
         )
     return text
 
@@ -231,14 +266,17 @@ def render_latex(section: Section) -> str:
     )
 
 
-def render_readme_block(tables: dict[tuple[str, str], pd.DataFrame], out: Path, readme: Path) -> str:
+def render_readme_block(
+    tables: dict[tuple[str, str], pd.DataFrame], out: Path, readme: Path, alpha: float = 0.05
+) -> str:
     """The README's results block: the compact table of every (dataset, protocol) in ``tables``."""
     lines = [
         README_START,
         "",
-        "Written by `python -m benchmark report`; do not edit by hand. Rank 1 + ranked rows significantly better "
-        "(see the full reports); CI of the seed mean; *provenance*: how the row's settings were chosen "
-        f"(`python -m benchmark list`). {MARKS_SENTENCE}",
+        f"Written by `python -m benchmark report`; do not edit by hand. *rank*: {RANKING_RULE} (α = {alpha}; the "
+        "full reports have every pair); *95% CI*: of the seed mean, resampling seeds and test sentences; *seeds*: "
+        f"trained runs per row; *provenance*: how the row's settings were chosen (`python -m benchmark list`). "
+        f"{MARKS_SENTENCE}",
     ]
     for (dataset, protocol), table in sorted(tables.items()):
         link = os.path.relpath(out / dataset / f"{protocol}.md", readme.parent)
@@ -249,7 +287,7 @@ def render_readme_block(tables: dict[tuple[str, str], pd.DataFrame], out: Path, 
     return "\n".join([*lines, "", README_END])
 
 
-def render_claims(tables: dict[str, pd.DataFrame]) -> str:
+def render_claims(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> str:
     """claims.md from ``tables`` (protocol → the report's table of the default dataset)."""
     frame = claims_table(tables)
     return "\n".join(
@@ -262,7 +300,8 @@ def render_claims(tables: dict[str, pd.DataFrame]) -> str:
             "embedded default split, on the paper's scale; *our setting*: protocol · method · metric. Per-protocol "
             "tables with CIs and significance: `embedded/<protocol>.md` beside this file. An *ours* entry marked † "
             "(oracle) or ‡ (custom) comes from settings chosen with information its protocol forbids (test or fine "
-            "labels), or by hand: shown for reference, never ranked.",
+            "labels), or by hand: shown for reference, never ranked. The tables rank their rows by one rule: "
+            f"{RANKING_RULE} (α = {alpha}).",
             "",
             tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True),
             "",

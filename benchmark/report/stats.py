@@ -1,5 +1,6 @@
-"""A section's statistics: each metric's seed summary, the headline's CI, every pair compared
-by approximate randomization with Holm's correction, and the ranks."""
+"""A section's statistics: each metric's seed summary, the headline's two-level bootstrap CI,
+every pair compared (the difference of seed means, its two-level bootstrap CI and p, Holm's
+correction within its family, ASO's ε_min from `deepsig`), and the ranks by `RANKING_RULE`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.method import RANKED, REGIMES
-from benchmark.evaluate import P_AT_K, RandomizationTest, holm_adjust, mean_table, seed_mean_draws
+from benchmark.evaluate import P_AT_K, SeedBootstrap, holm_adjust
 from benchmark.report.claims import CLAIMS
-from benchmark.report.collect import Section, Variant
+from benchmark.report.collect import Section
 from benchmark.run.cpu import SHARED_ABOVE
 from benchmark.seeds import summarise_seeds
 
@@ -22,11 +23,36 @@ FEWNERD_ERRORS = ("fewnerd/fp_rate", "fewnerd/fn_rate", "fewnerd/within_rate", "
 ERROR_ANALYSIS_PROTOCOLS = ("ner", "typing")
 
 
-def randomization_trials(trials: int, n_pairs: int, alpha: float) -> int:
-    """Enough randomization trials that Holm's correction over ``n_pairs`` can reach ``alpha``:
-    the smallest p-value is 1 / (trials + 1), and Holm multiplies it by the number of pairs, so
-    with 1,000 trials more than 50 pairs could never be significant at 0.05."""
-    return max(trials, math.ceil(2 * n_pairs / alpha))
+#: ASO's ε_min below which a row almost stochastically dominates another (deepsig's advice:
+#: "check eps_min < 0.2"; Dror et al. 2019 use 0.5 for "better at all")
+ASO_THRESHOLD = 0.2
+#: ASO's bootstrap iterations and quantile grid: deepsig's defaults are 1,000 and 0.005 (4 s a pair
+#: here); 500 and 0.05 were 12 times faster and moved ε_min by at most 0.02 on 3- and 5-seed pairs
+#: (`python scripts/bench_aso.py`, measured while a training job shared the 2 cores)
+ASO_ITERATIONS, ASO_DT = 500, 0.05
+#: how many resamples per family member and α: 20 × |family| / α puts the Holm-adjusted floor of
+#: the smallest p (2 / resamples × |family|) a tenth of α below it
+FLOOR_FACTOR = 20
+RANKING_RULE = (
+    "a row's rank is 1 + the number of ranked rows of its regime that beat it, where A beats B when A's seed mean "
+    "is higher, the two-level bootstrap p of the difference is below α after Holm's correction over that regime's "
+    f"ranked pairs, and ASO's ε_min (deepsig) is below {ASO_THRESHOLD}"
+)
+
+
+def bootstrap_resamples(trials: int, family: int, alpha: float) -> int:
+    """Enough resamples that the largest family's Holm correction can reach far below ``alpha``:
+    at least ``FLOOR_FACTOR`` × family / α (and never fewer than ``trials``)."""
+    return max(trials, math.ceil(FLOOR_FACTOR * family / alpha))
+
+
+def family_of(better: str, worse: str, table: pd.DataFrame) -> str:
+    """A pair's multiple-comparison family: ``ranked <regime>`` for two ranked rows of one regime
+    (the pairs that decide ranks), else ``apart`` (an unranked row, or two regimes)."""
+    row = table.set_index("method")
+    ranked = row.loc[[better, worse], "provenance"].isin(RANKED).all()
+    regimes = set(row.loc[[better, worse], "regime"])
+    return f"ranked {regimes.pop()}" if ranked and len(regimes) == 1 else "apart"
 
 
 def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None:
@@ -38,7 +64,7 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     extra += ["clusters/nmi", "clusters/ari"]  # methods that cluster their predictions (cofee)
     extra += list(FEWNERD_ERRORS) if protocol.name in ERROR_ANALYSIS_PROTOCOLS else []
     metrics = list(dict.fromkeys([*protocol.main_metrics, *extra]))
-    rows, draws = [], {}
+    rows = []
     for v in section.variants:
         row = {
             "method": v.label,
@@ -57,12 +83,9 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
             found = summaries.get(metric)
             row[f"{metric}_mean"] = found.mean if found else np.nan
             row[f"{metric}_std"] = found.std if found else np.nan
-        if v.tables is not None:
-            draws[v.label] = seed_mean_draws(v.tables, protocol.scoring, headline, trials)
-            row["ci_low"], row["ci_high"] = np.percentile(draws[v.label], [2.5, 97.5])
-        else:  # the runs' own sentence-bootstrap CIs, averaged over seeds
-            row["ci_low"] = v.runs.get(f"metrics.{headline}_ci_low", pd.Series([np.nan])).astype(float).mean()
-            row["ci_high"] = v.runs.get(f"metrics.{headline}_ci_high", pd.Series([np.nan])).astype(float).mean()
+        for side in ("low", "high"):  # set below for rows with predictions; else the runs' own CIs, averaged
+            logged = v.runs.get(f"metrics.{headline}_ci_{side}", pd.Series([np.nan])).astype(float).mean()
+            row[f"ci_{side}"], row[f"sentence_ci_{side}"] = np.nan, logged
         seconds, timed = unshared_seconds(v.runs)
         # the epoch each seed kept, from its learning curve (NaN: no curve — no training, or an older run)
         row["best_epoch"] = v.runs.get("metrics.best_epoch", pd.Series([np.nan])).astype(float).mean()
@@ -78,11 +101,19 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         rows.append(row)
     table = pd.DataFrame(rows)
     tested = [v for v in section.variants if v.tables is not None]
-    means = dict(zip(table["method"], table[f"{headline}_mean"], strict=True))
-    pairs_frame = compare_pairs(tested, protocol.scoring, headline, means, draws, alpha, trials)
-    tested_labels = {v.label for v in tested}
-    section.table = rank_rows(table, pairs_frame, headline, tested_labels)
-    section.pairs = pairs_frame.sort_values(["better", "worse"]).reset_index(drop=True)
+    pairs = [(a.label, b.label) for i, a in enumerate(tested) for b in tested[i + 1 :]]
+    families = pd.Series([family_of(a, b, table) for a, b in pairs], dtype=str)
+    largest = int(families.value_counts().max()) if len(families) else 0
+    section.resamples = bootstrap_resamples(trials, largest, alpha)
+    rows_tables = {v.label: v.tables for v in tested}
+    boot = SeedBootstrap(rows_tables, protocol.scoring, headline, section.resamples) if tested else None
+    for v in tested:
+        at = table.index[table["method"] == v.label][0]
+        table.loc[at, ["ci_low", "ci_high"]] = boot.interval(v.label)
+        table.loc[at, ["sentence_ci_low", "sentence_ci_high"]] = boot.interval(v.label, sentences_only=True)
+    pairs_frame = compare_pairs(boot, pairs, list(families), alpha)
+    section.table = rank_rows(table, pairs_frame, headline, {v.label for v in tested})
+    section.pairs = pairs_frame.sort_values(["family", "better", "worse"]).reset_index(drop=True)
 
 
 def unshared_seconds(runs: pd.DataFrame) -> tuple[float, int]:
@@ -97,44 +128,57 @@ def unshared_seconds(runs: pd.DataFrame) -> tuple[float, int]:
 
 
 def compare_pairs(
-    tested: Sequence[Variant],
-    scoring: str,
-    metric: str,
-    means: dict[str, float],
-    draws: dict[str, np.ndarray],
-    alpha: float = 0.05,
-    trials: int = 1000,
+    boot: SeedBootstrap | None, pairs: Sequence[tuple[str, str]], families: Sequence[str], alpha: float = 0.05
 ) -> pd.DataFrame:
-    """Every pair of ``tested`` (variants with count tables) on ``metric``: the difference of
-    seed ``means`` (better first), its paired bootstrap CI from the variants' seed-mean
-    ``draws``, the approximate-randomization p on per-sentence counts averaged over seeds, and
-    Holm's correction over these pairs."""
-    pooled = {v.label: mean_table(v.tables) for v in tested}
-    pairs = []
-    if tested:
-        n_pairs = len(tested) * (len(tested) - 1) // 2
-        test = RandomizationTest(
-            tested[0].tables[0].n_sentences, scoring, metric, randomization_trials(trials, n_pairs, alpha)
-        )
-    for i, first in enumerate(tested):
-        for second in tested[i + 1 :]:
-            a, b = sorted((first, second), key=lambda v: -means[v.label])  # a: the better mean
-            p = test.p_value(pooled[a.label], pooled[b.label])
-            low, high = np.percentile(draws[a.label] - draws[b.label], [2.5, 97.5])
-            delta = means[a.label] - means[b.label]
-            pairs.append({"better": a.label, "worse": b.label, "delta": delta, "ci_low": low, "ci_high": high, "p": p})
-    frame = pd.DataFrame(pairs, columns=["better", "worse", "delta", "ci_low", "ci_high", "p"])
-    frame["p_holm"] = holm_adjust(frame["p"]) if len(frame) else []
+    """Every pair on ``boot``'s metric, better seed mean first: the difference of seed means, its
+    two-level bootstrap CI and p (``p_bound``: the p is the floor, so at most that), Holm's
+    correction within the pair's family (``p_holm_bound``: it rests on a floor), ASO's ε_min
+    (`deepsig.aso` on the rows' `single_run_scores`, Bonferroni over the family, as deepsig
+    does), ``significant`` (p_holm < α) and ``beats`` (significant and ε_min < `ASO_THRESHOLD`)."""
+    columns = ["family", "better", "worse", "delta", "ci_low", "ci_high", "p", "p_bound", "p_holm", "p_holm_bound",
+               "eps_min", "significant", "beats"]  # fmt: skip
+    rows = []
+    for (first, second), family in zip(pairs, families, strict=True):
+        a, b = sorted((first, second), key=lambda label: -boot.mean(label))  # a: the better seed mean
+        result = boot.compare(a, b)
+        rows.append({"family": family, "better": a, "worse": b, "delta": result.delta, "ci_low": result.ci[0],
+                     "ci_high": result.ci[1], "p": result.p_value, "p_bound": result.at_floor})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns[:8])
+    size = frame.groupby("family")["p"].transform("size") if len(frame) else pd.Series(dtype=int)
+    frame["p_holm"], frame["p_holm_bound"] = np.nan, False
+    for _, members in frame.groupby("family").groups.items():
+        p = frame.loc[members, "p"].to_numpy()
+        adjusted = holm_adjust(p)
+        frame.loc[members, "p_holm"] = adjusted
+        # a Holm value rests on a floor when it would be lower with the floors at 0
+        floors = frame.loc[members, "p_bound"].to_numpy(dtype=bool)
+        frame.loc[members, "p_holm_bound"] = holm_adjust(np.where(floors, 0.0, p)) < adjusted
+    frame["eps_min"] = _aso(boot, frame, size)
     frame["significant"] = frame["p_holm"] < alpha
-    return frame
+    frame["beats"] = frame["significant"] & (frame["eps_min"] < ASO_THRESHOLD)
+    return frame[columns]
+
+
+def _aso(boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series) -> list[float]:
+    """ASO's ε_min of each pair (better over worse), two pairs at a time on the 2 cores."""
+    import deepsig
+    from joblib import Parallel, delayed
+
+    calls = [
+        delayed(deepsig.aso)(boot.single_run_scores(better), boot.single_run_scores(worse), confidence_level=0.95,
+                             num_comparisons=int(n), num_bootstrap_iterations=ASO_ITERATIONS, dt=ASO_DT,
+                             show_progress=False, seed=0)
+        for better, worse, n in zip(frame["better"], frame["worse"], size, strict=True)
+    ]  # fmt: skip
+    return [float(e) for e in Parallel(n_jobs=min(2, len(calls)) or 1)(calls)] if calls else []
 
 
 def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: set[str]) -> pd.DataFrame:
     """``table`` ordered and ranked within each encoder regime (frozen first, then fine-tuned):
-    ranked rows (provenance paper, prior, dev) by the headline's mean, each at 1 + the number of
-    ranked rows *of its regime* significantly better (``pairs``); then the unranked ones (oracle,
-    custom, or untested), with no rank. Rows of different regimes are tested, never ranked
-    against each other."""
+    ranked rows (provenance paper, prior, dev) by the headline's mean, each ranked by
+    `RANKING_RULE` (the ``beats`` of ``pairs`` in a ``ranked`` family); then the unranked ones
+    (oracle, custom, or untested), with no rank. Rows of different regimes are compared, never
+    ranked against each other."""
     if "regime" not in table:  # a table written before regimes: every row was frozen
         table = table.assign(regime="frozen")
     order = table.assign(
@@ -147,9 +191,9 @@ def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: s
     table = order.drop(columns=["_regime", "_unranked"]).reset_index(drop=True)
     ranked = set(table.loc[table["provenance"].isin(RANKED), "method"]) & tested
     regime = dict(zip(table["method"], table["regime"], strict=True))
-    significant = pairs["significant"].astype(str) == "True"  # a bool, or its text in a CSV
+    beats = pairs["beats"].astype(str) == "True"  # a bool, or its text in a CSV
     same = [regime.get(b) == regime.get(w) for b, w in zip(pairs["better"], pairs["worse"], strict=True)]
-    beaten = pairs[significant & pairs["better"].isin(ranked) & pd.Series(same, index=pairs.index, dtype=bool)]
-    beaten = beaten.groupby("worse").size()
+    deciding = pairs["better"].isin(ranked) & pairs["worse"].isin(ranked) & pd.Series(same, index=pairs.index)
+    beaten = pairs[beats & deciding].groupby("worse").size()
     table["rank"] = [1 + int(beaten.get(label, 0)) if label in ranked else pd.NA for label in table["method"]]
     return table

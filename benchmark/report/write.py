@@ -58,7 +58,7 @@ class ReportRequest:
     readme: Path | None = Path("reports", "README.md")
     force: bool = False  # rewrite the README block even if it would lose rows
     alpha: float = 0.05
-    trials: int = 1000  # randomization trials and bootstrap resamples
+    trials: int = 1000  # bootstrap resamples at least (more where a family needs them)
     runs: Path | None = None  # a published record to read instead of the store
 
 
@@ -124,7 +124,7 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             folder.mkdir(parents=True, exist_ok=True)
             name = section.protocol.name
             if "md" in request.formats:
-                (folder / f"{name}.md").write_text(render_markdown(section, plots, request.alpha, request.trials))
+                (folder / f"{name}.md").write_text(render_markdown(section, plots, request.alpha))
             if "csv" in request.formats:
                 section.table.to_csv(folder / f"{name}.csv", index=False, float_format=CSV_FLOATS)
                 section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False, float_format=CSV_FLOATS)
@@ -133,7 +133,7 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             for note in section.notes:
                 echo(f"note: {section.slug}: {note}")
             echo(f"{section.slug}: {len(section.variants)} rows from {sum(len(v.runs) for v in section.variants)} "
-                 f"runs, {len(section.pairs)} pairs tested")  # fmt: skip
+                 f"runs, {len(section.pairs)} pairs compared")  # fmt: skip
         for job in drawing:
             job.result()  # a failed plot fails the report before anything is moved into place
         if request.readme is not None and request.readme.is_file() and not request.force:
@@ -151,9 +151,9 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     tables = read_tables(request.out, echo)
     defaults = {protocol: table for (dataset, protocol), table in tables.items() if dataset == "embedded"}
     if defaults:
-        (request.out / "claims.md").write_text(render_claims(defaults))
+        (request.out / "claims.md").write_text(render_claims(defaults, request.alpha))
         written.append(request.out / "claims.md")
-    (request.out / "index.html").write_text(render_leaderboard(tables, request.out))
+    (request.out / "index.html").write_text(render_leaderboard(tables, request.out, request.alpha))
     (request.out / ".nojekyll").touch()  # GitHub Pages serves the .md and .csv files as they are
     written += [request.out / "index.html", request.out / ".nojekyll"]
     if request.readme is not None and request.readme.is_file():
@@ -173,7 +173,10 @@ def read_tables(out: Path, echo: Callable[[str], None] = print) -> dict[tuple[st
         table = pd.read_csv(path)
         pairs_path = path.with_name(f"{path.stem}_pairs.csv")
         pairs = pd.read_csv(pairs_path) if pairs_path.is_file() else pd.DataFrame(columns=["better", "worse"])
-        pairs["significant"] = pairs.get("significant", pd.Series(dtype=str)).astype(str) == "True"
+        if "beats" not in pairs and "significant" in pairs:  # written before ASO joined the ranking rule
+            pairs["beats"] = pairs["significant"]
+            echo(f"note: {pairs_path}: written before the ranking rule used ASO; ranks count its significant pairs")
+        pairs["beats"] = pairs.get("beats", pd.Series(dtype=str)).astype(str) == "True"
         if "provenance" not in table:
             table["provenance"] = [
                 _declared_by_name(label, v) for label, v in zip(table["method"], table["variant"], strict=True)
@@ -243,5 +246,5 @@ def _update_readme(
         return
     head, rest = text.split(README_START, 1)
     tail = rest.split(README_END, 1)[1]
-    request.readme.write_text(head + render_readme_block(tables, request.out, request.readme) + tail)
+    request.readme.write_text(head + render_readme_block(tables, request.out, request.readme, request.alpha) + tail)
     echo(f"{request.readme}: results block rewritten")

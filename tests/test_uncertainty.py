@@ -1,0 +1,99 @@
+"""Uncertainty that counts the seeds: the ranking rule on real runs (the published record and
+fresh seeds of a real method on the embedded test set)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import deepsig
+import numpy as np
+import pytest
+
+from benchmark.core.method import RANKED, Context
+from benchmark.core.registry import METHODS, PROTOCOLS
+from benchmark.evaluate import SeedBootstrap, count_table, match, token_counts
+from benchmark.report.collect import attach_predictions, group_runs, load_published
+from benchmark.report.stats import ASO_DT, ASO_ITERATIONS, ASO_THRESHOLD, compare_pairs, summarise
+from benchmark.run.published import read_record
+
+RECORD = Path(__file__).resolve().parents[1] / "reports" / "runs"
+
+
+@pytest.fixture(scope="module")
+def weak_typing(corpus):
+    """The published weak-typing section, summarised as `report --runs` does."""
+    runs, read = load_published(read_record(RECORD / "embedded" / "weak-typing"), str(RECORD), "embedded")
+    (section,), _ = group_runs(runs, {"embedded": corpus.sha256})
+    attach_predictions(section, list(corpus.split("test")), corpus.hierarchy, read)
+    summarise(section, trials=1000)
+    return section
+
+
+def _random_within_coarse_tables(corpus, seeds, tmp_path):
+    """Count tables of `random-within-coarse` (a real method whose runs differ only by their
+    seed) on the embedded weak-typing test set, one per seed."""
+    protocol = PROTOCOLS["weak-typing"]
+    test = list(corpus.split("test"))
+    train = protocol.train_view(corpus.split("train"), "train", corpus.hierarchy)
+    view = protocol.test_view(test, corpus.hierarchy)
+    gold = [span for sentence in test for span in sentence.spans]
+    lengths = [len(sentence.tokens) for sentence in test]
+    tables = []
+    for seed in seeds:
+        method = METHODS.get("random-within-coarse")().fit(train, train, Context(seed, tmp_path, tmp_path, None))
+        predicted = method.predict(view)
+        tables.append(count_table(match(gold, predicted, corpus.hierarchy), token_counts(gold, predicted, lengths),
+                                  corpus.hierarchy))  # fmt: skip
+    return tables
+
+
+def test_two_copies_of_a_row_that_differ_only_in_seeds_are_never_declared_different(corpus, tmp_path):
+    headline = PROTOCOLS["weak-typing"].headline
+    tables = _random_within_coarse_tables(corpus, range(1, 37), tmp_path)
+    scores = []
+    for trial in range(6):  # seeds 1-3 vs 4-6, 7-9 vs 10-12, ...; each trial on its own resamples
+        a, b = tables[6 * trial : 6 * trial + 3], tables[6 * trial + 3 : 6 * trial + 6]
+        boot = SeedBootstrap({"copy-a": a, "copy-b": b}, "typing", headline, resamples=1000, seed=trial)
+        pairs = compare_pairs(boot, [("copy-a", "copy-b")], ["ranked frozen"])
+        assert not pairs["beats"].any(), pairs.to_dict("records")
+        scores.append(boot.seed_scores["copy-a"])
+    assert np.std(np.concatenate(scores)) > 0.001  # the seeds do differ: there is something to mistake
+
+
+def test_a_real_difference_is_declared_and_the_family_is_the_ranked_rows_of_one_regime(weak_typing):
+    table, pairs = weak_typing.table.set_index("method"), weak_typing.pairs
+    real = pairs[(pairs["better"] == "eigproj") & (pairs["worse"] == "random-within-coarse")]
+    assert len(real) == 1
+    assert bool(real["beats"].iloc[0])
+    assert real["family"].iloc[0] == "ranked frozen"
+    ranked = [label for label in table.index if table.loc[label, "provenance"] in RANKED]
+    assert (pairs["family"] == "ranked frozen").sum() == len(ranked) * (len(ranked) - 1) // 2
+    unranked = set(table.index) - set(ranked)
+    assert unranked  # eigproj:test-picked is oracle: its pairs stand apart
+    apart = pairs[pairs["family"] == "apart"]
+    assert set(apart["better"]) | set(apart["worse"]) >= unranked
+    assert all(b in unranked or w in unranked for b, w in zip(apart["better"], apart["worse"], strict=True))
+    assert table.loc["random-within-coarse", "rank"] > 1
+    assert (table.loc[ranked, "rank"] >= 1).all()
+    assert table.loc[list(unranked), "rank"].isna().all()
+
+
+def test_eps_min_is_deepsigs_and_the_rows_interval_carries_the_seed_variance(weak_typing, corpus):
+    pairs = weak_typing.pairs
+    first = pairs.iloc[0]
+    tables = {v.label: v.tables for v in weak_typing.variants}
+    headline = PROTOCOLS["weak-typing"].headline
+    boot = SeedBootstrap(tables, "typing", headline, resamples=weak_typing.resamples)
+    family = int((pairs["family"] == first["family"]).sum())
+    expected = deepsig.aso(boot.single_run_scores(first["better"]), boot.single_run_scores(first["worse"]),
+                           confidence_level=0.95, num_comparisons=family, num_bootstrap_iterations=ASO_ITERATIONS,
+                           dt=ASO_DT, show_progress=False, seed=0)  # fmt: skip
+    assert first["eps_min"] == pytest.approx(expected)
+    assert ((pairs["eps_min"] < ASO_THRESHOLD) | ~pairs["beats"]).all()  # no row beats another without ASO
+    table = weak_typing.table.set_index("method")
+    width = table["ci_high"] - table["ci_low"]
+    sentence_width = table["sentence_ci_high"] - table["sentence_ci_low"]
+    assert (width >= sentence_width * 0.9).all()
+    # the row whose seeds spread most gets an interval wider than its sentences alone give
+    spread = table[f"{headline}_std"].idxmax()
+    assert width[spread] > 1.5 * sentence_width[spread]
