@@ -18,7 +18,7 @@ EPILOG = """examples:
   python -m benchmark run --method random-within-coarse --seeds 1 2 3
   python -m benchmark run --method gazetteer --set min_entity_ratio=0.5
   python -m benchmark run --method eigproj --variant tuned
-  python -m benchmark run --method all --seeds 1 2 3     # the whole comparison, resumable
+  python -m benchmark run --method all                   # the whole comparison (5 or 3 seeds a row), resumable
   python -m benchmark sweep --method tagger --protocol ner --grid encoder.layer=-1,3 --grid hidden=0,512
   python -m benchmark report                             # tables and plots in reports/
   python -m benchmark report --runs reports/runs --out /tmp/r   # the same, from the published runs
@@ -68,7 +68,7 @@ def _task_options(parser: argparse.ArgumentParser, seeds: str, force: str) -> No
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (TOML value); repeatable"
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="N", help=f"{seeds} (default: 1)")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="N", help=seeds)
     parser.add_argument("--force", action="store_true", help=force)
     _dataset_options(parser)
     _cache_option(parser)
@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a registered method (see `list`); several, or `all`, run a comparison: each method with "
         "its defaults and every variant, on every protocol it supports (or --protocol)",
     )
-    _task_options(run, "seeds, one run each", "rerun seeds that already finished with the same settings, data and code")
+    seeds = "seeds, one run each (default: 1; a comparison: 1-5 for frozen rows, 1-3 for fine-tuned ones)"
+    _task_options(run, seeds, "rerun seeds that already finished with the same settings, data and code")
     run.add_argument("--config", type=Path, metavar="FILE.toml", help="method settings as TOML key = value")
     run.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for CIs (default 1000)"
@@ -158,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         SWEEP_EPILOG,
     )
     sweep.add_argument("--method", required=True, metavar="NAME", help="a registered method (see `list`)")
-    _task_options(sweep, "seeds per point", "refit points that finished before")
+    _task_options(sweep, "seeds per point (default: 1)", "refit points that finished before")
     sweep.add_argument(
         "--grid", action="append", default=[], metavar="KEY=V1,V2", help="a setting and its values (TOML); repeatable"
     )
@@ -326,7 +327,7 @@ def _source(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.run.driver import run_plans
-    from benchmark.run.plan import RunRequest, comparison_requests, plan_run
+    from benchmark.run.plan import RunRequest, plan_comparison, plan_run
     from benchmark.run.tracking import check_reachable, tracking_uri
 
     if args.bootstrap < 0:
@@ -337,7 +338,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         variant=args.variant,
         source=_source(args),
-        seeds=tuple(args.seeds),
+        seeds=tuple(args.seeds or (1,)),
         config_file=args.config,
         settings=tuple(args.set),
         resamples=args.bootstrap,
@@ -350,7 +351,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.variant or args.set or args.config:
         raise BenchmarkError("--variant, --set and --config apply to one method; run that method alone")
-    plans = [plan_run(r) for r in comparison_requests(args.method, args.protocol, template)]
+    plans = plan_comparison(args.method, args.protocol, template, args.seeds)
     plans.sort(key=lambda plan: plan.regime != "frozen")  # the quick frozen rows first, fine-tuning last
     rows = run_plans(plans, _executor(args), _echo)
     table, failed, urls = [], 0, {}
@@ -431,7 +432,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         variant=args.variant,
         settings=tuple(args.set),
-        seeds=tuple(args.seeds),
+        seeds=tuple(args.seeds or (1,)),
         metric=args.metric,
         oracle=args.oracle,
         source=_source(args),

@@ -310,18 +310,19 @@ class PairedResult:
 
 class SeedBootstrap:
     """Two-level bootstrap of rows' seed means of one metric on one test set: trained models are a
-    sample (seeds) and so are the test sentences (Davison & Hinkley, 1997, §3.8, hierarchical data).
+    sample (seeds) and so are the test sentences.
 
-    Resample ``b`` draws the test sentences with replacement, the same draw for every row (rows
-    are paired through their sentences), and, for each row, ``k`` of its ``k`` seeds with
-    replacement, independently per row; its draw of the row's seed mean is the mean of the drawn
-    seeds' metric on those sentences. Before seeds are drawn, their deviations from the row's mean
-    (on each resample) are scaled by sqrt(k / (k - 1)), so the seeds' part of a draw's variance is
-    s² / k with ``s`` their sample standard deviation (the plain bootstrap gives (k - 1)/k of it:
-    a third too little with 3 seeds). A row of one seed has no seed variance to draw.
+    Sentences: resample ``b`` draws the test sentences with replacement, the same draw for every
+    row (rows are paired through their sentences); each seed of a row is scored on it, and the
+    row's seeds-fixed draw is their mean. Seeds: a draw adds ``s / sqrt(k) * T`` with ``s`` the
+    sample standard deviation of the row's ``k`` seed scores and ``T`` a Student-t variate of
+    ``k - 1`` degrees of freedom, independently per row: the sampling distribution of a mean of
+    ``k`` normal scores, whose tails a resample of 3 or 5 seeds cannot give (3 seeds have 10
+    distinct resampled means, all inside their range). A row of one seed has no seed variance
+    to draw: its draws hold the seeds fixed.
 
-    A row's seed ``i`` is scored on resample ``i`` in `single_run_scores`: one score per seed that
-    carries both the seed's and the sentences' variance (what `deepsig.aso` compares).
+    `single_run_scores` gives one score per seed that carries both the seed's and the
+    sentences' variance (seed ``i`` on resample ``i``): what `deepsig.aso` compares.
     """
 
     def __init__(
@@ -369,18 +370,15 @@ class SeedBootstrap:
         return float(self.seed_scores[label].mean())
 
     def draws(self, label: str) -> np.ndarray:
-        """The row's two-level bootstrap draws of its seed mean (seeds and sentences resampled)."""
+        """The row's two-level draws of its seed mean (seeds and sentences)."""
         if label not in self._draws:
-            per_seed = self.per_seed[label]
-            k = len(per_seed)
-            if k == 1:
-                self._draws[label] = per_seed[0]
-            else:
-                center = per_seed.mean(axis=0)
-                scaled = center + np.sqrt(k / (k - 1)) * (per_seed - center)
+            k = len(self.per_seed[label])
+            draws = self.sentence_draws(label)
+            if k > 1:
+                spread = float(np.std(self.seed_scores[label], ddof=1)) / np.sqrt(k)
                 rng = np.random.default_rng([self.seed, zlib.crc32(label.encode())])  # a row's own stream
-                drawn = rng.integers(0, k, size=(self.resamples, k))
-                self._draws[label] = scaled[drawn, np.arange(self.resamples)[:, None]].mean(axis=1)
+                draws = draws + spread * rng.standard_t(k - 1, size=self.resamples)
+            self._draws[label] = draws
         return self._draws[label]
 
     def sentence_draws(self, label: str) -> np.ndarray:

@@ -198,6 +198,16 @@ def test_comparison_covers_variants():
     assert ("weak-typing", "no-pretrain") not in cofee
 
 
+def test_a_comparison_runs_5_seeds_of_a_frozen_row_and_3_of_a_fine_tuned_one():
+    from benchmark.run.plan import plan_comparison
+
+    plans = {(p.label, p.protocol.name): p.seeds for p in plan_comparison(["tagger"], "ner", RunRequest(method="all"))}
+    assert plans[("tagger", "ner")] == (1, 2, 3, 4, 5)
+    assert plans[("tagger:finetune", "ner")] == (1, 2, 3)
+    chosen = plan_comparison(["tagger"], "ner", RunRequest(method="all"), seeds=[7, 8])
+    assert {p.seeds for p in chosen} == {(7, 8)}  # --seeds applies to every row
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -306,3 +306,34 @@ def test_cluster_quality_scores_matched_predictions_against_gold_fine_types():
     assert cluster_quality(gold, gold) == {}  # no clusters: no cluster metrics
     metrics = evaluate(gold, perfect, [6, 4], FEWNERD, "spans", resamples=0).metrics
     assert metrics["clusters/nmi"] == 1.0
+
+
+@pytest.mark.slow
+def test_seed_bootstrap_is_calibrated_when_whole_rows_shift_from_seed_to_seed(corpus):
+    """Two rows drawn alike (each seed keeps a random share of the gold spans: a whole-row shift
+    of several points from seed to seed) are declared different at most about α of the time
+    (resampling the 3 seeds instead declared 11 % of 200 such pairs); the interval's seed part has
+    the t-interval's width (3 seeds: 4.3 standard errors, not 2)."""
+    from scipy import stats
+
+    sentences = corpus.splits["test"][:1500]
+    lengths = [len(s.tokens) for s in sentences]
+    gold = [span for s in sentences for span in s.spans]
+    rng = np.random.default_rng(0)
+
+    def row(k):
+        shares = np.clip(rng.normal(0.8, 0.08, k), 0, 1)
+        kept = [gold[: int(len(gold) * share)] for share in shares]
+        return [count_table(match(gold, p, FEWNERD), token_counts(gold, p, lengths), FEWNERD) for p in kept]
+
+    trials, declared = 200, 0
+    for trial in range(trials):
+        boot = SeedBootstrap({"a": row(3), "b": row(3)}, "spans", "fine/micro_f1", resamples=400, seed=trial)
+        declared += boot.compare("a", "b").p_value < 0.05
+        if trial == 0:
+            low, high = boot.interval("a")
+            sentence_low, sentence_high = boot.interval("a", sentences_only=True)
+            seed_part = 2 * stats.t.ppf(0.975, 2) * np.std(boot.seed_scores["a"], ddof=1) / np.sqrt(3)
+            expected = np.hypot(sentence_high - sentence_low, seed_part)
+            assert 0.75 * expected < high - low < 1.3 * expected
+    assert declared / trials <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / trials)  # α plus 2 Monte Carlo errors: 0.081

@@ -117,16 +117,18 @@ def test_aggregation_ranks_and_significance_on_known_numbers(synthetic, tmp_path
     assert ranks == ["1", "2", "2", "", "", ""]
     assert [table[m]["provenance"] for m in ("perfect", "peeked", "by-hand")] == ["prior", "oracle", "custom"]
     order = list(table)
-    assert order.index("peeked") > order.index("lost")
-    assert order.index("by-hand") > order.index("lost")
+    assert order[:3] == ["perfect", "noisy-copy", "noisy"]  # the ranked rows first
+    assert set(order[3:]) == {"lost", "peeked", "by-hand"}  # then the unranked: one seed, oracle, custom
     pairs = _csv(tmp_path / "reports/embedded/typing_pairs.csv")
     copies = next(p for p in pairs if {p["better"], p["worse"]} == {"noisy", "noisy-copy"})
-    assert float(copies["p"]) == 1.0
-    assert copies["significant"] == "False"
+    assert float(copies["delta"]) == 0.0  # the same predictions: only the seed draws differ
+    assert float(copies["p"]) > 0.5
+    assert (copies["significant"], copies["beats"], copies["family"]) == ("False", "False", "ranked frozen")
     versus = next(p for p in pairs if p["better"] == "perfect" and p["worse"] == "noisy")
-    assert versus["significant"] == "True"
+    assert (versus["significant"], versus["beats"]) == ("True", "True")
     assert float(versus["delta"]) == pytest.approx(1 - statistics.fmean(known["noisy"]))
-    assert any(p["better"] == "peeked" and p["worse"] == "noisy" for p in pairs)  # oracle pairs still tested
+    peeked = next(p for p in pairs if p["better"] == "peeked" and p["worse"] == "noisy")  # oracle pairs compared
+    assert peeked["family"] == "apart"
     assert len(pairs) == 10  # `lost` has no predictions: not tested
 
     assert any("lost" in n and "has no predictions" in n for n in notes)
@@ -227,26 +229,39 @@ def test_each_regime_is_ranked_on_its_own(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     tracker = Tracker("embedded/typing", uri)
     gold = [s for sentence in corpus.split("test") for s in sentence.spans]
-    log_run(tracker, corpus, gold, "tuned", 1, gold, regime="finetuned")
-    log_run(tracker, corpus, gold, "tuned-worse", 1, wrong_first(gold, 3000, corpus.hierarchy), regime="finetuned")
-    log_run(tracker, corpus, gold, "frozen-good", 1, wrong_first(gold, 1000, corpus.hierarchy))  # no regime tag
-    log_run(tracker, corpus, gold, "frozen-bad", 1, wrong_first(gold, 2000, corpus.hierarchy), regime="frozen")
+    for seed in (1, 2, 3):  # three seeds a row (one seed is never ranked); frozen-good has no regime tag
+        jitter = 50 * seed
+        log_run(tracker, corpus, gold, "tuned", seed, wrong_first(gold, jitter, corpus.hierarchy), regime="finetuned")
+        log_run(tracker, corpus, gold, "tuned-worse", seed, wrong_first(gold, 3000 + jitter, corpus.hierarchy),
+                regime="finetuned")  # fmt: skip
+        log_run(tracker, corpus, gold, "frozen-good", seed, wrong_first(gold, 1000 + jitter, corpus.hierarchy))
+        log_run(tracker, corpus, gold, "frozen-bad", seed, wrong_first(gold, 2000 + jitter, corpus.hierarchy),
+                regime="frozen")  # fmt: skip
+    log_run(tracker, corpus, gold, "one-seed", 1, wrong_first(gold, 1500, corpus.hierarchy), regime="frozen")
     write_reports(ReportRequest(out=tmp_path / "reports", readme=None, trials=200), lambda _: None)
     table = _csv(tmp_path / "reports/embedded/typing.csv")
     assert [(r["method"], r["regime"], r["rank"]) for r in table] == [
-        ("frozen-good", "frozen", "1"), ("frozen-bad", "frozen", "2"),
+        ("frozen-good", "frozen", "1"), ("frozen-bad", "frozen", "2"), ("one-seed", "frozen", ""),
         ("tuned", "finetuned", "1"), ("tuned-worse", "finetuned", "2"),
     ]  # fmt: skip
     pairs = _csv(tmp_path / "reports/embedded/typing_pairs.csv")
-    assert {"better": "tuned", "worse": "frozen-good"}.items() <= next(
-        p for p in pairs if {p["better"], p["worse"]} == {"tuned", "frozen-good"}
-    ).items()
+    across = next(p for p in pairs if {p["better"], p["worse"]} == {"tuned", "frozen-good"})
+    assert {"better": "tuned", "worse": "frozen-good", "family": "apart", "beats": "True"}.items() <= across.items()
+    families = {(p["better"], p["worse"]): p["family"] for p in pairs}
+    assert families[("frozen-good", "frozen-bad")] == "ranked frozen"
+    assert families[("tuned", "tuned-worse")] == "ranked finetuned"
+    assert families[("frozen-good", "one-seed")] == "apart"  # one seed: no seed variance, not in the family
+    assert sum(f == "ranked frozen" for f in families.values()) == 1  # its family: the ranked pairs only
     markdown = (tmp_path / "reports/embedded/typing.md").read_text()
     assert "| regime" in markdown
     assert "each regime is ranked on its own" in markdown
     assert ">regime</th>" in (tmp_path / "reports/index.html").read_text()
     write_reports(ReportRequest(out=tmp_path / "frozen", readme=None, regime="frozen", trials=200), lambda _: None)
-    assert [r["method"] for r in _csv(tmp_path / "frozen/embedded/typing.csv")] == ["frozen-good", "frozen-bad"]
+    assert [r["method"] for r in _csv(tmp_path / "frozen/embedded/typing.csv")] == [
+        "frozen-good",
+        "frozen-bad",
+        "one-seed",
+    ]
 
 
 def test_filters_that_match_nothing_write_nothing(synthetic, tmp_path, monkeypatch):
@@ -290,7 +305,7 @@ def test_enough_resamples_that_holm_reaches_far_below_alpha():
         resamples = bootstrap_resamples(1000, family, 0.05)
         floor = 2 / (resamples + 1)  # the smallest two-sided bootstrap p
         assert resamples >= 20 * family / 0.05
-        assert family * floor <= 0.05 / 10  # the smallest Holm-adjusted p sits a tenth of alpha below it
+        assert family * floor <= 0.05 / 10  # the smallest Holm-adjusted p can reach alpha / 10
 
 
 def test_the_regenerate_command_names_the_methods_and_seeds_the_rows_have():
@@ -307,6 +322,12 @@ def test_the_regenerate_command_names_the_methods_and_seeds_the_rows_have():
     assert runs_command([table.iloc[3:]], ["weak-typing"], "supervised") == (
         "python -m benchmark run --method cofee --dataset supervised --seeds 1"
     )
+    # every row with its regime's comparison seeds: the comparison's own default, no --seeds
+    regular = pd.DataFrame({"method": [*list(rows), "tagger:finetune"], "seed_list": ["1 2 3 4 5"] * 4 + ["1 2 3"],
+                            "regime": ["frozen"] * 4 + ["finetuned"]})  # fmt: skip
+    assert runs_command([regular], ["weak-typing"]) == "python -m benchmark run --method all"
+    regular.loc[4, "seed_list"] = "1 2 3 4 5"  # a fine-tuned row with 5 seeds: not the default
+    assert runs_command([regular], ["weak-typing"]).endswith("--seeds 1 2 3 4 5")
 
 
 def test_holm_adjustment():

@@ -277,12 +277,12 @@ def load_gold_corpus(name: str, data_dir: Path | None, verify: bool = True) -> C
 def gold_split(section: Section, corpus: Corpus | BenchmarkError) -> list[Sentence] | None:
     """The test sentences of the section's dataset, or None (with a note) if they cannot be had."""
     if isinstance(corpus, BenchmarkError):
-        section.notes.append(f"test gold unavailable ({corpus}): runs not re-scored, no significance tests, no plots")
+        section.notes.append(f"test gold unavailable ({corpus}): runs not re-scored, no paired comparisons, no plots")
         return None
     if corpus.sha256 != section.dataset_sha256:
         section.notes.append(
             f"the runs used data {section.dataset_sha256[:12]}, the loadable {section.dataset} is "
-            f"{corpus.sha256[:12]}: runs not re-scored, no significance tests, no plots"
+            f"{corpus.sha256[:12]}: runs not re-scored, no paired comparisons, no plots"
         )
         return None
     return list(corpus.split("test"))
@@ -316,7 +316,7 @@ def attach_predictions(
                 why = "has no predictions" if found is None else "predicts spans outside the test sentences"
                 section.notes.append(
                     f"{variant.label}: run {original_id(run)} (seed {run['tags.seed']}) {why}; the row shows the "
-                    "metrics its runs logged, and is left out of significance tests and plots"
+                    "metrics its runs logged, and is left out of paired comparisons and plots"
                 )
                 break
             predictions.append(found)

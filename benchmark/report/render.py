@@ -37,20 +37,29 @@ def has_finetuned(table: pd.DataFrame) -> bool:
 
 def runs_command(tables: Iterable[pd.DataFrame], protocols: Iterable[str], dataset: str = "embedded") -> str:
     """The `run` command that makes the runs ``tables`` show: ``--method all`` when they have rows
-    of every method that runs one of ``protocols``, else their methods by name, and every seed
+    of every method that runs one of ``protocols``, else their methods by name, and ``--seeds``
+    unless every row has its regime's comparison seeds (`COMPARISON_SEEDS`), then every seed
     their rows have."""
+    from benchmark.run.plan import COMPARISON_SEEDS
+
     tables, protocols = list(tables), set(protocols)
     methods = {label.split(":")[0].split(" ")[0] for table in tables for label in table["method"]}
     wanted = {name for name in METHODS.names() if METHODS.get(name).protocols & protocols}
-    seeds = {
-        int(seed)
+    rows = [
+        (str(regime), tuple(int(seed) for seed in str(cell).split()))
         for table in tables
-        for cell in table.get("seed_list", pd.Series(dtype=str)).dropna()
-        for seed in str(cell).split()
-    }
+        for regime, cell in zip(
+            table.get("regime", pd.Series("frozen", index=table.index)),
+            table.get("seed_list", pd.Series("", index=table.index)).fillna(""),
+            strict=True,
+        )
+    ]
+    seeds = sorted({seed for _, row_seeds in rows for seed in row_seeds})
+    comparison = wanted <= methods or len(methods) > 1  # one method alone runs with seed 1 by default
+    default = comparison and all(COMPARISON_SEEDS.get(regime) == row_seeds for regime, row_seeds in rows)
     words = ["python", "-m", "benchmark", "run", "--method", *(["all"] if wanted <= methods else sorted(methods))]
     words += ["--dataset", dataset] if dataset != "embedded" else []
-    words += ["--seeds", *map(str, sorted(seeds))] if seeds else []
+    words += ["--seeds", *map(str, seeds)] if seeds and not default else []
     return " ".join(words)
 
 
@@ -134,8 +143,8 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05) -> 
         "",
         MARKS_SENTENCE + (f" {REGIME_SENTENCE}" if has_finetuned(table) else ""),
         "",
-        f"*rank*: {RANKING_RULE} (α = {alpha}); rows that no row beats share rank 1, and two rows that do not beat "
-        "each other may still differ in rank. "
+        f"*rank*: {RANKING_RULE} (α = {alpha}); rows that no ranked row of their regime beats share rank 1, and two "
+        "rows that do not beat each other may still differ in rank. "
         f"*95% CI*: of the seed mean, {_bootstrap_sentence(section)} "
         f"*seeds*: trained runs in the row. *s/seed*: {SECONDS_SENTENCE}",
     ]
@@ -163,8 +172,8 @@ PAIRS_SENTENCE = (
     "correction within the pair's family, and ASO's ε_min (Dror et al. 2019, computed by `deepsig` on one score per "
     "seed: seed *i* on bootstrap resample *i*, so each score carries the seed's and the sentences' variance; "
     f"Bonferroni over the family, as deepsig does). *beats*: p (Holm) < α and ε_min < {ASO_THRESHOLD}. Only the "
-    "ranking pairs (two ranked rows of one regime) decide ranks; the other pairs (an oracle, custom or untested row, "
-    "or two regimes) form a family of their own."
+    "ranking pairs (two ranked rows of one regime) decide ranks; the other pairs (an oracle, custom or one-seed "
+    "row, or two regimes) form a family of their own."
 )
 
 
@@ -209,7 +218,8 @@ def _scoring_sentence(section: Section) -> str:
         versions = sorted({v.removeprefix("logged by evaluator ") for v in logged})
         text += (
             f" Rows marked {LOGGED_MARK} kept no predictions: they show the metrics their runs logged (evaluator "
-            f"{', '.join(versions)}) and take no part in paired comparisons or plots."
+            f"{', '.join(versions)}), no CI (the CSV's `sentence_ci_*` average their runs' own sentence-bootstrap "
+            "CIs) and take no part in paired comparisons or plots."
         )
     return text
 

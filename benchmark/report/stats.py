@@ -5,6 +5,7 @@ correction within its family, ASO's ε_min from `deepsig`), and the ranks by `RA
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,10 +32,13 @@ ASO_THRESHOLD = 0.2
 #: (`python scripts/bench_aso.py`, measured while a training job shared the 2 cores)
 ASO_ITERATIONS, ASO_DT = 500, 0.05
 #: how many resamples per family member and α: 20 × |family| / α puts the Holm-adjusted floor of
-#: the smallest p (2 / resamples × |family|) a tenth of α below it
+#: the smallest p (2 / resamples × |family|) at or below α / 10
 FLOOR_FACTOR = 20
+#: the fewest seeds a ranked row has
+MIN_RANKED_SEEDS = 2
 RANKING_RULE = (
-    "a row's rank is 1 + the number of ranked rows of its regime that beat it, where A beats B when A's seed mean "
+    f"a row's rank is 1 + the number of ranked rows (provenance paper, prior or dev; {MIN_RANKED_SEEDS} seeds or "
+    "more) of its regime that beat it, where A beats B when A's seed mean "
     "is higher, the two-level bootstrap p of the difference is below α after Holm's correction over that regime's "
     f"ranked pairs, and ASO's ε_min (deepsig) is below {ASO_THRESHOLD}"
 )
@@ -46,11 +50,18 @@ def bootstrap_resamples(trials: int, family: int, alpha: float) -> int:
     return max(trials, math.ceil(FLOOR_FACTOR * family / alpha))
 
 
+def rankable(table: pd.DataFrame) -> pd.Series:
+    """The rows a table may rank: honestly chosen settings (provenance paper, prior or dev) and at
+    least `MIN_RANKED_SEEDS` seeds (one seed has no seed variance to test)."""
+    seeds = table["seeds"] if "seeds" in table else pd.Series(MIN_RANKED_SEEDS, index=table.index)
+    return table["provenance"].isin(RANKED) & (seeds.astype(int) >= MIN_RANKED_SEEDS)
+
+
 def family_of(better: str, worse: str, table: pd.DataFrame) -> str:
-    """A pair's multiple-comparison family: ``ranked <regime>`` for two ranked rows of one regime
+    """A pair's multiple-comparison family: ``ranked <regime>`` for two rankable rows of one regime
     (the pairs that decide ranks), else ``apart`` (an unranked row, or two regimes)."""
-    row = table.set_index("method")
-    ranked = row.loc[[better, worse], "provenance"].isin(RANKED).all()
+    row = table.assign(_rankable=rankable(table)).set_index("method")
+    ranked = row.loc[[better, worse], "_rankable"].all()
     regimes = set(row.loc[[better, worse], "regime"])
     return f"ranked {regimes.pop()}" if ranked and len(regimes) == 1 else "apart"
 
@@ -153,19 +164,18 @@ def compare_pairs(
         # a Holm value rests on a floor when it would be lower with the floors at 0
         floors = frame.loc[members, "p_bound"].to_numpy(dtype=bool)
         frame.loc[members, "p_holm_bound"] = holm_adjust(np.where(floors, 0.0, p)) < adjusted
-    frame["eps_min"] = _aso(boot, frame, size)
+    frame["eps_min"] = _aso(boot, frame, size, alpha)
     frame["significant"] = frame["p_holm"] < alpha
     frame["beats"] = frame["significant"] & (frame["eps_min"] < ASO_THRESHOLD)
     return frame[columns]
 
 
-def _aso(boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series) -> list[float]:
+def _aso(boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series, alpha: float) -> list[float]:
     """ASO's ε_min of each pair (better over worse), two pairs at a time on the 2 cores."""
-    import deepsig
     from joblib import Parallel, delayed
 
     calls = [
-        delayed(deepsig.aso)(boot.single_run_scores(better), boot.single_run_scores(worse), confidence_level=0.95,
+        delayed(_eps_min)(boot.single_run_scores(better), boot.single_run_scores(worse), confidence_level=1 - alpha,
                              num_comparisons=int(n), num_bootstrap_iterations=ASO_ITERATIONS, dt=ASO_DT,
                              show_progress=False, seed=0)
         for better, worse, n in zip(frame["better"], frame["worse"], size, strict=True)
@@ -173,23 +183,33 @@ def _aso(boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series) -> list[floa
     return [float(e) for e in Parallel(n_jobs=min(2, len(calls)) or 1)(calls)] if calls else []
 
 
+def _eps_min(scores_a: np.ndarray, scores_b: np.ndarray, **options: object) -> float:
+    """`deepsig.aso`, quiet about two identical score sets (it warns, and takes their violation
+    ratio as 0.5)."""
+    import deepsig
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Division by zero encountered in violation ratio", UserWarning)
+        return float(deepsig.aso(scores_a, scores_b, **options))
+
+
 def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: set[str]) -> pd.DataFrame:
     """``table`` ordered and ranked within each encoder regime (frozen first, then fine-tuned):
-    ranked rows (provenance paper, prior, dev) by the headline's mean, each ranked by
-    `RANKING_RULE` (the ``beats`` of ``pairs`` in a ``ranked`` family); then the unranked ones
-    (oracle, custom, or untested), with no rank. Rows of different regimes are compared, never
+    `rankable` rows by the headline's mean, each ranked by `RANKING_RULE` (the ``beats`` of
+    ``pairs`` between two of them of one regime); then the unranked ones (oracle, custom, one
+    seed, or no predictions), with no rank. Rows of different regimes are compared, never
     ranked against each other."""
     if "regime" not in table:  # a table written before regimes: every row was frozen
         table = table.assign(regime="frozen")
     order = table.assign(
         _regime=table["regime"].map({r: i for i, r in enumerate(REGIMES)}).fillna(len(REGIMES)),
-        _unranked=~table["provenance"].isin(RANKED),
+        _unranked=~rankable(table),
     )
     order = order.sort_values(
         ["_regime", "_unranked", f"{headline}_mean"], ascending=[True, True, False], kind="stable"
     )
     table = order.drop(columns=["_regime", "_unranked"]).reset_index(drop=True)
-    ranked = set(table.loc[table["provenance"].isin(RANKED), "method"]) & tested
+    ranked = set(table.loc[rankable(table), "method"]) & tested
     regime = dict(zip(table["method"], table["regime"], strict=True))
     beats = pairs["beats"].astype(str) == "True"  # a bool, or its text in a CSV
     same = [regime.get(b) == regime.get(w) for b, w in zip(pairs["better"], pairs["worse"], strict=True)]

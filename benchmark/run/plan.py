@@ -221,6 +221,21 @@ def plan_run(request: RunRequest) -> RunPlan:
     )
 
 
+#: a comparison's seeds per encoder regime (`run --method all` without --seeds): a frozen row
+#: costs seconds to minutes a seed, so 5 seeds measure its spread; a fine-tuned seed costs 10 to
+#: 50 minutes on 2 cores, so 3
+COMPARISON_SEEDS = {"frozen": (1, 2, 3, 4, 5), "finetuned": (1, 2, 3)}
+
+
+def plan_comparison(
+    methods: Sequence[str], protocol: str | None, template: RunRequest, seeds: Sequence[int] | None = None
+) -> list[RunPlan]:
+    """The checked rows of `comparison_requests`, each with ``seeds``, or by default its regime's
+    `COMPARISON_SEEDS`."""
+    plans = [plan_run(replace(r, seeds=tuple(seeds or (1,)))) for r in comparison_requests(methods, protocol, template)]
+    return plans if seeds else [replace(plan, seeds=COMPARISON_SEEDS[plan.regime]) for plan in plans]
+
+
 def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:
     """Every named method (``all``: every registered one) with its defaults and each of its
     variants that applies, on ``protocol`` or, if None, on every protocol it supports."""
