@@ -97,3 +97,19 @@ def test_eps_min_is_deepsigs_and_the_rows_interval_carries_the_seed_variance(wea
     # the row whose seeds spread most gets an interval wider than its sentences alone give
     spread = table[f"{headline}_std"].idxmax()
     assert width[spread] > 1.5 * sentence_width[spread]
+
+
+def test_holm_runs_within_each_family_and_a_p_at_the_floor_prints_as_a_bound(weak_typing):
+    from benchmark.report.render import p_text
+
+    pairs, floor = weak_typing.pairs, 2 / (weak_typing.resamples + 1)
+    for _, family in pairs.groupby("family"):
+        smallest = family["p"].idxmin()
+        assert family.loc[smallest, "p_holm"] == pytest.approx(min(1.0, len(family) * family.loc[smallest, "p"]))
+        assert (family["p_holm"] >= family["p"]).all()
+    at_floor = pairs[pairs["p_bound"]]
+    assert len(at_floor)  # 17-point gaps reach the floor
+    assert np.allclose(at_floor["p"], floor)
+    assert at_floor["p_holm_bound"].all()  # the smallest p of their families: Holm's value rests on the floor
+    assert p_text(at_floor["p"].iloc[0], True).startswith("≤ ")
+    assert weak_typing.resamples >= 20 * (pairs["family"] == "ranked frozen").sum() / 0.05
