@@ -44,8 +44,9 @@ CHUNK = 50_000  # words per forward pass outside training
 @dataclass(frozen=True)
 class CofeeConfig:
     """The paper's Algorithm 1 on the CoFEE-BERT backbone (a token tagger), over frozen encoder
-    features with a trainable ReLU layer. δ = 0.1 and K = the number of fine types are the
-    paper's best values; epochs, γ, the layer size and the dictionary share are our choices (the
+    features with a trainable ReLU layer. δ = 0.1 (the low end of the paper's search, 0.1-0.5)
+    and K = the number of fine types (the centre of its search, K - 2 to K + 2, both tuned on dev
+    there and fixed here); epochs, γ, the layer size and the dictionary share are our choices (the
     paper gives none). ``setting=weak`` tags coarse types without any fine label (Table 3);
     ``supervised`` fine-tunes the pre-trained model on fine labels (Table 2). ``gazetteer`` is
     NEE's dictionary (the `gazetteer` method's settings): half the distinct training entity
