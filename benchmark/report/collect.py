@@ -134,6 +134,7 @@ class Section:
     table: pd.DataFrame | None = None
     pairs: pd.DataFrame | None = None
     resamples: int = 0  # the two-level bootstrap's resamples (`benchmark.report.stats.summarise`)
+    seeds: pd.DataFrame | None = None  # one line per seed run (`benchmark.report.stats.seed_table`)
 
     @property
     def slug(self) -> str:

@@ -168,8 +168,9 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path, a
         f'<p class="note">{html.escape(MARKS_SENTENCE)} {regimes}Rank: {html.escape(RANKING_RULE)} '
         f"(α = {alpha}; every pair is in the full report); 95% CI of the seed mean, resampling seeds and test "
         "sentences; seeds: trained runs per row; "
-        f"{MISSING}: not available for that row (best epoch: the method trains no network, or its runs predate "
-        "learning curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check); "
+        f"{MISSING}: not available for that row (best epoch: its runs logged none — the method trains no network, "
+        "trains one inside a stage with no learning curve, as eigproj's coarse tagger, or its runs predate learning "
+        "curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check); "
         f"s/seed: {html.escape(SECONDS_SENTENCE.replace('`', ''))} "
         f"{LOGGED_MARK}: the run kept no predictions, its logged metrics are "
         "shown. Hover a row for its command; click a column to sort.</p>",

@@ -157,6 +157,8 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05) -> 
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{name[:-4]}]({protocol.name}/{name})" for name in plots]
+    if section.seeds is not None and len(section.seeds):
+        lines += ["", "## Seed runs", "", SEEDS_SENTENCE, "", seeds_markdown(section.seeds)]
     lines += ["", "## Commands", ""]
     lines += [f"- {r['method']}: `{r['command']} --seeds {r['seed_list']}`" for r in table.to_dict("records")]
     if section.notes:
@@ -175,6 +177,30 @@ PAIRS_SENTENCE = (
     "ranking pairs (two ranked rows of one regime) decide ranks; the other pairs (an oracle, custom or one-seed "
     "row, or two regimes) form a family of their own."
 )
+
+
+#: what the Seed runs table holds
+SEEDS_SENTENCE = (
+    "Every seed run of the table: its fit and predict seconds (wall clock), the cores other processes kept busy "
+    f"meanwhile (`time/other_cpu_share` × `time/cpu_count`; above {SHARED_ABOVE} the seed shared the machine and "
+    "its seconds stay out of *s/seed*) and the epoch it kept (`best_epoch`; — where the run logged none). Also in "
+    "`<protocol>_seeds.csv`."
+)
+
+
+def seeds_markdown(seeds: pd.DataFrame) -> str:
+    """The Seed runs table: one line per seed run."""
+
+    def number(value: object, digits: int) -> str:
+        return "—" if pd.isna(value) else f"{float(value):.{digits}f}"
+
+    rows = [
+        [r["method"], str(r["seed"]), number(r["fit_seconds"], 1), number(r["predict_seconds"], 1),
+         number(r["other_cores"], 2), number(r["best_epoch"], 0)]
+        for r in seeds.to_dict("records")
+    ]  # fmt: skip
+    headers = ["method", "seed", "fit (s)", "predict (s)", "other cores", "best epoch"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def _bootstrap_sentence(section: Section) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 from benchmark.core.method import RANKED, REGIMES
 from benchmark.evaluate import P_AT_K, SeedBootstrap, holm_adjust
 from benchmark.report.claims import CLAIMS
-from benchmark.report.collect import Section
+from benchmark.report.collect import Section, Variant
 from benchmark.run.cpu import SHARED_ABOVE
 from benchmark.seeds import summarise_seeds
 
@@ -124,7 +124,29 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         table.loc[at, ["sentence_ci_low", "sentence_ci_high"]] = boot.interval(v.label, sentences_only=True)
     pairs_frame = compare_pairs(boot, pairs, list(families), alpha)
     section.table = rank_rows(table, pairs_frame, headline, {v.label for v in tested})
+    section.seeds = seed_table(section.variants, section.table["method"])
     section.pairs = pairs_frame.sort_values(["family", "better", "worse"]).reset_index(drop=True)
+
+
+def seed_table(variants: Sequence[Variant], order: Sequence[str]) -> pd.DataFrame:
+    """One line per seed run, rows in the table's ``order``: its headline-free facts (seconds to
+    fit and predict, the cores other processes kept busy meanwhile, the epoch it kept)."""
+    by_label = {v.label: v for v in variants}
+    lines = []
+    for label in order:
+        for run in by_label[label].runs.to_dict("records"):
+            shared, cpus = run.get("metrics.time/other_cpu_share"), run.get("metrics.time/cpu_count")
+            lines.append({
+                "method": label,
+                "seed": int(run["tags.seed"]),
+                "fit_seconds": run.get("metrics.time/fit_seconds", np.nan),
+                "predict_seconds": run.get("metrics.time/predict_seconds", np.nan),
+                "other_cores": shared * cpus if pd.notna(shared) and pd.notna(cpus) else np.nan,
+                "best_epoch": run.get("metrics.best_epoch", np.nan),
+            })  # fmt: skip
+    return pd.DataFrame(
+        lines, columns=["method", "seed", "fit_seconds", "predict_seconds", "other_cores", "best_epoch"]
+    )
 
 
 def unshared_seconds(runs: pd.DataFrame) -> tuple[float, int]:

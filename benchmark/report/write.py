@@ -128,6 +128,7 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             if "csv" in request.formats:
                 section.table.to_csv(folder / f"{name}.csv", index=False, float_format=CSV_FLOATS)
                 section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False, float_format=CSV_FLOATS)
+                section.seeds.to_csv(folder / f"{name}_seeds.csv", index=False, float_format=CSV_FLOATS)
             if "tex" in request.formats:
                 (folder / f"{name}.tex").write_text(render_latex(section))
             for note in section.notes:
