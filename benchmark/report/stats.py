@@ -57,13 +57,12 @@ def rankable(table: pd.DataFrame) -> pd.Series:
     return table["provenance"].isin(RANKED) & (seeds.astype(int) >= MIN_RANKED_SEEDS)
 
 
-def family_of(better: str, worse: str, table: pd.DataFrame) -> str:
-    """A pair's multiple-comparison family: ``ranked <regime>`` for two rankable rows of one regime
-    (the pairs that decide ranks), else ``apart`` (an unranked row, or two regimes)."""
-    row = table.assign(_rankable=rankable(table)).set_index("method")
-    ranked = row.loc[[better, worse], "_rankable"].all()
-    regimes = set(row.loc[[better, worse], "regime"])
-    return f"ranked {regimes.pop()}" if ranked and len(regimes) == 1 else "apart"
+def families_of(pairs: Sequence[tuple[str, str]], table: pd.DataFrame) -> list[str]:
+    """Each pair's multiple-comparison family: ``ranked <regime>`` for two rankable rows of one
+    regime (the pairs that decide ranks), else ``apart`` (an unranked row, or two regimes)."""
+    regime = dict(zip(table["method"], table["regime"], strict=True))
+    ranked = set(table.loc[rankable(table), "method"])
+    return [f"ranked {regime[a]}" if {a, b} <= ranked and regime[a] == regime[b] else "apart" for a, b in pairs]
 
 
 def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None:
@@ -113,7 +112,7 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     table = pd.DataFrame(rows)
     tested = [v for v in section.variants if v.tables is not None]
     pairs = [(a.label, b.label) for i, a in enumerate(tested) for b in tested[i + 1 :]]
-    families = pd.Series([family_of(a, b, table) for a, b in pairs], dtype=str)
+    families = pd.Series(families_of(pairs, table), dtype=str)
     largest = int(families.value_counts().max()) if len(families) else 0
     section.resamples = bootstrap_resamples(trials, largest, alpha)
     rows_tables = {v.label: v.tables for v in tested}
@@ -132,21 +131,27 @@ def seed_table(variants: Sequence[Variant], order: Sequence[str]) -> pd.DataFram
     """One line per seed run, rows in the table's ``order``: its headline-free facts (seconds to
     fit and predict, the cores other processes kept busy meanwhile, the epoch it kept)."""
     by_label = {v.label: v for v in variants}
-    lines = []
+    parts = []
     for label in order:
-        for run in by_label[label].runs.to_dict("records"):
-            shared, cpus = run.get("metrics.time/other_cpu_share"), run.get("metrics.time/cpu_count")
-            lines.append({
-                "method": label,
-                "seed": int(run["tags.seed"]),
-                "fit_seconds": run.get("metrics.time/fit_seconds", np.nan),
-                "predict_seconds": run.get("metrics.time/predict_seconds", np.nan),
-                "other_cores": shared * cpus if pd.notna(shared) and pd.notna(cpus) else np.nan,
-                "best_epoch": run.get("metrics.best_epoch", np.nan),
-            })  # fmt: skip
-    return pd.DataFrame(
-        lines, columns=["method", "seed", "fit_seconds", "predict_seconds", "other_cores", "best_epoch"]
-    )
+        runs = by_label[label].runs
+        missing = pd.Series(np.nan, index=runs.index)
+        parts.append(pd.DataFrame({
+            "method": label,
+            "seed": runs["tags.seed"].astype(int),
+            "fit_seconds": runs.get("metrics.time/fit_seconds", missing),
+            "predict_seconds": runs.get("metrics.time/predict_seconds", missing),
+            "other_cores": other_cores(runs),
+            "best_epoch": runs.get("metrics.best_epoch", missing),
+        }))  # fmt: skip
+    columns = ["method", "seed", "fit_seconds", "predict_seconds", "other_cores", "best_epoch"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def other_cores(runs: pd.DataFrame) -> pd.Series:
+    """The cores other processes kept busy while each run fitted and predicted (NaN: its run
+    predates the measurement)."""
+    missing = pd.Series(np.nan, index=runs.index)
+    return runs.get("metrics.time/other_cpu_share", missing) * runs.get("metrics.time/cpu_count", missing)
 
 
 def unshared_seconds(runs: pd.DataFrame) -> tuple[float, int]:
@@ -155,8 +160,7 @@ def unshared_seconds(runs: pd.DataFrame) -> tuple[float, int]:
     did, or their runs predate the measurement."""
     missing = pd.Series(np.nan, index=runs.index)
     seconds = runs.get("metrics.time/fit_seconds", missing) + runs.get("metrics.time/predict_seconds", missing)
-    other_cores = runs.get("metrics.time/other_cpu_share", missing) * runs.get("metrics.time/cpu_count", missing)
-    alone = other_cores <= SHARED_ABOVE
+    alone = other_cores(runs) <= SHARED_ABOVE
     return (float(seconds[alone].mean()) if alone.any() else math.nan), int(alone.sum())
 
 
@@ -232,10 +236,8 @@ def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: s
     )
     table = order.drop(columns=["_regime", "_unranked"]).reset_index(drop=True)
     ranked = set(table.loc[rankable(table), "method"]) & tested
-    regime = dict(zip(table["method"], table["regime"], strict=True))
     beats = pairs["beats"].astype(str) == "True"  # a bool, or its text in a CSV
-    same = [regime.get(b) == regime.get(w) for b, w in zip(pairs["better"], pairs["worse"], strict=True)]
-    deciding = pairs["better"].isin(ranked) & pairs["worse"].isin(ranked) & pd.Series(same, index=pairs.index)
-    beaten = pairs[beats & deciding].groupby("worse").size()
+    deciding = pd.Series(families_of(list(zip(pairs["better"], pairs["worse"], strict=True)), table), index=pairs.index)
+    beaten = pairs[beats & (deciding != "apart")].groupby("worse").size()
     table["rank"] = [1 + int(beaten.get(label, 0)) if label in ranked else pd.NA for label in table["method"]]
     return table
