@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -47,3 +49,13 @@ def test_the_record_holds_every_seed_the_tables_claim_and_no_other_in_under_30_m
     assert claimed == sum(p.suffix == ".json" for p in files)
     listed = sum(len(pd.read_csv(table.with_name(f"{table.stem}_seeds.csv"))) for table in tables)
     assert listed == claimed  # the Seed runs tables list every one of them
+
+
+@pytest.mark.slow
+def test_the_guide_sizes_the_cluster_from_the_published_runs():
+    guide = (REPO / "docs" / "guide.md").read_text()
+    start, end = "<!-- cluster-sizing:start -->", "<!-- cluster-sizing:end -->"
+    committed = guide.split(start, 1)[1].split(end, 1)[0].strip()
+    script = [sys.executable, str(REPO / "scripts" / "cluster_sizing.py"), "--runs", str(REPORTS / "runs")]
+    printed = subprocess.run(script, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    assert committed == printed, "docs/guide.md's cluster sizing: rerun scripts/cluster_sizing.py --write docs/guide.md"

@@ -221,9 +221,8 @@ def plan_run(request: RunRequest) -> RunPlan:
     )
 
 
-#: a comparison's seeds per encoder regime (`run --method all` without --seeds): a frozen row
-#: costs seconds to about 10 minutes a seed, so 5 seeds measure its spread; a fine-tuned seed costs 11 to
-#: 54 minutes on 2 cores (the previous comparison), so 3
+#: a comparison's seeds per encoder regime (`run --method all` without --seeds): 5 seeds measure a
+#: frozen row's spread; a fine-tuned seed costs tens of minutes on 2 cores (the reports' Seed runs), so 3
 COMPARISON_SEEDS = {"frozen": (1, 2, 3, 4, 5), "finetuned": (1, 2, 3)}
 
 
