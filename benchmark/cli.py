@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {list,run,sweep,report,export,import,cache,data}``.
+"""Command line: ``python -m benchmark {list,run,sweep,score,report,export,import,export-predictions,cache,data}``.
 
 Parses, dispatches, prints."""
 
@@ -20,6 +20,7 @@ EPILOG = """examples:
   python -m benchmark run --method eigproj --variant tuned
   python -m benchmark run --method all                   # the whole comparison (5 or 3 seeds a row), resumable
   python -m benchmark sweep --method tagger --protocol ner --grid encoder.layer=-1,3 --grid hidden=0,512
+  python -m benchmark score --protocol ner --name my-system --predictions s1.jsonl s2.jsonl s3.jsonl
   python -m benchmark report                             # tables and plots in reports/
   python -m benchmark report --runs reports/runs --out /tmp/r   # the same, from the published runs
   python -m benchmark import reports/runs                # the published runs into your store
@@ -103,6 +104,19 @@ SWEEP_EPILOG = """examples:
   python -m benchmark sweep --method tagger --protocol ner --grid encoder.layer=-1,3 --grid hidden=0,512
   python -m benchmark sweep --method label-name --grid label_names=raw,readable,described
   python -m benchmark sweep --method eigproj --grid-file grid.toml --seeds 1 2 --executor ray"""
+SCORE_HELP = (
+    "Read one prediction file per seed of a system made anywhere, check each against the test split, score it with "
+    "the one evaluator and log it as a seed run of the row --name (provenance external: compared with every row in "
+    "`report`, never ranked, unless --provenance says how it was chosen). Formats (the guide, `Scoring your own "
+    "system`): jsonl (one object per sentence: id or tokens, entities with start, end, label[, score]), fewnerd "
+    "(token<TAB>tag, IO or BIO, sentences in test order; ner only), spans (one object per gold span: id, start, end, "
+    "label[, score]; typing and weak-typing)."
+)
+SCORE_EPILOG = """examples:
+  python -m benchmark score --protocol ner --name my-crf --predictions crf.txt
+  python -m benchmark score --protocol ner --name gliner --predictions seed1.jsonl seed2.jsonl seed3.jsonl
+  python -m benchmark score --protocol typing --name llm-typing --predictions spans.jsonl
+  python -m benchmark export-predictions --protocol ner --row gazetteer --runs reports/runs   # example files"""
 REPORT_HELP = (
     "Read every FINISHED seed run of the MLflow store (or, with --runs, of a published record) and write, per "
     "dataset and protocol, "
@@ -170,6 +184,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="the dev criterion (default: the protocol's headline, or blind_coarse/accuracy under weak-typing)",
     )
     sweep.add_argument("--oracle", action="store_true", help="weak-typing only: score dev with fine labels (oracle)")
+
+    score = command(
+        "score",
+        cmd_score,
+        "score predictions made outside the harness and log them as a row",
+        SCORE_HELP,
+        SCORE_EPILOG,
+    )
+    score.add_argument("--protocol", required=True, metavar="P", help="weak-typing, typing or ner")
+    score.add_argument(
+        "--predictions", required=True, nargs="+", type=Path, metavar="FILE", help="one file per seed of the row"
+    )
+    score.add_argument("--name", required=True, help="the row's name in the reports (letters, digits, . _ -)")
+    score.add_argument(
+        "--format", choices=["jsonl", "fewnerd", "spans"], help="the files' format (default: read from each file)"
+    )
+    score.add_argument(
+        "--provenance",
+        choices=["paper", "prior", "dev"],
+        help="how the system's settings were chosen (default: external, unranked); needs --why and --regime",
+    )
+    score.add_argument("--why", default="", help="with --provenance: the reason, in one line")
+    score.add_argument("--regime", choices=["frozen", "finetuned"], help="with --provenance: the table it is ranked in")
+    score.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for CIs (default 1000)"
+    )
+    _dataset_options(score)
+    _quiet_option(score)
 
     report = command(
         "report",
@@ -240,6 +282,30 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="where non-embedded datasets are, to check their runs against"
     )
+
+    predictions = command(
+        "export-predictions",
+        cmd_export_predictions,
+        "write a row's test predictions in the files `score` reads",
+        "Write the test predictions of one row of the store (or of a published record, --runs) in the formats "
+        "`benchmark score` reads, one file per seed and format: OUT/<row>.seed-<n>.jsonl (jsonl), .txt (fewnerd), .spans.jsonl (spans).",
+    )
+    predictions.add_argument("--protocol", required=True, metavar="P", help="weak-typing, typing or ner")
+    predictions.add_argument(
+        "--row", required=True, metavar="LABEL", help="the row as reports name it (tagger:layer4-mlp)"
+    )
+    predictions.add_argument("--seeds", type=int, nargs="+", metavar="N", help="default: every seed of the row")
+    predictions.add_argument(
+        "--format",
+        metavar="LIST",
+        help="comma-separated: jsonl, fewnerd (ner), spans (typing); default: all that apply",
+    )
+    predictions.add_argument(
+        "--out", type=Path, default=Path("predictions"), metavar="DIR", help="default: predictions/"
+    )
+    predictions.add_argument("--runs", type=Path, metavar="DIR", help="read the published record DIR, not the store")
+    predictions.add_argument("--dataset", default="embedded", metavar="D", help="default: embedded")
+    predictions.add_argument("--data-dir", type=Path, metavar="DIR", help="where non-embedded datasets' gold is")
 
     cache = command(
         "cache",
@@ -460,6 +526,58 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"rank it:  declare it in the method's `variants` as {declaration}")
     print(f"          and quote the sweep in its card: {summary.command}")
     print(f"logged to MLflow experiment '{summary.experiment}', parent run {summary.parent_run_id}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from benchmark.run.external import EXTERNAL, ScoreRequest, score_files
+    from benchmark.run.tracking import check_reachable, tracking_uri
+
+    if args.bootstrap < 0:
+        raise BenchmarkError("--bootstrap must be 0 (no CIs) or a positive number of resamples")
+    check_reachable(tracking_uri())
+    request = ScoreRequest(
+        name=args.name,
+        protocol=args.protocol,
+        files=tuple(args.predictions),
+        source=_source(args),
+        fmt=args.format,
+        provenance=args.provenance or EXTERNAL,
+        why=args.why,
+        regime=args.regime,
+        resamples=args.bootstrap,
+    )
+    done = score_files(request, _echo)
+    from benchmark.core.registry import get_protocol
+
+    keys = get_protocol(args.protocol).main_metrics
+    table = [
+        [s.seed, s.file.name, *(f"{s.metrics[k]:.4f}" for k in keys), "earlier run" if s.skipped else s.run_id]
+        for s in done.seeds
+    ]
+    if len(done.seeds) > 1:
+        table.append(["mean ± std", "", *(SeedSummary.of(s.metrics[k] for s in done.seeds).format() for k in keys), ""])
+    print(f"\n{args.name} on {done.tracker.experiment} (provenance {request.provenance})")
+    print(tabulate(table, headers=["seed", "file", *keys, "run"], disable_numparse=True))
+    print(f"next: python -m benchmark report   (the row beside the others); browse with: mlflow ui  then open "
+          f"{done.tracker.runs_url()}")  # fmt: skip
+    return 0
+
+
+def cmd_export_predictions(args: argparse.Namespace) -> int:
+    from benchmark.report.publish import export_predictions
+    from benchmark.run.tracking import check_reachable, tracking_uri
+
+    if args.runs is None:
+        check_reachable(tracking_uri())
+    formats = [f.strip() for f in args.format.split(",") if f.strip()] if args.format else None
+    written = export_predictions(
+        args.out, args.protocol, args.row, formats, args.seeds, args.dataset, args.runs, args.data_dir
+    )
+    for path in written:
+        print(path)
+    print(f"{len(written)} files; score them with: python -m benchmark score --protocol {args.protocol} "
+          f"--name NAME --predictions FILE ...")  # fmt: skip
     return 0
 
 

@@ -12,10 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.core.method import MARKS, MARKS_SENTENCE
 from benchmark.core.registry import PROTOCOLS
-from benchmark.report.render import LOGGED_MARK, REGIME_SENTENCE, SECONDS_SENTENCE, has_finetuned, seconds_text
+from benchmark.report.render import (
+    LOGGED_MARK,
+    REGIME_SENTENCE,
+    SECONDS_SENTENCE,
+    has_finetuned,
+    marks_sentence,
+    seconds_text,
+)
 from benchmark.report.stats import RANKING_RULE
+from benchmark.run.external import ROW_MARKS
 
 #: the plots a section shows when `report` drew them, with their captions
 FIGURES = {
@@ -88,7 +95,7 @@ def _table(table: pd.DataFrame, protocol_name: str) -> str:
     lines += [*(f"<th>{html.escape(h)}</th>" for h in headers), "</tr></thead><tbody>"]
     for row in table.to_dict("records"):
         ranked = not pd.isna(row.get("rank"))
-        method = str(row["method"]) + (f" {MARKS[row['provenance']]}" if row["provenance"] in MARKS else "")
+        method = str(row["method"]) + (f" {ROW_MARKS[row['provenance']]}" if row["provenance"] in ROW_MARKS else "")
         if str(row.get("scored_by", "")).startswith("logged"):
             method += f" {LOGGED_MARK}"
         mean, mean_key = _number(row.get(f"{headline}_mean"))
@@ -165,7 +172,7 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path, a
         f"<h2>{html.escape(dataset)} / {html.escape(protocol_name)}</h2>",
         f'<p class="note">{html.escape(protocol.summary)}. Headline: <code>{protocol.headline}</code>. {links}</p>',
         _table(table, protocol_name),
-        f'<p class="note">{html.escape(MARKS_SENTENCE)} {regimes}Rank: {html.escape(RANKING_RULE)} '
+        f'<p class="note">{html.escape(marks_sentence([table]))} {regimes}Rank: {html.escape(RANKING_RULE)} '
         f"(α = {alpha}; every pair is in the full report); 95% CI of the seed mean, resampling seeds and test "
         "sentences; seeds: trained runs per row; "
         f"{MISSING}: not available for that row (best epoch: its runs logged none — the method trains no network, "

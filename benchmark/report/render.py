@@ -10,13 +10,14 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.core.method import MARKS, MARKS_SENTENCE
+from benchmark.core.method import MARKS_SENTENCE
 from benchmark.core.protocols import Protocol
 from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.report.claims import GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
 from benchmark.report.collect import Section
 from benchmark.report.stats import ASO_THRESHOLD, ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, RANKING_RULE
 from benchmark.run.cpu import SHARED_ABOVE
+from benchmark.run.external import EXTERNAL, EXTERNAL_SENTENCE, ROW_MARKS
 from benchmark.seeds import SeedSummary
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -33,6 +34,12 @@ REGIME_SENTENCE = (
 def has_finetuned(table: pd.DataFrame) -> bool:
     """Whether a table has fine-tuned rows (then it shows, and ranks by, the regime)."""
     return "regime" in table and bool((table["regime"] == "finetuned").any())
+
+
+def marks_sentence(tables: Iterable[pd.DataFrame]) -> str:
+    """What the marks of unranked rows mean (external rows' only where a table has one)."""
+    external = any("provenance" in t and bool((t["provenance"] == EXTERNAL).any()) for t in tables)
+    return MARKS_SENTENCE + (f" {EXTERNAL_SENTENCE}" if external else "")
 
 
 def runs_command(tables: Iterable[pd.DataFrame], protocols: Iterable[str], dataset: str = "embedded") -> str:
@@ -106,7 +113,7 @@ def _display_rows(table: pd.DataFrame, protocol: Protocol, compact: bool = False
     for r in table.to_dict("records"):
         top = r["rank"] == 1
         value = _mean_std(r, headline)
-        method = f"{r['method']} {MARKS[r['provenance']]}" if r["provenance"] in MARKS else r["method"]
+        method = f"{r['method']} {ROW_MARKS[r['provenance']]}" if r["provenance"] in ROW_MARKS else r["method"]
         if str(r.get("scored_by", "")).startswith("logged"):
             method += f" {LOGGED_MARK}"
         cells = ["–" if pd.isna(r["rank"]) else str(r["rank"]), method, r["provenance"]]
@@ -141,7 +148,7 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05) -> 
         "",
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
         "",
-        MARKS_SENTENCE + (f" {REGIME_SENTENCE}" if has_finetuned(table) else ""),
+        marks_sentence([table]) + (f" {REGIME_SENTENCE}" if has_finetuned(table) else ""),
         "",
         f"*rank*: {RANKING_RULE} (α = {alpha}); rows that no ranked row of their regime beats share rank 1, and two "
         "rows that do not beat each other may still differ in rank. "
@@ -312,7 +319,7 @@ def render_readme_block(
         f"Written by `python -m benchmark report`; do not edit by hand. *rank*: {RANKING_RULE} (α = {alpha}; the "
         "full reports have every pair); *95% CI*: of the seed mean, resampling seeds and test sentences; *seeds*: "
         f"trained runs per row; *provenance*: how the row's settings were chosen (`python -m benchmark list`). "
-        f"{MARKS_SENTENCE}",
+        f"{marks_sentence(tables.values())}",
     ]
     for (dataset, protocol), table in sorted(tables.items()):
         link = os.path.relpath(out / dataset / f"{protocol}.md", readme.parent)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.method import CUSTOM, MARKS, REGIMES
+from benchmark.core.method import CUSTOM, REGIMES
 from benchmark.core.registry import PROTOCOLS
 from benchmark.report.collect import (
     attach_predictions,
@@ -38,6 +38,7 @@ from benchmark.report.render import (
     render_readme_block,
 )
 from benchmark.report.stats import rank_rows, summarise
+from benchmark.run.external import ROW_MARKS
 from benchmark.run.published import check_test_split, read_record
 
 FORMATS = ("md", "csv", "tex")
@@ -217,7 +218,7 @@ def block_rows(readme: Path) -> dict[str, set[str]]:
             cells = [c.strip() for c in line.strip("|").split("|")]
             if len(cells) > 1:
                 label = cells[1]
-                for mark in (*MARKS.values(), LOGGED_MARK):
+                for mark in (*ROW_MARKS.values(), LOGGED_MARK):
                     label = label.replace(mark, "")
                 rows.setdefault(section, set()).add(label.strip())
     return rows
