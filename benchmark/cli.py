@@ -288,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_export_predictions,
         "write a row's test predictions in the files `score` reads",
         "Write the test predictions of one row of the store (or of a published record, --runs) in the formats "
-        "`benchmark score` reads, one file per seed and format: OUT/<row>.seed-<n>.jsonl (jsonl), .txt (fewnerd), .spans.jsonl (spans).",
+        "`benchmark score` reads, one file per seed and format: "
+        "OUT/<row>.seed-<n>.jsonl (jsonl), .txt (fewnerd), .spans.jsonl (spans).",
     )
     predictions.add_argument("--protocol", required=True, metavar="P", help="weak-typing, typing or ner")
     predictions.add_argument(
