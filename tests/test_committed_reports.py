@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from benchmark.core.registry import PROTOCOLS
 from benchmark.report import ReportRequest, write_reports
+from benchmark.run.provenance import RECORDED_PACKAGES
 
 REPO = Path(__file__).resolve().parents[1]
 REPORTS = REPO / "reports"
@@ -59,3 +61,19 @@ def test_the_guide_sizes_the_cluster_from_the_published_runs():
     script = [sys.executable, str(REPO / "scripts" / "cluster_sizing.py"), "--runs", str(REPORTS / "runs")]
     printed = subprocess.run(script, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     assert committed == printed, "docs/guide.md's cluster sizing: rerun scripts/cluster_sizing.py --write docs/guide.md"
+
+
+def test_the_record_constraints_name_the_versions_its_runs_were_computed_with():
+    pinned = dict(
+        line.split("==")
+        for line in (REPO / "requirements" / "record.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    recorded = {
+        (key.removeprefix("version."), value.split("+")[0])
+        for run in (REPORTS / "runs").rglob("seed-*.json")
+        for key, value in json.loads(run.read_text())["tags"].items()
+        if key.startswith("version.") and key != "version.python"
+    }
+    assert recorded == set(pinned.items()), "requirements/record.txt: pin the versions the record's runs name"
+    assert set(pinned) == set(RECORDED_PACKAGES)

@@ -358,7 +358,10 @@ def import_record(
         {f"{k[8:]} {run.tags[k]} (here {v})" for run in runs for k, v in here.items() if run.tags.get(k, v) != v}
     )
     if differ:
-        echo(f"note: runs recorded with {', '.join(differ)}: `run` will not skip them here (the run key names them)")
+        echo(
+            f"note: runs recorded with {', '.join(differ)}: `run` will not skip them here (the run key names them;"
+            " `pip install -e . -c requirements/record.txt` installs the record's versions)"
+        )
     uri = uri or tracking_uri()
     held = {experiment: finished_by_key(uri, experiment) for experiment in sorted({r.experiment for r in runs})}
     todo: dict[str, list[PublishedRun]] = {}
