@@ -331,13 +331,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     from benchmark.core.data.fewnerd import DATASETS
     from benchmark.core.encoders import ENCODERS, encoder_settings
     from benchmark.core.registry import METHODS, PROTOCOLS
+    from benchmark.run.plan import resolve_settings
 
     rows = []
     for name in METHODS.names():
         cls = METHODS.get(name)
         encoder = ", ".join(dict.fromkeys(s.name for s in encoder_settings(cls.Config()))) or "-"
         supported = ("yes" if p in cls.protocols else "" for p in PROTOCOLS)
-        rows.append([name, *supported, encoder, ", ".join(cls.variants) or "-", cls.describe()])
+        left_out = "" if getattr(cls, "in_comparison", True) else " [not in --method all]"
+        rows.append([name, *supported, encoder, ", ".join(cls.variants) or "-", cls.describe() + left_out])
     headers = ["method", *PROTOCOLS, "encoder", "variants", "description"]
     print("Methods\n" + tabulate(rows, headers=headers))
     settings_rows = []
@@ -345,9 +347,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         cls = METHODS.get(name)
         for variant, chosen in (("(defaults)", cls.defaults), *cls.variants.items()):
             overrides = " ".join(f"{k}={v}" for k, v in chosen.overrides.items()) or "-"
-            settings_rows.append(
-                [f"{name}:{variant}" if chosen.overrides else name, chosen.provenance, overrides, chosen.why]
-            )
+            provenance = resolve_settings(name, variant if chosen.overrides else None)[2]  # a declared one: its own
+            settings_rows.append([f"{name}:{variant}" if chosen.overrides else name, provenance, overrides, chosen.why])
     print(
         "\nSettings and how they were chosen (paper, prior, dev: ranked in reports; oracle, and any --set run "
         "(custom): shown unranked)\n" + tabulate(settings_rows, headers=["row", "provenance", "settings", "why"])

@@ -1,6 +1,8 @@
 """The one evaluator: every score in the benchmark is computed here.
 
-Spans are matched strictly on ``(sentence_id, start, end)``. Each gold/predicted pair becomes a
+Spans are matched strictly on ``(sentence_id, start, end)``, and under ``ner`` also by the
+partial-match schemes of SemEval-2013 as nervaluate counts them (``semeval/*``: `semeval_counts`).
+Each gold/predicted pair becomes a
 row of per-sentence counts (`CountTable`); every scalar metric is a function of the column sums,
 so a sentence-level bootstrap is a reweighting of rows (one matrix product per chunk).
 
@@ -45,7 +47,8 @@ from benchmark.core.data.fewnerd import Sentence
 from benchmark.core.labels import LabelHierarchy, coarse_of
 from benchmark.core.spans import OUTSIDE, Span
 
-EVALUATOR_VERSION = "2.0"  # 2.0: Few-NERD's token-level FP/FN rates and within/outer ÷ bounded spans
+#: 2.0: Few-NERD's token-level FP/FN rates and within/outer ÷ bounded spans; 2.1: SemEval-2013 partial matches
+EVALUATOR_VERSION = "2.1"
 P_AT_K = (10, 50, 100, 200, 300)
 LONGEST_LENGTH_BUCKET = 5  # entities of 5 or more tokens share one bucket
 ERROR_KINDS = ("span_fp", "span_fn", "within", "outer", "bounded")
@@ -56,14 +59,16 @@ Scoring = Literal["typing", "spans"]
 @dataclass(frozen=True)
 class CountTable:
     """Per-sentence counts: ``fine`` (n, types, [tp, fp, fn]), ``coarse`` likewise,
-    ``detection`` (n, [tp, fp, fn]), ``errors`` (n, `ERROR_KINDS`) and ``tokens`` (n,
-    `TOKEN_KINDS`)."""
+    ``detection`` (n, [tp, fp, fn]), ``errors`` (n, `ERROR_KINDS`), ``tokens`` (n,
+    `TOKEN_KINDS`) and, for free span prediction, ``semeval`` (`semeval_counts`)."""
 
     fine: np.ndarray
     coarse: np.ndarray
     detection: np.ndarray
     errors: np.ndarray
     tokens: np.ndarray
+    semeval: np.ndarray | None = None
+    semeval_types: tuple[str, ...] = ()  # the coarse types of ``semeval``'s per-type rows
 
     @property
     def n_sentences(self) -> int:
@@ -72,21 +77,17 @@ class CountTable:
     def flat(self) -> np.ndarray:
         """All counts of a sentence in one row: shape (n_sentences, columns)."""
         n = self.n_sentences
-        parts = (self.fine, self.coarse, self.detection, self.errors, self.tokens)
-        return np.concatenate([p.reshape(n, -1) for p in parts], axis=1)
+        parts = (self.fine, self.coarse, self.detection, self.errors, self.tokens, self.semeval)
+        return np.concatenate([p.reshape(n, -1) for p in parts if p is not None], axis=1)
 
     def shaped(self, totals: np.ndarray) -> CountTable:
         """Column sums (any leading shape, last axis = columns) back in this table's layout."""
         lead = totals.shape[:-1]
-        sizes = [self.fine[0].size, self.coarse[0].size, self.detection[0].size, self.errors[0].size]
-        fine, coarse, detection, errors, tokens = np.split(totals, np.cumsum(sizes), axis=-1)
-        return CountTable(
-            fine.reshape(*lead, *self.fine.shape[1:]),
-            coarse.reshape(*lead, *self.coarse.shape[1:]),
-            detection,
-            errors,
-            tokens,
-        )
+        parts = [self.fine, self.coarse, self.detection, self.errors, self.tokens]
+        parts += [self.semeval] if self.semeval is not None else []
+        split = np.split(totals, np.cumsum([p[0].size for p in parts[:-1]]), axis=-1)
+        blocks = (block.reshape(*lead, *p.shape[1:]) for block, p in zip(split, parts, strict=True))
+        return CountTable(*blocks, semeval_types=self.semeval_types)
 
     def totals(self) -> CountTable:
         return self.shaped(self.flat().sum(axis=0))
@@ -145,6 +146,8 @@ def metrics_from_totals(totals: CountTable, scoring: Scoring) -> dict[str, np.nd
     out["fewnerd/fn_rate"] = _ratio(tokens[..., 2], tokens[..., 0])
     out["fewnerd/within_rate"] = _ratio(errors[..., 2], errors[..., 4])
     out["fewnerd/outer_rate"] = _ratio(errors[..., 3], errors[..., 4])
+    if totals.semeval is not None:
+        out.update(semeval_metrics(totals.semeval, totals.semeval_types))
     return out
 
 
@@ -153,6 +156,8 @@ def metric_from_totals(totals: CountTable, scoring: Scoring, metric: str) -> np.
     level = metric.split("/")[0]
     if level in ("fine", "coarse") and "/p_at_" not in metric:
         return _level_metrics(getattr(totals, level), level, scoring)[metric]
+    if level == "semeval":
+        return semeval_metrics(totals.semeval, totals.semeval_types)[metric]
     return metrics_from_totals(totals, scoring)[metric]
 
 
@@ -191,8 +196,11 @@ def token_counts(gold: Sequence[Span], predictions: Sequence[Span], lengths: Seq
     return np.stack([lengths, fp, fn], axis=1)
 
 
-def count_table(pairs: np.ndarray, tokens: np.ndarray, hierarchy: LabelHierarchy) -> CountTable:
-    """Per-sentence counts from `match` rows and `token_counts` (which fixes the sentences)."""
+def count_table(
+    pairs: np.ndarray, tokens: np.ndarray, hierarchy: LabelHierarchy, semeval: np.ndarray | None = None
+) -> CountTable:
+    """Per-sentence counts from `match` rows and `token_counts` (which fixes the sentences), and
+    for free span prediction the `semeval_counts`."""
     n_sentences = len(tokens)
     to_coarse = _coarse_indices(hierarchy)
     sentence, g, p = pairs.T
@@ -227,7 +235,191 @@ def count_table(pairs: np.ndarray, tokens: np.ndarray, hierarchy: LabelHierarchy
             matched,
         ),
         tokens=np.asarray(tokens, dtype=np.int64).reshape(n_sentences, len(TOKEN_KINDS)),
+        semeval=semeval,
+        semeval_types=tuple(hierarchy.coarse_types) if semeval is not None else (),
     )
+
+
+# Partial-match schemes of SemEval-2013 task 9.1, as nervaluate (1.2) defines and counts them
+
+#: the schemes, in nervaluate's names: ``strict`` (boundaries and type), ``exact`` (boundaries),
+#: ``partial`` (overlap, half credit unless exact), ``ent_type`` (type, with overlap)
+SEMEVAL_SCHEMES = ("strict", "exact", "partial", "ent_type")
+#: what each scheme counts per prediction and gold span
+SEMEVAL_COUNTS = ("correct", "incorrect", "partial", "missed", "spurious")
+_CORRECT, _INCORRECT, _PARTIAL, _MISSED, _SPURIOUS = range(5)
+
+
+def semeval_counts(
+    gold: Sequence[Span], predictions: Sequence[Span], n_sentences: int, hierarchy: LabelHierarchy
+) -> np.ndarray:
+    """Per-sentence counts (n_sentences, 1 + coarse types, `SEMEVAL_SCHEMES`, `SEMEVAL_COUNTS`):
+    index 0 scores every span with its fine type (nervaluate's ``overall``), index 1 + c only the
+    spans of coarse type c with their coarse type (nervaluate's ``entities`` after mapping labels
+    to coarse types). Spans of one side must not overlap (IO gold, `ner` predictions): overlapping
+    ones raise ValueError."""
+    fine_index = {t: i for i, t in enumerate(hierarchy.fine_types)}
+    to_coarse = _coarse_indices(hierarchy)
+    n_coarse = len(hierarchy.coarse_types)
+
+    def rows(spans: Sequence[Span]) -> np.ndarray:
+        found = np.array([(s.sentence_id, s.start, s.end, fine_index[s.label]) for s in spans], dtype=np.int64)
+        return found.reshape(-1, 4)
+
+    g, p = rows(gold), rows(predictions)
+    for name, side in (("gold", g), ("predicted", p)):
+        ordered = side[np.lexsort((side[:, 1], side[:, 0]))]
+        clash = (ordered[1:, 0] == ordered[:-1, 0]) & (ordered[1:, 1] < ordered[:-1, 2])
+        if clash.any():
+            sentence = int(ordered[1:][clash][0, 0])
+            raise ValueError(f"partial-match scoring needs spans that do not overlap: {name} spans of sentence "
+                             f"{sentence} do")  # fmt: skip
+    out = np.zeros((n_sentences, 1 + n_coarse, len(SEMEVAL_SCHEMES), len(SEMEVAL_COUNTS)), dtype=np.int64)
+    # the whole sentence with fine types; then each coarse type alone, with coarse types
+    out[:, 0] = _scheme_counts(g[:, 0], g, p[:, 0], p, n_sentences)
+    gc, pc = to_coarse[g[:, 3]], to_coarse[p[:, 3]]
+    g_coarse, p_coarse = np.column_stack([g[:, :3], gc]), np.column_stack([p[:, :3], pc])
+    documents = _scheme_counts(
+        g[:, 0] * n_coarse + gc, g_coarse, p[:, 0] * n_coarse + pc, p_coarse, n_sentences * n_coarse
+    )
+    out[:, 1:] = documents.reshape(n_sentences, n_coarse, *documents.shape[1:])
+    return out
+
+
+def _scheme_counts(g_doc: np.ndarray, g: np.ndarray, p_doc: np.ndarray, p: np.ndarray, n_docs: int) -> np.ndarray:
+    """(n_docs, schemes, counts) for spans grouped in documents (rows: sentence, start, end, type).
+
+    In a document every prediction overlaps a run of consecutive gold spans. Predictions that
+    overlap one gold span of at most 100 tokens and nothing else, with no other prediction
+    overlapping that span but such ones, are scored directly, vectorised: the first of them (in
+    start order) takes the gold span, the others are spurious. The components of the overlap graph
+    where a prediction overlaps several gold spans (or a longer one, where nervaluate's 1 % overlap
+    test can fail) replay nervaluate's greedy matching (predictions and gold spans in start order)."""
+    out = np.zeros((n_docs, len(SEMEVAL_SCHEMES), len(SEMEVAL_COUNTS)), dtype=np.int64)
+    g_order, p_order = np.lexsort((g[:, 1], g_doc)), np.lexsort((p[:, 1], p_doc))
+    g, g_doc, p, p_doc = g[g_order], g_doc[g_order], p[p_order], p_doc[p_order]
+    width = int(max(g[:, 2].max(initial=0), p[:, 2].max(initial=0))) + 1
+    # the gold spans a prediction overlaps: ends after its start, starts before its end
+    lo = np.searchsorted(g_doc * width + g[:, 2], p_doc * width + p[:, 1], side="right")
+    hi = np.searchsorted(g_doc * width + g[:, 1], p_doc * width + p[:, 2], side="left")
+    lo = np.minimum(lo, hi)
+    span = hi - lo
+    marks = np.zeros(len(g) + 1, dtype=np.int64)
+    np.add.at(marks, lo, 1)
+    np.add.at(marks, hi, -1)
+    covered = np.cumsum(marks)[: len(g)]  # how many predictions overlap each gold span
+    wide = span > 1
+    marks[:] = 0
+    np.add.at(marks, lo[wide], 1)
+    np.add.at(marks, hi[wide], -1)
+    shared = np.cumsum(marks)[: len(g)] > 0  # a prediction overlapping several gold spans overlaps it
+    first = np.minimum(lo, max(len(g) - 1, 0))
+    # nervaluate needs an overlap of 1 % of the gold span: only a gold span over 100 tokens can miss it
+    on_short = ~shared[first] & ((g[first, 2] - g[first, 1]) <= 100) if len(g) else span < 0
+    simple = (span == 0) | ((span == 1) & on_short)
+
+    def add(doc: np.ndarray, scheme: int, kind: int, mask: np.ndarray) -> None:
+        np.add.at(out, (doc[mask], scheme, kind), 1)
+
+    alone = np.flatnonzero(simple & (span == 1))
+    leads = np.ones(len(alone), dtype=bool)  # the first prediction on its gold span takes it
+    leads[1:] = first[alone[1:]] != first[alone[:-1]]
+    for scheme in range(len(SEMEVAL_SCHEMES)):
+        add(p_doc[alone], scheme, _SPURIOUS, ~leads)
+    alone = alone[leads]
+    other = first[alone]
+    exact = (p[alone, 1] == g[other, 1]) & (p[alone, 2] == g[other, 2])
+    same = p[alone, 3] == g[other, 3]
+    doc = p_doc[alone]
+    for scheme, correct, incorrect_or_partial, kind in (
+        (0, exact & same, ~(exact & same), _INCORRECT),
+        (1, exact, ~exact, _INCORRECT),
+        (2, exact, ~exact, _PARTIAL),
+        (3, same, ~same, _INCORRECT),
+    ):
+        add(doc, scheme, _CORRECT, correct)
+        add(doc, scheme, kind, incorrect_or_partial)
+    for scheme in range(len(SEMEVAL_SCHEMES)):
+        add(p_doc, scheme, _SPURIOUS, simple & (span == 0))
+        add(g_doc, scheme, _MISSED, covered == 0)
+    hard = np.flatnonzero(~simple)
+    if len(hard):
+        # components: runs of hard predictions of one document whose gold ranges touch
+        starts = np.ones(len(hard), dtype=bool)
+        starts[1:] = (p_doc[hard[1:]] != p_doc[hard[:-1]]) | (lo[hard[1:]] >= hi[hard[:-1]])
+        for chunk in np.split(hard, np.flatnonzero(starts)[1:]):
+            golds = np.arange(lo[chunk].min(), hi[chunk].max())
+            out[p_doc[chunk[0]]] += _greedy(g[golds], p[chunk])
+    return out
+
+
+def _greedy(g: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """nervaluate's four strategies on one small component (rows: sentence, start, end, type; in
+    start order): each prediction in turn takes the first unmatched gold span it overlaps (by at
+    least 1 % of the gold span), ``ent_type`` preferring one of its type with the closest
+    boundaries; (schemes, counts)."""
+    out = np.zeros((len(SEMEVAL_SCHEMES), len(SEMEVAL_COUNTS)), dtype=np.int64)
+
+    def overlaps(pred: np.ndarray, true: np.ndarray) -> bool:
+        shared = min(pred[2], true[2]) - max(pred[1], true[1])
+        return shared > 0 and shared * 100 >= true[2] - true[1]
+
+    for scheme in range(len(SEMEVAL_SCHEMES)):
+        taken: set[int] = set()
+        for pred in p:
+            exact = same = first = None
+            best = None
+            for j, true in enumerate(g):
+                if j in taken or not overlaps(pred, true):
+                    continue
+                if pred[1] == true[1] and pred[2] == true[2] and exact is None:
+                    exact = j
+                if pred[3] == true[3]:
+                    distance = abs(pred[1] - true[1]) + abs(pred[2] - true[2])
+                    if best is None or distance < best:
+                        same, best = j, distance
+                first = j if first is None else first
+            if scheme == 3 and same is not None:
+                taken.add(same)
+                out[scheme, _CORRECT] += 1
+            elif scheme < 3 and exact is not None and (scheme != 0 or pred[3] == g[exact][3]):
+                taken.add(exact)
+                out[scheme, _CORRECT] += 1
+            elif first is not None:
+                taken.add(first)
+                out[scheme, _PARTIAL if scheme == 2 else _INCORRECT] += 1
+            else:
+                out[scheme, _SPURIOUS] += 1
+        out[scheme, _MISSED] += len(g) - len(taken)
+    return out
+
+
+#: the credit of a partial match in each scheme: only ``partial`` gives one half
+_HALVES = np.array([0.5 if scheme == "partial" else 0.0 for scheme in SEMEVAL_SCHEMES])
+
+
+def _semeval_scores(counts: np.ndarray, halves: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and F1 from `SEMEVAL_COUNTS` (last axis), a partial match crediting ``halves``."""
+    correct, incorrect, partial, missed, spurious = (counts[..., k].astype(float) for k in range(len(SEMEVAL_COUNTS)))
+    actual, possible = correct + incorrect + partial + spurious, correct + incorrect + partial + missed
+    credit = correct + halves * partial
+    precision, recall = _ratio(credit, actual), _ratio(credit, possible)
+    return precision, recall, _ratio(2 * precision * recall, precision + recall)
+
+
+def semeval_metrics(counts: np.ndarray, coarse_types: Sequence[str]) -> dict[str, np.ndarray]:
+    """P/R/F1 of each scheme from summed `semeval_counts` (any leading axes): ``semeval/<scheme>/…``
+    over every span, ``semeval/<scheme>/<coarse>/…`` per coarse type. Precision = credit / actual,
+    recall = credit / possible, where actual = correct + incorrect + partial + spurious, possible
+    = correct + incorrect + partial + missed and credit = correct (+ partial / 2 for ``partial``)."""
+    out = {}
+    precision, recall, f1 = _semeval_scores(counts, _HALVES)
+    names = ["", *(f"{c}/" for c in coarse_types)]
+    for i, name in enumerate(names):
+        for s, scheme in enumerate(SEMEVAL_SCHEMES):
+            for metric, values in (("precision", precision), ("recall", recall), ("f1", f1)):
+                out[f"semeval/{scheme}/{name}{metric}"] = values[..., i, s]
+    return out
 
 
 def bootstrap_ci(
@@ -276,7 +468,8 @@ def _metric_draws(table: CountTable, scoring: Scoring, weights, metric: str | No
 def _projection(table: CountTable, scoring: Scoring, metric: str) -> tuple[np.ndarray, Callable]:
     """The per-sentence counts ``metric`` needs, flat (n, columns), and the function that computes
     it from their sums (vectorised over leading axes): one level's per-type counts, summed over
-    types for a micro metric or accuracy; every count otherwise."""
+    types for a micro metric or accuracy; the partial-match counts for a ``semeval/`` metric;
+    every count otherwise."""
     level, _, name = metric.partition("/")
     if level in ("fine", "coarse") and "p_at_" not in name:
         counts = getattr(table, level)
@@ -286,6 +479,12 @@ def _projection(table: CountTable, scoring: Scoring, metric: str) -> tuple[np.nd
         return counts.reshape(len(counts), -1), lambda totals: _level_metrics(
             totals.reshape(*totals.shape[:-1], *shape), level, scoring
         )[metric]
+    if level == "semeval" and table.semeval is not None:  # semeval/<scheme>/[<coarse type>/]<metric>
+        scheme, *coarse, kind = name.split("/")
+        where = 1 + table.semeval_types.index(coarse[0]) if coarse else 0
+        s = SEMEVAL_SCHEMES.index(scheme)
+        scores = dict(zip(("precision", "recall", "f1"), range(3), strict=True))
+        return table.semeval[:, where, s], lambda totals: _semeval_scores(totals, _HALVES[s])[scores[kind]]
     return table.flat(), lambda totals: metric_from_totals(table.shaped(totals), scoring, metric)
 
 
@@ -581,7 +780,8 @@ def evaluate(
     """All metrics for one run; CIs (``…_ci_low``/``…_ci_high``) for every F1, accuracy and
     Few-NERD error rate. ``lengths``: the token count of each test sentence (ids index it)."""
     pairs = match(gold, predictions, hierarchy)
-    table = count_table(pairs, token_counts(gold, predictions, lengths), hierarchy)
+    semeval = semeval_counts(gold, predictions, len(lengths), hierarchy) if scoring == "spans" else None
+    table = count_table(pairs, token_counts(gold, predictions, lengths), hierarchy, semeval)
     metrics = scalar_metrics(table, gold, predictions, scoring)
     if resamples:
         for key, (low, high) in bootstrap_ci(table, scoring, resamples, seed).items():

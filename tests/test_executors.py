@@ -136,7 +136,7 @@ def test_a_worker_whose_code_differs_from_the_drivers_refuses_its_task(workdir, 
 
     def then_the_code_changes(*args):
         prepared = prepare(*args)
-        monkeypatch.setattr(seed, "code_fingerprint", lambda module, protocol: "another checkout")
+        monkeypatch.setattr(seed, "row_fingerprint", lambda plan: "another checkout")
         return prepared
 
     monkeypatch.setattr(driver, "prepare", then_the_code_changes)

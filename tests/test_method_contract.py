@@ -13,6 +13,7 @@ from benchmark.core.cache import FeatureCache
 from benchmark.core.config import flat_settings, format_value, resolve_config
 from benchmark.core.errors import NotFittedError
 from benchmark.core.fit import fit_predict
+from benchmark.core.labels import FEWNERD_FINE_TYPES
 from benchmark.core.method import PROVENANCES, Method, Settings
 from benchmark.core.protocols import withhold_coarse
 from benchmark.core.registry import METHODS, PROTOCOLS
@@ -38,11 +39,11 @@ def _request_id(request: RunRequest) -> str:
     return f"{request.method}:{request.variant or 'defaults'}:{request.protocol}"
 
 
-def _fit_predict(name, protocol, views, tmp_path, seed=1, points=None):
+def _fit_predict(name, protocol, views, tmp_path, seed=1, points=None, settings=()):
     """The harness's own fit and predict (`fit_predict`) of ``name`` with its `FAST` settings."""
     train, dev, test = views(protocol)
     cls = METHODS.get(name)
-    method = cls(resolve_config(cls.Config, None, FAST.get(name, [])))
+    method = cls(resolve_config(cls.Config, None, [*FAST.get(name, []), *settings]))
     collected = [] if points is None else points
 
     def log(metrics: dict[str, float], step: int) -> None:
@@ -62,7 +63,8 @@ def test_every_method_declares_its_contract():
         assert cls.default_protocol is None or cls.default_protocol in cls.protocols
         assert cls.__doc__
         assert cls.Config.__dataclass_params__.frozen
-        assert cls.regime(cls.Config()) == "frozen"  # the defaults train no encoder weights
+        # the defaults train no encoder weights; a method predicting with the user's model is `external` until declared
+        assert cls.regime(cls.Config()) == ("external" if getattr(cls, "declares_provenance", False) else "frozen")
     for name in ("tagger", "hier-soft"):
         cls = METHODS.get(name)
         assert cls.regime(resolve_config(cls.Config, None, ["mode='finetune'"])) == "finetuned"
@@ -125,10 +127,12 @@ def test_predict_before_fit_is_an_error(name, protocol, views):
 
 
 @pytest.mark.parametrize(("name", "protocol"), CASES)
-def test_predictions_are_valid_and_deterministic(name, protocol, views, tmp_path):
+def test_predictions_are_valid_and_deterministic(name, protocol, views, tmp_path, tiny_checkpoint):
     points = []
-    method, first = _fit_predict(name, protocol, views, tmp_path, points=points)
-    _, second = _fit_predict(name, protocol, views, tmp_path)
+    # checkpoint predicts with a model it is given: a tiny random one over the fine types
+    settings = [f"model={tiny_checkpoint(['O', *FEWNERD_FINE_TYPES])}"] if name == "checkpoint" else []
+    method, first = _fit_predict(name, protocol, views, tmp_path, points=points, settings=settings)
+    _, second = _fit_predict(name, protocol, views, tmp_path, settings=settings)
     assert first == second
     assert first  # a method that predicts nothing is not a baseline
     test = views(protocol)[2]

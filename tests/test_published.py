@@ -84,6 +84,8 @@ def test_export_writes_a_checked_json_and_parquet_per_run_and_rewrites_nothing_u
     assert run.test_input["sentences"] == "3755"
     assert run.metrics["fine/micro_f1"] > 0.2
     assert "time/other_cpu_share" in run.metrics
+    assert run.metrics["time/predict_sentences_per_second"] == pytest.approx(3755 / run.metrics["time/predict_seconds"])
+    assert run.tags["device"] == "cpu"
     assert len(run.predictions) == run.record["predictions"]["spans"] > 1000
     curved = runs["embedded/ner/gazetteer/default/seed-2.json"]
     assert curved.record["metrics"]["clusters/nmi"][0][2] is None  # NaN as null

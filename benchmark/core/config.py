@@ -62,13 +62,18 @@ def format_value(value: Any) -> str:
 def read_config_file(path: Path) -> dict[str, Any]:
     """A TOML file of settings, its tables and dotted keys as dotted names (``[encoder]`` with
     ``layer = 4``, or ``encoder.layer = 4``: ``{"encoder.layer": 4}``)."""
+    return dotted(read_toml(path, "config file"))
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's top table; one `ConfigError` naming the file (and ``what`` it should be) when
+    it cannot be read or parsed."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from error
+        raise ConfigError(f"{path}: cannot read {what} ({error.strerror})") from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from error
-    return dotted(data)
 
 
 def dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

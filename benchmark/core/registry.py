@@ -49,6 +49,7 @@ METHODS = Registry(
         "span-bilstm-attn": "methods.span_bilstm_attn.method:SpanBiLSTMAttn",
         "hier-soft": "methods.hier_soft.method:HierSoft",
         "cofee": "methods.cofee.method:Cofee",
+        "checkpoint": "methods.checkpoint.method:Checkpoint",
     },
 )
 

@@ -22,7 +22,15 @@ from benchmark.core.method import CUSTOM
 from benchmark.core.protocols import Protocol
 from benchmark.core.registry import PROTOCOLS
 from benchmark.core.spans import Span
-from benchmark.evaluate import EVALUATOR_VERSION, CountTable, count_table, match, scalar_metrics, token_counts
+from benchmark.evaluate import (
+    EVALUATOR_VERSION,
+    CountTable,
+    count_table,
+    match,
+    scalar_metrics,
+    semeval_counts,
+    token_counts,
+)
 from benchmark.run.published import PublishedRun, runs_frame
 from benchmark.run.tracking import ORIGIN_TAG, finished_seed_runs, flatten, read_predictions, tracking_uri
 
@@ -135,6 +143,7 @@ class Section:
     pairs: pd.DataFrame | None = None
     resamples: int = 0  # the two-level bootstrap's resamples (`benchmark.report.stats.summarise`)
     seeds: pd.DataFrame | None = None  # one line per seed run (`benchmark.report.stats.seed_table`)
+    partial: pd.DataFrame | None = None  # partial-match scores (`benchmark.report.stats.partial_table`)
 
     @property
     def slug(self) -> str:
@@ -294,7 +303,7 @@ def _inside(span: Span, lengths: Sequence[int]) -> bool:
 
 
 #: the metric names the evaluator owns: a re-scored run shows only what the current one computes
-EVALUATED = ("fine/", "coarse/", "detection/", "errors/", "fewnerd/", "clusters/", "n_gold", "n_predicted")
+EVALUATED = ("fine/", "coarse/", "detection/", "errors/", "fewnerd/", "clusters/", "semeval/", "n_gold", "n_predicted")
 
 
 def attach_predictions(
@@ -309,6 +318,7 @@ def attach_predictions(
     the metrics its runs logged (`Variant.scored_by` says so)."""
     gold = [span for sentence in test for span in sentence.spans]
     lengths = [len(sentence.tokens) for sentence in test]
+    spans = section.protocol.scoring == "spans"
     for variant in section.variants:
         predictions, tables, matches, metrics = [], [], [], []
         for _, run in variant.runs.iterrows():
@@ -322,7 +332,8 @@ def attach_predictions(
                 break
             predictions.append(found)
             matches.append(match(gold, found, hierarchy))
-            tables.append(count_table(matches[-1], token_counts(gold, found, lengths), hierarchy))
+            semeval = semeval_counts(gold, found, len(lengths), hierarchy) if spans else None
+            tables.append(count_table(matches[-1], token_counts(gold, found, lengths), hierarchy, semeval))
             metrics.append(scalar_metrics(tables[-1], gold, found, section.protocol.scoring))
         else:
             variant.tables, variant.predictions, variant.matches = tables, predictions, matches

@@ -7,21 +7,24 @@ and from GitHub Pages."""
 from __future__ import annotations
 
 import html
+import re
 import urllib.parse
 from pathlib import Path
 
 import pandas as pd
 
 from benchmark.core.registry import PROTOCOLS
+from benchmark.evaluate import SEMEVAL_SCHEMES
 from benchmark.report.render import (
     LOGGED_MARK,
+    PARTIAL_SENTENCE,
     REGIME_SENTENCE,
     SECONDS_SENTENCE,
     has_finetuned,
     marks_sentence,
     seconds_text,
 )
-from benchmark.report.stats import RANKING_RULE
+from benchmark.report.stats import ALL_TYPES, RANKING_RULE
 from benchmark.run.external import ROW_MARKS
 
 #: the plots a section shows when `report` drew them, with their captions
@@ -149,6 +152,45 @@ def _commands(table: pd.DataFrame) -> str:
     return f"<details><summary>each row's run command</summary><ul>{''.join(items)}</ul></details>"
 
 
+def _inline(markdown: str) -> str:
+    """One sentence of the reports' markdown as HTML: *emphasis* and `code`."""
+    text = re.sub(r"\*([^*]+)\*", r"<em>\1</em>", html.escape(markdown))
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+
+
+def _partial(partial: pd.DataFrame, path: str) -> str:
+    """The rows' partial-match F1 (every span with its fine type), folded under the table."""
+    overall = partial[partial["type"] == ALL_TYPES]
+    headers = [
+        "method",
+        *(f"{scheme} F1" for scheme in SEMEVAL_SCHEMES),
+        *(f"{scheme} 95% CI" for scheme in SEMEVAL_SCHEMES),
+    ]
+    lines = ['<div class="scroll"><table class="sortable"><thead><tr>']
+    lines += [*(f"<th>{html.escape(h)}</th>" for h in headers), "</tr></thead><tbody>"]
+    for method, rows in overall.groupby("method", sort=False):
+        by_scheme = {row["scheme"]: row for row in rows.to_dict("records")}
+        cells = [_cell(str(method))]
+        cells += [_cell(*_number(by_scheme[s]["f1_mean"]), numeric=True) for s in SEMEVAL_SCHEMES]
+        cells += [
+            _cell(
+                f"[{by_scheme[s]['f1_ci_low']:.4f}, {by_scheme[s]['f1_ci_high']:.4f}]",
+                repr(by_scheme[s]["f1_ci_low"]),
+                True,
+            )
+            for s in SEMEVAL_SCHEMES
+        ]
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    lines.append("</tbody></table></div>")
+    note = (
+        f'<p class="note">{_inline(PARTIAL_SENTENCE)} Seed means; 95% CI of the seed mean, '
+        "the test sentences resampled, the seeds' spread added as a Student-t draw. Precision, recall and each "
+        "coarse type: "
+        f'<a href="{_href(path)}">CSV</a>.</p>'
+    )
+    return f"<details><summary>partial matches (SemEval-2013 schemes)</summary>{note}{''.join(lines)}</details>"
+
+
 def _anchor(dataset: str, protocol: str) -> str:
     return html.escape(urllib.parse.quote(f"{dataset}-{protocol}"))
 
@@ -173,8 +215,8 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path, a
         f'<p class="note">{html.escape(protocol.summary)}. Headline: <code>{protocol.headline}</code>. {links}</p>',
         _table(table, protocol_name),
         f'<p class="note">{html.escape(marks_sentence([table]))} {regimes}Rank: {html.escape(RANKING_RULE)} '
-        f"(α = {alpha}; every pair is in the full report); 95% CI of the seed mean, resampling seeds and test "
-        "sentences; seeds: trained runs per row; "
+        f"(α = {alpha}; every pair is in the full report); 95% CI of the seed mean, the test sentences resampled, "
+        "the seeds' spread added as a Student-t draw; seeds: trained runs per row; "
         f"{MISSING}: not available for that row (best epoch: its runs logged none — the method trains no network, "
         "trains one inside a stage with no learning curve, as eigproj's coarse tagger, or its runs predate learning "
         "curves; a recipe counted in steps, such as tagger:finetune, gives its best dev check); "
@@ -183,6 +225,8 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path, a
         "shown. Hover a row for its command; click a column to sort.</p>",
         _commands(table),
     ]
+    if (out / f"{base}_partial.csv").is_file():
+        parts.append(_partial(pd.read_csv(out / f"{base}_partial.csv"), f"{base}_partial.csv"))
     if figures:
         parts += ['<div class="figures">', *figures, "</div>"]
     parts.append("</section>")

@@ -13,9 +13,10 @@ from tabulate import tabulate
 from benchmark.core.method import MARKS_SENTENCE
 from benchmark.core.protocols import Protocol
 from benchmark.core.registry import METHODS, PROTOCOLS
+from benchmark.evaluate import SEMEVAL_SCHEMES
 from benchmark.report.claims import GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
 from benchmark.report.collect import Section
-from benchmark.report.stats import ASO_THRESHOLD, ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, RANKING_RULE
+from benchmark.report.stats import ALL_TYPES, ASO_THRESHOLD, ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, RANKING_RULE
 from benchmark.run.cpu import SHARED_ABOVE
 from benchmark.run.external import EXTERNAL, EXTERNAL_SENTENCE, ROW_MARKS
 from benchmark.seeds import SeedSummary
@@ -50,8 +51,12 @@ def runs_command(tables: Iterable[pd.DataFrame], protocols: Iterable[str], datas
     from benchmark.run.plan import COMPARISON_SEEDS
 
     tables, protocols = list(tables), set(protocols)
-    methods = {label.split(":")[0].split(" ")[0] for table in tables for label in table["method"]}
-    wanted = {name for name in METHODS.names() if METHODS.get(name).protocols & protocols}
+    # `run` makes neither a scored system's row nor a row of a method that needs the user's input
+    apart = {name for name in METHODS.names() if not getattr(METHODS.get(name), "in_comparison", True)}
+    provenances = (t.get("provenance", pd.Series("", index=t.index)) for t in tables)
+    labels = [label for t, p in zip(tables, provenances, strict=True) for label in t["method"][p != EXTERNAL]]
+    methods = {label.split(":")[0].split(" ")[0] for label in labels} - apart
+    wanted = {name for name in METHODS.names() if METHODS.get(name).protocols & protocols} - apart
     rows = [
         (str(regime), tuple(int(seed) for seed in str(cell).split()))
         for table in tables
@@ -157,6 +162,8 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05) -> 
     ]
     if protocol.name in ERROR_ANALYSIS_PROTOCOLS:
         lines += ["", *_error_analysis(table)]
+    if section.partial is not None:
+        lines += ["", *_partial_matches(section)]
     if len(section.pairs):
         lines += ["", "## Significance", "", PAIRS_SENTENCE]
         for family, pairs in section.pairs.groupby("family", sort=False):
@@ -188,7 +195,11 @@ PAIRS_SENTENCE = (
 
 #: what the Seed runs table holds
 SEEDS_SENTENCE = (
-    "Every seed run of the table: its fit and predict seconds (wall clock), the cores other processes kept busy "
+    "Every seed run of the table: its fit and predict seconds (wall clock), its prediction throughput (test "
+    "sentences ÷ predict seconds; faster where the run found its test features in the feature cache) and the device "
+    "visible to it (its `device` tag, where torch computations ran; for a run from before that tag, `cpu` where its "
+    "torch was a CPU build, — for predictions made outside the harness), "
+    "the cores other processes kept busy "
     f"meanwhile (`time/other_cpu_share` × `time/cpu_count`; above {SHARED_ABOVE} the seed shared the machine and "
     "its seconds stay out of *s/seed*) and the epoch it kept (`best_epoch`; — where the run logged none). Also in "
     "`<protocol>_seeds.csv`."
@@ -203,17 +214,18 @@ def seeds_markdown(seeds: pd.DataFrame) -> str:
 
     rows = [
         [r["method"], str(r["seed"]), number(r["fit_seconds"], 1), number(r["predict_seconds"], 1),
+         number(r["sentences_per_second"], 0), "—" if pd.isna(r["device"]) else str(r["device"]),
          number(r["other_cores"], 2), number(r["best_epoch"], 0)]
         for r in seeds.to_dict("records")
     ]  # fmt: skip
-    headers = ["method", "seed", "fit (s)", "predict (s)", "other cores", "best epoch"]
+    headers = ["method", "seed", "fit (s)", "predict (s)", "predict (sent/s)", "device", "other cores", "best epoch"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def _bootstrap_sentence(section: Section) -> str:
     return (
-        f"two-level bootstrap ({section.resamples:,} resamples: the test sentences, and the row's seeds, drawn with "
-        "replacement; `sentence_ci_*` in the CSV hold the sentence-only interval, seeds held fixed)."
+        f"two-level bootstrap ({section.resamples:,} resamples of the test sentences, the seeds' spread added as a "
+        "Student-t draw; `sentence_ci_*` in the CSV hold the sentence-only interval, seeds held fixed)."
     )
 
 
@@ -274,6 +286,39 @@ def _error_analysis(table: pd.DataFrame) -> list[str]:
     ]
 
 
+#: what the partial-match schemes count (nervaluate's names and definitions)
+PARTIAL_SENTENCE = (
+    "The four schemes of SemEval-2013 task 9.1 as `nervaluate` defines and counts them: *strict*: boundaries and type "
+    "(= `fine/micro_f1`); *exact*: boundaries, any type (= `detection/f1`); *partial*: boundaries that overlap, a "
+    "partial match counting one half; *ent_type*: the type, with boundaries that overlap."
+)
+
+
+def _partial_matches(section: Section) -> list[str]:
+    """The partial-match F1 of every row with predictions: mean ± std over seeds and the CI of the seed mean."""
+    partial = section.partial
+    overall = partial[partial["type"] == ALL_TYPES]
+    rows = []
+    for method, lines in overall.groupby("method", sort=False):
+        by_scheme = {line["scheme"]: line for line in lines.to_dict("records")}
+        cells = [
+            f"{_mean_std(by_scheme[s], 'f1')} {_ci(by_scheme[s]['f1_ci_low'], by_scheme[s]['f1_ci_high'])}"
+            for s in SEMEVAL_SCHEMES
+        ]
+        rows.append([method, *cells])
+    headers = ["method", *(f"{scheme} F1" for scheme in SEMEVAL_SCHEMES)]
+    return [
+        "## Partial matches (SemEval-2013 schemes)",
+        "",
+        f"{PARTIAL_SENTENCE} F1 over every span with its fine type: mean ± std over seeds and the 95 % CI of the seed "
+        f"mean ({_bootstrap_sentence(section).removesuffix('.')}). "
+        f"Precision, recall and each coarse type are in `{section.protocol.name}_partial.csv` (a coarse type's "
+        "spans alone, scored with coarse types: there every type agrees, so strict equals exact).",
+        "",
+        tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+    ]
+
+
 def _tex_escape(text: str) -> str:
     for char, escaped in (
         ("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"), ("†", r"\dag{}"),
@@ -317,8 +362,9 @@ def render_readme_block(
         README_START,
         "",
         f"Written by `python -m benchmark report`; do not edit by hand. *rank*: {RANKING_RULE} (α = {alpha}; the "
-        "full reports have every pair); *95% CI*: of the seed mean, resampling seeds and test sentences; *seeds*: "
-        f"trained runs per row; *provenance*: how the row's settings were chosen (`python -m benchmark list`). "
+        "full reports have every pair); *95% CI*: of the seed mean, the test sentences resampled, the seeds' spread "
+        "added as a Student-t draw; *seeds*: trained runs per row; *provenance*: how the row's settings were chosen "
+        "(`python -m benchmark list`). "
         f"{marks_sentence(tables.values())}",
     ]
     for (dataset, protocol), table in sorted(tables.items()):

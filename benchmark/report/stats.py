@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.method import RANKED, REGIMES
-from benchmark.evaluate import P_AT_K, SeedBootstrap, holm_adjust
+from benchmark.evaluate import P_AT_K, SEMEVAL_SCHEMES, SeedBootstrap, holm_adjust
 from benchmark.report.claims import CLAIMS
 from benchmark.report.collect import Section, Variant
 from benchmark.run.cpu import SHARED_ABOVE
@@ -125,26 +125,79 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     section.table = rank_rows(table, pairs_frame, headline, {v.label for v in tested})
     section.seeds = seed_table(section.variants, section.table["method"])
     section.pairs = pairs_frame.sort_values(["family", "better", "worse"]).reset_index(drop=True)
+    if protocol.scoring == "spans" and tested:
+        order = {label: i for i, label in enumerate(section.table["method"])}
+        section.partial = partial_table(sorted(tested, key=lambda v: order[v.label]), section.resamples)
+
+
+#: the partial-match table's types: ``all`` (every span with its fine type), then each coarse type
+ALL_TYPES = "all"
+
+
+def partial_table(variants: Sequence[Variant], resamples: int = 1000) -> pd.DataFrame:
+    """The SemEval-2013 partial-match scores of rows scored from their predictions (free span
+    prediction): a line per row, scheme and type — ``all``, or a coarse type (its spans scored
+    with coarse types) — with the seed mean and std of precision, recall and F1, and for ``all``
+    the two-level bootstrap CI of the F1 seed mean."""
+    types = [ALL_TYPES, *variants[0].tables[0].semeval_types]
+    boots = {
+        scheme: SeedBootstrap({v.label: v.tables for v in variants}, "spans", f"semeval/{scheme}/f1", resamples)
+        for scheme in SEMEVAL_SCHEMES
+    }
+    lines = []
+    for v in variants:
+        for scheme in SEMEVAL_SCHEMES:
+            for kind in types:
+                prefix = f"semeval/{scheme}/" + ("" if kind == ALL_TYPES else f"{kind}/")
+                names = {m: f"{prefix}{m}" for m in ("precision", "recall", "f1")}
+                per_seed = [{m: float(run[f"metrics.{name}"]) for m, name in names.items()}
+                            for run in v.runs.to_dict("records")]  # fmt: skip
+                summaries = summarise_seeds(per_seed)
+                line = {"method": v.label, "scheme": scheme, "type": kind}
+                for m in names:
+                    line[f"{m}_mean"], line[f"{m}_std"] = summaries[m].mean, summaries[m].std
+                low, high = boots[scheme].interval(v.label) if kind == ALL_TYPES else (np.nan, np.nan)
+                line.update(f1_ci_low=low, f1_ci_high=high, seeds=len(v.runs))
+                lines.append(line)
+    return pd.DataFrame(lines)
 
 
 def seed_table(variants: Sequence[Variant], order: Sequence[str]) -> pd.DataFrame:
     """One line per seed run, rows in the table's ``order``: its headline-free facts (seconds to
-    fit and predict, the cores other processes kept busy meanwhile, the epoch it kept)."""
+    fit and predict, test sentences predicted per second and on what device, the cores other
+    processes kept busy meanwhile, the epoch it kept)."""
     by_label = {v.label: v for v in variants}
     parts = []
     for label in order:
-        runs = by_label[label].runs
+        variant = by_label[label]
+        runs = variant.runs
         missing = pd.Series(np.nan, index=runs.index)
+        predict = runs.get("metrics.time/predict_seconds", missing)
+        logged = runs.get("metrics.time/predict_sentences_per_second", missing)
+        sentences = variant.tables[0].n_sentences if variant.tables else np.nan  # scored on the whole test split
         parts.append(pd.DataFrame({
             "method": label,
             "seed": runs["tags.seed"].astype(int),
             "fit_seconds": runs.get("metrics.time/fit_seconds", missing),
-            "predict_seconds": runs.get("metrics.time/predict_seconds", missing),
+            "predict_seconds": predict,
+            "sentences_per_second": (sentences / predict).fillna(logged),
+            "device": device_of(runs),
             "other_cores": other_cores(runs),
             "best_epoch": runs.get("metrics.best_epoch", missing),
         }))  # fmt: skip
-    columns = ["method", "seed", "fit_seconds", "predict_seconds", "other_cores", "best_epoch"]
+    columns = ["method", "seed", "fit_seconds", "predict_seconds", "sentences_per_second", "device", "other_cores"]
+    columns.append("best_epoch")
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def device_of(runs: pd.DataFrame) -> pd.Series:
+    """Each run's `device` tag; a run the harness predicted (it timed its prediction) from before
+    the tag ran on the CPU where its torch was a CPU build (``+cpu``); else the device is unknown
+    (NaN: a scored system's predictions were made elsewhere)."""
+    cpu_build = runs.get("tags.version.torch", pd.Series("", index=runs.index)).astype(str).str.endswith("+cpu")
+    predicted = runs.get("metrics.time/predict_seconds", pd.Series(np.nan, index=runs.index)).notna()
+    inferred = pd.Series(np.where(cpu_build & predicted, "cpu", None), index=runs.index)
+    return runs.get("tags.device", pd.Series(None, index=runs.index, dtype=object)).fillna(inferred)
 
 
 def other_cores(runs: pd.DataFrame) -> pd.Series:

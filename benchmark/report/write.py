@@ -130,6 +130,8 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
                 section.table.to_csv(folder / f"{name}.csv", index=False, float_format=CSV_FLOATS)
                 section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False, float_format=CSV_FLOATS)
                 section.seeds.to_csv(folder / f"{name}_seeds.csv", index=False, float_format=CSV_FLOATS)
+                if section.partial is not None:
+                    section.partial.to_csv(folder / f"{name}_partial.csv", index=False, float_format=CSV_FLOATS)
             if "tex" in request.formats:
                 (folder / f"{name}.tex").write_text(render_latex(section))
             for note in section.notes:

@@ -19,7 +19,7 @@ from benchmark.core.data.fewnerd import Corpus
 from benchmark.evaluate import EVALUATOR_VERSION
 from benchmark.run.executors import LocalExecutor
 from benchmark.run.plan import RunPlan
-from benchmark.run.provenance import code_fingerprint, code_version, package_versions
+from benchmark.run.provenance import code_version, package_versions, row_fingerprint
 from benchmark.run.record import RunConfig
 from benchmark.run.seed import SeedResult, SeedTask, load
 from benchmark.run.tracking import Tracker, absolute_uri, flatten
@@ -68,7 +68,7 @@ def identity_tags(plan: RunPlan, corpus: Corpus, packages: Mapping[str, str]) ->
         "dataset_sha256": corpus.sha256,
         "dataset_sources": ",".join(corpus.sources),
         "code_version": code_version(),
-        "code_sha256": code_fingerprint(plan.method_cls.__module__, plan.protocol),
+        "code_sha256": row_fingerprint(plan),
         "evaluator_version": EVALUATOR_VERSION,
         **{f"version.{k}": v for k, v in packages.items()},
         "label": plan.label,

@@ -39,8 +39,8 @@ EXTERNAL = "external"
 #: how reports mark every unranked row, external ones included
 ROW_MARKS = {**MARKS, EXTERNAL: "§"}
 EXTERNAL_SENTENCE = (
-    "Rows marked § (external: predictions made outside the harness, scored by `benchmark score`) are compared "
-    "with every row and never ranked."
+    "Rows marked § (external: predictions made outside the harness and scored by `benchmark score`, or a "
+    "`checkpoint` run that declared no provenance) are compared with every row and never ranked."
 )
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 

@@ -186,12 +186,16 @@ def resolve_settings(
     method: str, variant: str | None, file: Path | None = None, assignments: Sequence[str] = ()
 ) -> tuple[Any, dict[str, Any], str]:
     """The config, its overrides of the variant (or defaults) and its provenance: the variant's,
-    or `custom` when ``--set``/``--config`` changed anything."""
+    or `custom` when ``--set``/``--config`` changed anything; for a method whose class sets
+    ``declares_provenance = True`` (one that predicts with what the user brings, as `checkpoint`),
+    the ``provenance`` its settings declare."""
     method_cls = METHODS.get(method)
     chosen = chosen_settings(method_cls, variant, method)
     base = preset(method_cls, variant)
     config = resolve_config(method_cls.Config, file, list(assignments), base)
     overrides = overrides_of(config, resolve_config(method_cls.Config, preset=base))
+    if getattr(method_cls, "declares_provenance", False):
+        return config, overrides, config.provenance
     return config, overrides, CUSTOM if overrides else chosen.provenance
 
 
@@ -203,6 +207,12 @@ def plan_run(request: RunRequest) -> RunPlan:
     )
     method_cls.check_config(config, protocol.name)
     check_encoders(config, request.cache_dir)
+    if getattr(method_cls, "one_model", False) and len(request.seeds) > 1:
+        raise BenchmarkError(
+            f"--seeds: {request.method} predicts with one given model, so its seeds would repeat the same "
+            "predictions; run one seed, or score several independently trained models as the seeds of one row "
+            "with `benchmark score`"
+        )
     return RunPlan(
         method=request.method,
         variant=request.variant,
@@ -236,9 +246,13 @@ def plan_comparison(
 
 
 def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:
-    """Every named method (``all``: every registered one) with its defaults and each of its
-    variants that applies, on ``protocol`` or, if None, on every protocol it supports."""
-    names = METHODS.names() if list(methods) == ["all"] else [METHODS.check(m) for m in methods]
+    """Every named method (``all``: every registered one whose class does not set
+    ``in_comparison = False``, as `checkpoint`, which needs a model) with its defaults and each of
+    its variants that applies, on ``protocol`` or, if None, on every protocol it supports."""
+    if list(methods) == ["all"]:
+        names = [name for name in METHODS.names() if getattr(METHODS.get(name), "in_comparison", True)]
+    else:
+        names = [METHODS.check(m) for m in methods]
     if protocol is not None:
         get_protocol(protocol)
     requests = []

@@ -8,6 +8,10 @@ import importlib.metadata
 import platform
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmark.run.plan import RunPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDED_PACKAGES = (
@@ -94,6 +98,38 @@ def code_fingerprint(method_module: str, protocol: object, root: Path = REPO_ROO
         path = _module_file(name, root)
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def row_fingerprint(plan: RunPlan) -> str:
+    """What a row's run key records as its code: its `code_fingerprint`; for a method whose class
+    has an ``input_files(config)`` hook (the files it predicts with but the harness does not ship,
+    such as `checkpoint`'s model), the sha256 of that fingerprint and the names and bytes of those
+    files, so a changed file at the same path is a new run. Methods without the hook keep exactly
+    their `code_fingerprint`. The driver and every worker (`check_same_inputs`) call this one."""
+    code = code_fingerprint(plan.method_cls.__module__, plan.protocol)
+    hook = getattr(plan.method_cls, "input_files", None)
+    if hook is None:
+        return code
+    digest = hashlib.sha256(code.encode() + b"\0")
+    for path in hook(plan.config):
+        digest.update(Path(path).name.encode() + b"\0" + _file_sha256(Path(path)).encode() + b"\0")
+    return digest.hexdigest()
+
+
+_hashed: dict[tuple[str, int, int], str] = {}  # (file, size, mtime) → sha256, for this process
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (read once per process while its size and mtime stay)."""
+    stat = path.stat()
+    stamp = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if stamp not in _hashed:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+        _hashed[stamp] = digest.hexdigest()
+    return _hashed[stamp]
 
 
 def package_versions() -> dict[str, str]:

@@ -13,7 +13,8 @@ class RunConfig:
     """Everything that defines one seed run: a method's settings under a protocol, on a dataset,
     with a seed, predicting the split ``scored_on`` names (``test``; a sweep's ``dev`` criterion).
 
-    ``code_sha256`` fingerprints the code that computes the predictions and ``packages`` the
+    ``code_sha256`` fingerprints the code that computes the predictions (and the files a method
+    predicts with that the harness does not ship, as `checkpoint`'s model: `row_fingerprint`) and ``packages`` the
     library versions; ``label`` (the row: method, variant, ad-hoc settings), ``code_version`` (the
     git commit), ``provenance`` (paper, prior, dev, oracle or custom) and ``evaluator_version``
     (what scored the run when it ran; `report` re-scores the stored predictions with the current

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
+
 from benchmark.core.cache import FeatureCache
 from benchmark.core.data.fewnerd import Corpus, Sentence, load_corpus
 from benchmark.core.errors import BenchmarkError
@@ -20,10 +22,11 @@ from benchmark.core.fit import fit_predict
 from benchmark.core.labels import LabelHierarchy, coarse_of
 from benchmark.core.protocols import Protocol, View, withhold_coarse
 from benchmark.core.spans import Span
+from benchmark.core.training import device
 from benchmark.evaluate import evaluate, evaluate_split
 from benchmark.run.cpu import measure
 from benchmark.run.plan import DataSource, RunPlan
-from benchmark.run.provenance import code_fingerprint, package_versions
+from benchmark.run.provenance import package_versions, row_fingerprint
 from benchmark.run.record import RunConfig
 from benchmark.run.tracking import Tracker
 from benchmark.ui.progress import ignore
@@ -64,7 +67,8 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
     FINISHED, FAILED on an exception or KILLED on Ctrl-C/SIGTERM."""
     started, plan, run_config = time.perf_counter(), task.plan, task.run_config
     tracker = Tracker(task.experiment, task.tracking_uri)
-    with tracker.run(run_config.name, task.tags, task.params, parent_id=task.parent_id) as run_id:
+    tags = {**task.tags, "device": device_name()}
+    with tracker.run(run_config.name, tags, task.params, parent_id=task.parent_id) as run_id:
         corpus = load(plan.source)
         check_same_inputs(run_config, corpus.sha256, plan)
         protocol, hierarchy, scoring = plan.protocol, corpus.hierarchy, plan.scoring
@@ -87,7 +91,7 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
                     FeatureCache(plan.cache_dir), Path(tmp), curves,
                     split=scoring.split,
                 )  # fmt: skip
-            extra = {**extra, **cpu.metrics()}
+            extra = {**extra, **cpu.metrics(), "time/predict_sentences_per_second": _rate(view, extra)}
             if scoring.split == "test":
                 scores = evaluate_split(test, predictions, hierarchy, protocol.scoring, scoring.resamples)
                 scores = replace(scores, metrics=informative(scores.metrics, protocol))
@@ -100,6 +104,17 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
                 tracker.log(run_id, metrics=metrics)
     seconds = extra["time/fit_seconds"] + extra["time/predict_seconds"]
     return SeedResult(run_config, metrics, run_id, seconds, wall=time.perf_counter() - started)
+
+
+def device_name() -> str:
+    """The device a run's torch computations use (`benchmark.core.training.device`): ``cpu``, or
+    ``cuda (<the GPU's name>)``."""
+    return f"cuda ({torch.cuda.get_device_name(0)})" if device() == "cuda" else "cpu"
+
+
+def _rate(view: View, extra: dict[str, float]) -> float:
+    """Sentences predicted per second (faster where the test features came from the feature cache)."""
+    return len(view.examples) / max(extra["time/predict_seconds"], 1e-9)
 
 
 def informative(metrics: dict[str, float], protocol: Protocol) -> dict[str, float]:
@@ -129,7 +144,7 @@ def check_same_inputs(run_config: RunConfig, data_sha256: str, plan: RunPlan) ->
     compute."""
     here = {
         "data (sha256)": (data_sha256, run_config.dataset_sha256),
-        "code (sha256)": (code_fingerprint(plan.method_cls.__module__, plan.protocol), run_config.code_sha256),
+        "code (sha256)": (row_fingerprint(plan), run_config.code_sha256),
         "package versions": (package_versions(), run_config.packages),
     }
     differ = [name for name, (mine, driver) in here.items() if mine != driver]
