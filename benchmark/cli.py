@@ -164,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for CIs (default 1000)"
     )
+    episodes = run.add_argument_group("episodes (--protocol episodes)")
+    episodes.add_argument("--episodes", type=int, default=1000, metavar="N",
+                          help="test episodes per setting, drawn with Few-NERD's sampler (default 1000)")  # fmt: skip
+    episodes.add_argument("--episode-seed", type=int, default=0, metavar="S", help="the sampler's seed (default 0)")
+    episodes.add_argument("--episode-dir", type=Path, metavar="DIR",
+                          help="read Few-NERD's episode files DIR/test_<N>_<K>.jsonl instead of sampling")  # fmt: skip
 
     sweep = command(
         "sweep",
@@ -395,7 +401,7 @@ def _source(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.run.driver import run_plans
-    from benchmark.run.plan import RunRequest, plan_comparison, plan_run
+    from benchmark.run.plan import EpisodeSource, RunRequest, plan_comparison, plan_run
     from benchmark.run.tracking import check_reachable, tracking_uri
 
     if args.bootstrap < 0:
@@ -410,6 +416,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config_file=args.config,
         settings=tuple(args.set),
         resamples=args.bootstrap,
+        episodes=EpisodeSource(args.episodes, args.episode_seed, args.episode_dir),
         cache_dir=args.cache_dir,
         force=args.force,
     )
@@ -474,6 +481,8 @@ def _print_row(row) -> None:
     if f"{headline}_ci_low" in first:
         print(f"95% CI of {headline} (seed {results[0].run_config.seed}, sentence bootstrap): "
               f"[{first[f'{headline}_ci_low']:.4f}, {first[f'{headline}_ci_high']:.4f}]")  # fmt: skip
+    if row.plan.scoring.episodes is not None:
+        _print_episodes(first, results[0].run_config.seed)
     fresh = [r for r in results if not r.skipped]
     hits = sum(r.metrics["features/cache_hits"] for r in fresh)
     encoded = sum(r.metrics["features/encoded_sentences"] for r in fresh)
@@ -485,6 +494,23 @@ def _print_row(row) -> None:
     else:
         print(f"logged to {where}, parent run {row.parent_id}")
     print(f"browse with: mlflow ui  then open {row.tracker.runs_url()}")
+
+
+def _print_episodes(metrics: dict[str, float], seed: int) -> None:
+    """Few-NERD's figures of each setting (one seed): P, R, F1 with their 95 % CIs over episodes."""
+    from benchmark.core.episodes import SETTINGS
+    from benchmark.core.episodic import metric_prefix
+
+    def cell(key: str) -> str:
+        value = f"{100 * metrics[key]:.2f}"
+        if f"{key}_ci_low" in metrics:
+            value += f" [{100 * metrics[f'{key}_ci_low']:.2f}, {100 * metrics[f'{key}_ci_high']:.2f}]"
+        return value
+
+    names = ("fine/micro_precision", "fine/micro_recall", "fine/micro_f1")
+    rows = [[s.name, *(cell(f"{metric_prefix(s)}/{n}") for n in names)] for s in SETTINGS]
+    print(f"\nFew-NERD's episode metric, seed {seed} (%, micro over every query set; 95% CI resampling episodes)")
+    print(tabulate(rows, headers=["setting", "precision", "recall", "F1"], disable_numparse=True))
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

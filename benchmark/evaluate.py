@@ -431,6 +431,14 @@ def bootstrap_ci(
     return {key: tuple(np.percentile(v, [tail, 100 - tail]).tolist()) for key, v in draws.items()}
 
 
+def group_rows(table: CountTable, groups: np.ndarray, n_groups: int) -> CountTable:
+    """The table's per-sentence counts summed within groups (``groups[i]``: sentence i's group):
+    a table whose rows are the groups, so `bootstrap_ci` on it resamples whole groups (episodes)."""
+    totals = np.zeros((n_groups, table.flat().shape[1]), dtype=np.int64)
+    np.add.at(totals, np.asarray(groups, dtype=np.int64), table.flat())
+    return table.shaped(totals)
+
+
 @functools.lru_cache(maxsize=4)
 def _bootstrap_weights(n: int, resamples: int, seed: int, chunk: int = 100) -> tuple[np.ndarray, ...]:
     """(chunk, n) matrices: how often each sentence is drawn in each resample (float32: counts
@@ -794,3 +802,37 @@ def evaluate(
         confusion=confusion_matrices(pairs, hierarchy),
         table=table,
     )
+
+
+#: the figures an episode setting reports: Few-NERD's micro P/R/F1 and its error analysis
+EPISODE_METRICS = (
+    "fine/micro_precision", "fine/micro_recall", "fine/micro_f1",
+    "fewnerd/fp_rate", "fewnerd/fn_rate", "fewnerd/within_rate", "fewnerd/outer_rate",
+    "n_gold", "n_predicted",
+)  # fmt: skip
+
+
+def evaluate_episodes(
+    gold: Sequence[Span],
+    predictions: Sequence[Span],
+    lengths: Sequence[int],
+    episodes: Sequence[int],
+    hierarchy: LabelHierarchy,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """`EPISODE_METRICS` of the query sets of a setting's episodes, their counts summed over every
+    query sentence of every episode (as Few-NERD's framework sums them), and 95 % CIs of P, R, F1
+    and the error rates from resampling whole episodes (``episodes[i]``: query sentence i's
+    episode, numbered from 0)."""
+    pairs = match(gold, predictions, hierarchy)
+    table = count_table(pairs, token_counts(gold, predictions, lengths), hierarchy)
+    scores = metrics_from_totals(table.totals(), "spans")
+    metrics = {key: float(scores[key]) for key in EPISODE_METRICS if key in scores}
+    metrics.update(n_gold=float(len(gold)), n_predicted=float(len(predictions)))
+    if resamples:
+        grouped = group_rows(table, np.asarray(episodes), int(max(episodes, default=-1)) + 1)
+        for key, (low, high) in bootstrap_ci(grouped, "spans", resamples, seed).items():
+            if key in EPISODE_METRICS:
+                metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"] = low, high
+    return metrics

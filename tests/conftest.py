@@ -17,6 +17,8 @@ import pytest
 
 from benchmark.core.cache import FeatureCache
 from benchmark.core.data.fewnerd import Corpus, load_embedded, make_sentence
+from benchmark.core.episodes import EpisodeSetting, sample_episodes
+from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.method import Context
 from benchmark.core.protocols import View
 from benchmark.core.registry import PROTOCOLS
@@ -59,15 +61,22 @@ def small(corpus: Corpus) -> Corpus:
 
 
 @pytest.fixture(scope="session")
-def views(small: Corpus):
-    """``views(protocol)``: the small slice's train, dev and test views under ``protocol``."""
+def views(small: Corpus, corpus: Corpus):
+    """``views(protocol)``: the small slice's train, dev and test views under ``protocol`` (for
+    ``episodes``: three 5-way 1~2-shot episodes sampled from the embedded test split)."""
 
     def make(protocol: str) -> tuple[View, View, View]:
         p = PROTOCOLS[protocol]
+        if isinstance(p, EpisodeProtocol):
+            setting = EpisodeSetting(5, 1)
+            episodes = sample_episodes(corpus.split("test"), setting, 3, seed=0)
+            test = p.episode_view([(setting, episodes)], small.hierarchy)[0]
+        else:
+            test = p.test_view(small.splits["test"], small.hierarchy)
         return (
             p.train_view(small.splits["train"], "train", small.hierarchy),
             p.train_view(small.splits["dev"], "dev", small.hierarchy),
-            p.test_view(small.splits["test"], small.hierarchy),
+            test,
         )
 
     return make

@@ -8,6 +8,7 @@ import difflib
 import importlib
 from typing import Any
 
+from benchmark.core.episodic import EPISODE_MAIN_METRICS, EpisodeProtocol
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.protocols import Protocol
 
@@ -50,6 +51,8 @@ METHODS = Registry(
         "hier-soft": "methods.hier_soft.method:HierSoft",
         "cofee": "methods.cofee.method:Cofee",
         "checkpoint": "methods.checkpoint.method:Checkpoint",
+        "protobert": "methods.protobert.method:ProtoBERT",
+        "nnshot": "methods.nnshot.method:NNShot",
     },
 )
 
@@ -93,6 +96,15 @@ PROTOCOLS: dict[str, Protocol] = {
                 "detection/f1",
                 "fine/macro_f1",
             ),
+        ),
+        EpisodeProtocol(
+            "episodes",
+            train_level="fine",
+            test_spans="none",
+            headline=EPISODE_MAIN_METRICS[0],
+            summary="Few-NERD's N-way K~2K-shot episodes: type entities of an episode's N unseen fine types in its "
+            "query sentences, given its support set (micro P/R/F1 summed over every query set)",
+            main_metrics=EPISODE_MAIN_METRICS,
         ),
     )
 }

@@ -16,6 +16,7 @@ import pandas as pd
 
 from benchmark.core.config import RENAMED, config_dict
 from benchmark.core.data.fewnerd import Corpus, Sentence, load_corpus
+from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.labels import LabelHierarchy
 from benchmark.core.method import CUSTOM
@@ -286,6 +287,12 @@ def load_gold_corpus(name: str, data_dir: Path | None, verify: bool = True) -> C
 
 def gold_split(section: Section, corpus: Corpus | BenchmarkError) -> list[Sentence] | None:
     """The test sentences of the section's dataset, or None (with a note) if they cannot be had."""
+    if isinstance(section.protocol, EpisodeProtocol):
+        section.notes.append(
+            "episode runs are scored when they run (the evaluator over every query set of a setting, CIs over "
+            "episodes): the table shows the metrics they logged; no paired comparisons or plots yet"
+        )
+        return None
     if isinstance(corpus, BenchmarkError):
         section.notes.append(f"test gold unavailable ({corpus}): runs not re-scored, no paired comparisons, no plots")
         return None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from benchmark.core.config import config_dict
 from benchmark.core.data.fewnerd import Corpus
 from benchmark.evaluate import EVALUATOR_VERSION
+from benchmark.run.episodes import episode_sets
 from benchmark.run.executors import LocalExecutor
 from benchmark.run.plan import RunPlan
 from benchmark.run.provenance import code_version, package_versions, row_fingerprint
@@ -87,6 +88,8 @@ def prepare(plan: RunPlan, experiment: Callable[[Corpus], str], role: str, echo:
     packages = package_versions()
     for split in plan.scoring.splits:
         corpus.split(split)
+    if plan.scoring.episodes is not None:  # episodes that cannot be drawn or read fail here, before anything is logged
+        episode_sets(plan.scoring.episodes, corpus.split("test"))
     tags = {**identity_tags(plan, corpus, packages), "role": role}
     row = Row(plan, corpus, Tracker(experiment(corpus)), tags, flatten(config_dict(plan.config)), [])
     tracker = row.tracker

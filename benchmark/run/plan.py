@@ -7,6 +7,7 @@ criterion (`sweep`). Plans are built once, on the driver; workers run the tasks 
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -15,7 +16,9 @@ from typing import Any, Literal
 
 from benchmark.core.cache import FeatureCache
 from benchmark.core.config import flat_settings, format_value, resolve_config
-from benchmark.core.encoders import check_encoder, encoder_settings
+from benchmark.core.encoders import check_encoder, encoder_settings, file_sha256
+from benchmark.core.episodes import SETTINGS
+from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.errors import BenchmarkError, ConfigError
 from benchmark.core.method import CUSTOM, Method, Settings
 from benchmark.core.protocols import Protocol
@@ -47,6 +50,25 @@ class DataSource:
 
 
 @dataclass(frozen=True)
+class EpisodeSource:
+    """The test episodes of an ``episodes`` run: ``count`` per setting drawn with Few-NERD's
+    sampler and ``seed`` from the test split, or the official episode files in ``folder``
+    (``test_<N>_<K>.jsonl``, Few-NERD's ``episode-data/<split>`` layout; ``digest``: their sha256)."""
+
+    count: int = 1000
+    seed: int = 0
+    folder: Path | None = None
+    digest: str = ""
+
+    @property
+    def name(self) -> str:
+        """What the run key records of them."""
+        if self.folder is not None:
+            return f"episodes=files:{self.digest[:16]}"
+        return f"episodes={self.count},sampler_seed={self.seed}"
+
+
+@dataclass(frozen=True)
 class Scoring:
     """What a plan's seed runs predict and how they are scored: the ``test`` split by the
     evaluator (with ``resamples`` bootstrap resamples for CIs), or ``dev`` for a sweep, where
@@ -55,15 +77,20 @@ class Scoring:
     split: Literal["test", "dev"] = "test"
     resamples: int = 1000
     blind: bool = False
+    episodes: EpisodeSource | None = None  # the ``episodes`` protocol's test episodes
 
     @property
     def name(self) -> str:
-        """What the run key records: ``test``, ``dev`` or ``dev:blind_coarse``."""
-        return self.split + (":blind_coarse" if self.blind else "")
+        """What the run key records: ``test``, ``dev``, ``dev:blind_coarse`` or ``test:episodes=…``."""
+        return (
+            self.split + (":blind_coarse" if self.blind else "") + (f":{self.episodes.name}" if self.episodes else "")
+        )
 
     @property
     def splits(self) -> tuple[str, ...]:
-        """The splits a run reads: a sweep never reads test."""
+        """The splits a run reads: a sweep never reads test; training-free episodes read test only."""
+        if self.episodes is not None:
+            return ("test",)
         return ("train", "dev", "test") if self.split == "test" else ("train", "dev")
 
 
@@ -79,6 +106,7 @@ class RunRequest:
     config_file: Path | None = None
     settings: tuple[str, ...] = ()
     resamples: int = 1000
+    episodes: EpisodeSource = EpisodeSource()
     cache_dir: Path | None = None
     force: bool = False
 
@@ -199,6 +227,37 @@ def resolve_settings(
     return config, overrides, CUSTOM if overrides else chosen.provenance
 
 
+def episode_source(source: EpisodeSource, protocol: Protocol) -> EpisodeSource | None:
+    """The episodes an ``episodes`` run is scored on (None for another protocol), checked: a
+    folder of official files gets its digest, and a count or seed out of range one error."""
+    if not isinstance(protocol, EpisodeProtocol):
+        return None
+    if source.count < 1:
+        raise BenchmarkError(f"--episodes: {source.count} is not a number of episodes (1 or more)")
+    if not 0 <= source.seed <= MAX_SEED:
+        raise BenchmarkError(f"--episode-seed: {source.seed} is not a seed; seeds run from 0 to 2**32 - 1")
+    if source.folder is None:
+        return source
+    files = [source.folder / f"test_{s.n}_{s.k}.jsonl" for s in SETTINGS]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise BenchmarkError(f"--episode-dir: no official episode file {', '.join(missing)} (Few-NERD's "
+                             "episode-data/<split>/test_<N>_<K>.jsonl)")  # fmt: skip
+    digest = hashlib.sha256(b"".join(file_sha256(f).encode() for f in files)).hexdigest()
+    return replace(source, folder=source.folder.resolve(), digest=digest)
+
+
+def episode_options(source: EpisodeSource | None) -> list[str]:
+    """The command-line options that name an episode source (none for the default)."""
+    if source is None:
+        return []
+    if source.folder is not None:
+        return ["--episode-dir", str(source.folder)]
+    default = EpisodeSource()
+    words = ["--episodes", str(source.count)] if source.count != default.count else []
+    return words + (["--episode-seed", str(source.seed)] if source.seed != default.seed else [])
+
+
 def plan_run(request: RunRequest) -> RunPlan:
     """Check a request completely (method, protocol, variant, settings, encoder, seeds)."""
     method_cls, protocol = resolve_method(request.method, request.protocol)
@@ -207,6 +266,7 @@ def plan_run(request: RunRequest) -> RunPlan:
     )
     method_cls.check_config(config, protocol.name)
     check_encoders(config, request.cache_dir)
+    episodes = episode_source(request.episodes, protocol)
     if getattr(method_cls, "one_model", False) and len(request.seeds) > 1:
         raise BenchmarkError(
             f"--seeds: {request.method} predicts with one given model, so its seeds would repeat the same "
@@ -221,11 +281,16 @@ def plan_run(request: RunRequest) -> RunPlan:
         provenance=provenance,
         label=row_label(request.method, request.variant, overrides),
         command=command_line(
-            "run", request.method, protocol.name, request.variant, request.source, set_options(overrides)
+            "run",
+            request.method,
+            protocol.name,
+            request.variant,
+            request.source,
+            [*set_options(overrides), *episode_options(episodes)],
         ),
         source=request.source,
         seeds=check_seeds(request.seeds),
-        scoring=Scoring("test", request.resamples),
+        scoring=Scoring("test", request.resamples, episodes=episodes),
         cache_dir=request.cache_dir,
         force=request.force,
     )
@@ -248,7 +313,8 @@ def plan_comparison(
 def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:
     """Every named method (``all``: every registered one whose class does not set
     ``in_comparison = False``, as `checkpoint`, which needs a model) with its defaults and each of
-    its variants that applies, on ``protocol`` or, if None, on every protocol it supports."""
+    its variants that applies, on ``protocol`` or, if None, on every protocol it supports but
+    ``episodes`` (run when named: its rows are not in the published record yet)."""
     if list(methods) == ["all"]:
         names = [name for name in METHODS.names() if getattr(METHODS.get(name), "in_comparison", True)]
     else:
@@ -259,6 +325,8 @@ def comparison_requests(methods: Sequence[str], protocol: str | None, template: 
     for name in names:
         method_cls = METHODS.get(name)
         chosen = [p for p in PROTOCOLS if p in method_cls.protocols and protocol in (None, p)]
+        if protocol is None:
+            chosen = [p for p in chosen if not isinstance(PROTOCOLS[p], EpisodeProtocol)]
         if not chosen and list(methods) != ["all"]:
             resolve_method(name, protocol)  # raises: the named method cannot run that protocol
         for p in chosen:

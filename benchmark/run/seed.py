@@ -25,10 +25,11 @@ from benchmark.core.spans import Span
 from benchmark.core.training import device
 from benchmark.evaluate import evaluate, evaluate_split
 from benchmark.run.cpu import measure
+from benchmark.run.episodes import describe, episode_sets, score_episodes
 from benchmark.run.plan import DataSource, RunPlan
 from benchmark.run.provenance import package_versions, row_fingerprint
 from benchmark.run.record import RunConfig
-from benchmark.run.tracking import Tracker
+from benchmark.run.tracking import Tracker, predictions_jsonl
 from benchmark.ui.progress import ignore
 
 BLIND = "blind_coarse"  # metric prefix of coarse-blind typing (a weak-typing sweep without --oracle)
@@ -73,9 +74,13 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
         check_same_inputs(run_config, corpus.sha256, plan)
         protocol, hierarchy, scoring = plan.protocol, corpus.hierarchy, plan.scoring
         tracker.log_datasets(run_id, corpus, scoring.splits)
-        train, dev = corpus.split("train"), corpus.split("dev")
+        train, dev = (corpus.split(name) if name in scoring.splits else () for name in ("train", "dev"))
         views = (protocol.train_view(train, "train", hierarchy), protocol.train_view(dev, "dev", hierarchy))
-        if scoring.split == "test":
+        if scoring.episodes is not None:
+            sets = episode_sets(scoring.episodes, corpus.split("test"))
+            view, queries = protocol.episode_view(sets, hierarchy)  # type: ignore[attr-defined]
+            tracker.log(run_id, tags={f"episodes/{k}": v["sha256"] for k, v in describe(sets).items()})
+        elif scoring.split == "test":
             test = corpus.split("test")
             view, gold = protocol.test_view(test, hierarchy), [span for s in test for span in s.spans]
         else:
@@ -92,7 +97,12 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
                     split=scoring.split,
                 )  # fmt: skip
             extra = {**extra, **cpu.metrics(), "time/predict_sentences_per_second": _rate(view, extra)}
-            if scoring.split == "test":
+            if scoring.episodes is not None:
+                metrics = {**score_episodes(view, queries, predictions, hierarchy, scoring.resamples), **extra}
+                tracker.log(run_id, metrics=metrics)
+                tracker.log_json(run_id, describe(sets), "episodes.json")
+                tracker.log_text(run_id, predictions_jsonl(predictions), "predictions.jsonl")
+            elif scoring.split == "test":
                 scores = evaluate_split(test, predictions, hierarchy, protocol.scoring, scoring.resamples)
                 scores = replace(scores, metrics=informative(scores.metrics, protocol))
                 tracker.log_result(run_id, run_config, scores, predictions, extra, Path(tmp, "artifacts"), gold)

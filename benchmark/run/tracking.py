@@ -273,6 +273,10 @@ class Tracker:
             inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag(k, v) for k, v in tags.items()]))
         self.client.log_inputs(run_id, datasets=inputs)
 
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        """``text`` as the artifact ``name`` of the run."""
+        self.client.log_text(run_id, text, name)
+
     def log_json(self, run_id: str, data: Any, name: str) -> None:
         """``data`` as the JSON artifact ``name`` of the run."""
         self.client.log_dict(run_id, data, name)

@@ -1,0 +1,64 @@
+"""An ``episodes`` run's test episodes and scores: each setting's episodes (sampled with Few-NERD's
+sampler from the test split, or read from the official files), and per setting the one
+evaluator's figures over all its query sets, with CIs from resampling episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from benchmark.core.data.fewnerd import Sentence
+from benchmark.core.episodes import (
+    SETTINGS,
+    Episode,
+    EpisodeSetting,
+    episodes_sha256,
+    read_episode_file,
+    sample_episodes,
+)
+from benchmark.core.episodic import AVERAGE, EpisodeView, metric_prefix
+from benchmark.core.labels import LabelHierarchy
+from benchmark.core.spans import Span
+from benchmark.evaluate import evaluate_episodes
+from benchmark.run.plan import EpisodeSource
+
+
+def episode_sets(source: EpisodeSource, test: Sequence[Sentence]) -> list[tuple[EpisodeSetting, Sequence[Episode]]]:
+    """Every setting's test episodes: the official file's, or ``source.count`` sampled from
+    ``test`` with ``source.seed`` (each setting with its own stream of the seed)."""
+    if source.folder is not None:
+        return [(s, read_episode_file(source.folder / f"test_{s.n}_{s.k}.jsonl")) for s in SETTINGS]
+    return [(s, sample_episodes(test, s, source.count, seed=source.seed * 100 + i)) for i, s in enumerate(SETTINGS)]
+
+
+def describe(sets: Sequence[tuple[EpisodeSetting, Sequence[Episode]]]) -> dict[str, dict[str, object]]:
+    """What a run records of its episodes: per setting, their count and sha256."""
+    return {metric_prefix(s): {"setting": s.name, "episodes": len(e), "sha256": episodes_sha256(e)} for s, e in sets}
+
+
+def score_episodes(
+    view: EpisodeView,
+    gold: Sequence[Sentence],
+    predictions: Sequence[Span],
+    hierarchy: LabelHierarchy,
+    resamples: int = 1000,
+) -> dict[str, float]:
+    """Per setting ``<setting>/<metric>`` (`benchmark.evaluate.evaluate_episodes` over its query
+    sentences, renumbered from 0) and ``avg/fine/micro_{precision,recall,f1}``, the mean of the
+    settings' scores."""
+    metrics: dict[str, float] = {}
+    for setting in dict.fromkeys(task.setting for task in view.episodes):
+        tasks = [task for task in view.episodes if task.setting == setting]
+        ids = [i for task in tasks for i in task.query]
+        number = {old: new for new, old in enumerate(ids)}
+        episode = np.repeat(np.arange(len(tasks)), [len(task.query) for task in tasks])
+        spans = [s._replace(sentence_id=number[s.sentence_id]) for i in ids for s in gold[i].spans]
+        found = [p._replace(sentence_id=number[p.sentence_id]) for p in predictions if p.sentence_id in number]
+        lengths = [len(gold[i].tokens) for i in ids]
+        scores = evaluate_episodes(spans, found, lengths, episode, hierarchy, resamples)
+        metrics.update({f"{metric_prefix(setting)}/{key}": value for key, value in scores.items()})
+    settings = list(dict.fromkeys(task.setting for task in view.episodes))
+    for name in ("fine/micro_precision", "fine/micro_recall", "fine/micro_f1"):
+        metrics[f"{AVERAGE}/{name}"] = float(np.mean([metrics[f"{metric_prefix(s)}/{name}"] for s in settings]))
+    return metrics

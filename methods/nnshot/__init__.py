@@ -1,0 +1,1 @@
+"""NNShot (Few-NERD): nearest support word on episodes."""

@@ -1,0 +1,33 @@
+"""NNShot, Few-NERD's nearest-neighbour baseline (Ding et al., 2021, §5.1; Yang and Katiyar, 2020),
+on frozen features: each query word takes the label of its nearest support word (``O`` words
+included; negative squared Euclidean distance), runs of one label are its entities. Training-free.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from benchmark.core.method import Settings
+from methods.protobert.method import ProtoBERT, similarity
+
+
+class NNShot(ProtoBERT):
+    """Few-NERD's NNShot, training-free: each query word takes its nearest support word's label."""
+
+    defaults = Settings(
+        "paper",
+        "Few-NERD §5.1: the nearest support word's label, O included, negative squared Euclidean distance; "
+        "training-free on frozen MiniLM (the paper meta-trains BERT: not done here)",
+    )
+    variants: ClassVar[dict[str, Settings]] = {}
+
+    def scores(self, query: np.ndarray, support: np.ndarray, tags: np.ndarray, n_labels: int) -> np.ndarray:
+        """(query words, labels): each label's best similarity over its support words (-inf for a
+        label without support words)."""
+        scores = np.full((len(query), n_labels), -np.inf, dtype=np.float32)
+        near = similarity(query, support, self.config.distance)
+        for label in np.unique(tags):
+            scores[:, label] = near[:, tags == label].max(axis=1)
+        return scores

@@ -1,0 +1,1 @@
+"""ProtoBERT (Few-NERD): nearest prototype per word on episodes."""

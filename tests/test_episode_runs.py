@@ -1,0 +1,126 @@
+"""The ``episodes`` protocol end to end: Few-NERD's metric on hand-built episodes, CIs over
+episodes, the protocol's checks, and `run --protocol episodes` on the shipped INTER test split."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from benchmark.cli import main
+from benchmark.core.data.fewnerd import load_corpus, make_sentence
+from benchmark.core.episodes import SETTINGS, Episode, EpisodeSetting, sample_episodes, write_episode_file
+from benchmark.core.episodic import metric_prefix
+from benchmark.core.errors import ProtocolViolation
+from benchmark.core.labels import FEWNERD
+from benchmark.core.registry import PROTOCOLS
+from benchmark.core.spans import Span
+from benchmark.run.episodes import score_episodes
+
+EPISODES = PROTOCOLS["episodes"]
+SETTING = EpisodeSetting(2, 1)
+
+
+def _sentence(labels: list[str]):
+    return make_sentence(0, [f"w{i}" for i in range(len(labels))], labels)
+
+
+def _view(episodes):
+    return EPISODES.episode_view([(SETTING, episodes)], FEWNERD)
+
+
+def test_few_nerds_metric_sums_counts_over_every_query_set_of_every_episode():
+    actor, gpe = "person-actor", "location-GPE"
+    support = (_sentence([actor, "O", gpe]),)
+    a = Episode((actor, gpe), support, (_sentence([actor, actor, "O", "O"]),))  # one gold span
+    b = Episode((actor, gpe), support, (_sentence([gpe, "O", actor, "O"]), _sentence(["O", gpe, "O", "O"])))
+    view, gold = _view([a, b])
+    assert [e.id for e in view.examples] == [0, 1, 2]
+    predictions = [Span(0, 0, 2, actor), Span(1, 0, 1, actor), Span(2, 1, 2, gpe)]  # right, wrong type, right
+    metrics = score_episodes(view, gold, predictions, FEWNERD, resamples=0)
+    prefix = metric_prefix(SETTING)
+    # summed: 2 right of 3 predicted and 4 gold (not the mean of episode A's 1.0 and B's 0.5 precision)
+    assert metrics[f"{prefix}/fine/micro_precision"] == pytest.approx(2 / 3)
+    assert metrics[f"{prefix}/fine/micro_recall"] == pytest.approx(2 / 4)
+    assert metrics[f"{prefix}/fine/micro_f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    # Few-NERD's error analysis: no token predicted outside gold; one gold token (B's actor) missed, of 12;
+    # of 3 spans with right boundaries one is typed into another coarse type (outer), none within
+    assert metrics[f"{prefix}/fewnerd/fp_rate"] == 0
+    assert metrics[f"{prefix}/fewnerd/fn_rate"] == pytest.approx(1 / 12)
+    assert metrics[f"{prefix}/fewnerd/outer_rate"] == pytest.approx(1 / 3)
+    assert metrics[f"{prefix}/fewnerd/within_rate"] == 0
+    assert metrics["avg/fine/micro_f1"] == metrics[f"{prefix}/fine/micro_f1"]  # one setting: its own
+
+
+def test_the_interval_resamples_whole_episodes():
+    actor = "person-actor"
+    support = (_sentence([actor, "O"]),)
+    # every episode holds one right and one missed entity: resampling episodes cannot move the score,
+    # resampling their sentences would
+    episode = Episode((actor, "location-GPE"), support, (_sentence([actor, "O"]), _sentence(["O", actor])))
+    view, gold = _view([episode] * 20)
+    predictions = [Span(i, 0, 1, actor) for i in range(0, 40, 2)]
+    metrics = score_episodes(view, gold, predictions, FEWNERD, resamples=200)
+    key = f"{metric_prefix(SETTING)}/fine/micro_recall"
+    assert metrics[key] == metrics[f"{key}_ci_low"] == metrics[f"{key}_ci_high"] == 0.5
+
+
+def test_a_span_typed_outside_its_episode_is_refused():
+    actor, gpe = "person-actor", "location-GPE"
+    episode = Episode((actor, gpe), (_sentence([actor, gpe]),), (_sentence([actor, "O"]),))
+    view, _ = _view([episode])
+    assert EPISODES.validate([Span(0, 0, 1, gpe)], view)
+    with pytest.raises(ProtocolViolation, match="outside its episode"):
+        EPISODES.validate([Span(0, 0, 1, "art-film")], view)
+
+
+def test_run_scores_every_setting_on_sampled_or_official_episodes_and_skips_them_after(workdir, capsys):
+    argv = ["run", "--method", "nnshot", "--protocol", "episodes", "--dataset", "inter", "--episodes", "3", "-q"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Few-NERD's episode metric" in out
+    assert all(setting.name in out for setting in SETTINGS)
+    client = MlflowClient()
+    (run,) = client.search_runs([client.get_experiment_by_name("inter/episodes").experiment_id], "tags.role = 'seed'")
+    for setting in SETTINGS:
+        prefix = metric_prefix(setting)
+        assert 0 <= run.data.metrics[f"{prefix}/fine/micro_f1"] <= 1
+        assert run.data.metrics[f"{prefix}/fine/micro_f1_ci_low"] <= run.data.metrics[f"{prefix}/fine/micro_f1"]
+        assert len(run.data.tags[f"episodes/{prefix}"]) == 64  # the episode set's sha256
+    assert main(argv) == 0
+    assert "every seed had finished before" in capsys.readouterr().out
+    # the same episodes written as Few-NERD's official files are read instead of sampled, as another run
+    test = load_corpus("inter", splits=("test",)).split("test")
+    folder = workdir / "episode-data"
+    folder.mkdir()
+    for i, setting in enumerate(SETTINGS):
+        write_episode_file(folder / f"test_{setting.n}_{setting.k}.jsonl", sample_episodes(test, setting, 3, seed=i))
+    assert main([*argv[:-3], "--episode-dir", str(folder), "-q"]) == 0
+    runs = client.search_runs([run.info.experiment_id], "tags.role = 'seed'")
+    assert len(runs) == 2
+    official = next(r for r in runs if r.info.run_id != run.info.run_id)
+    assert (
+        official.data.tags[f"episodes/{metric_prefix(SETTINGS[0])}"]
+        == run.data.tags[f"episodes/{metric_prefix(SETTINGS[0])}"]
+    )  # the same episodes: the same sha256
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--episodes", "0"], "--episodes: 0 is not a number of episodes"),
+        (["--episode-dir", "nowhere"], "no official episode file"),
+        (["--method", "protobert", "--protocol", "ner"], "does not support protocol 'ner'"),
+    ],
+)
+def test_bad_episode_requests_get_one_error_and_log_nothing(options, message, fails_cleanly):
+    argv = ["run", "--method", "nnshot", "--protocol", "episodes", "--dataset", "inter", *options]
+    fails_cleanly(argv, message)
+
+
+def test_a_malformed_official_file_is_refused_before_anything_is_logged(workdir, fails_cleanly):
+    folder = workdir / "episode-data"
+    folder.mkdir()
+    for setting in SETTINGS:
+        (folder / f"test_{setting.n}_{setting.k}.jsonl").write_text('{"support": {}}\n')
+    argv = ["run", "--method", "nnshot", "--protocol", "episodes", "--dataset", "inter", "--episode-dir", str(folder)]
+    fails_cleanly(argv, "test_5_1.jsonl:1")
