@@ -3,6 +3,9 @@ episodes, the protocol's checks, and `run --protocol episodes` on the shipped IN
 
 from __future__ import annotations
 
+import json
+
+import mlflow.artifacts
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -86,6 +89,12 @@ def test_run_scores_every_setting_on_sampled_or_official_episodes_and_skips_them
         assert 0 <= run.data.metrics[f"{prefix}/fine/micro_f1"] <= 1
         assert run.data.metrics[f"{prefix}/fine/micro_f1_ci_low"] <= run.data.metrics[f"{prefix}/fine/micro_f1"]
         assert len(run.data.tags[f"episodes/{prefix}"]) == 64  # the episode set's sha256
+    assert run.data.tags["episodes/source"] == "episodes=3,sampler_seed=0"
+    record = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/episodes.json")
+    assert record["source"] == {"sampled": {"seed": 0, "count": 3}}
+    assert record["settings"][metric_prefix(SETTINGS[3])] | {"sha256": ""} == {
+        "setting": "10-way-5~10-shot", "episodes": 3, "sha256": "", "sampler_seed": 3, "query_shots": 1,
+    }  # fmt: skip
     assert main(argv) == 0
     assert "every seed had finished before" in capsys.readouterr().out
     # the same episodes written as Few-NERD's official files are read instead of sampled, as another run
@@ -124,3 +133,19 @@ def test_a_malformed_official_file_is_refused_before_anything_is_logged(workdir,
         (folder / f"test_{setting.n}_{setting.k}.jsonl").write_text('{"support": {}}\n')
     argv = ["run", "--method", "nnshot", "--protocol", "episodes", "--dataset", "inter", "--episode-dir", str(folder)]
     fails_cleanly(argv, "test_5_1.jsonl:1")
+
+
+@pytest.mark.parametrize(
+    ("types", "message"),
+    [(["foo-bar", "person-actor"], "are not Few-NERD fine types"), (["person-actor"], "1 types, but the file")],
+)
+def test_official_files_of_unknown_types_or_another_setting_are_refused(types, message, workdir, fails_cleanly):
+    folder = workdir / "episode-data"
+    folder.mkdir()
+    labelled = {"word": [["a", "b"]], "label": [[types[0], "O"]]}
+    line = json.dumps({"support": labelled, "query": labelled, "types": types})
+    for setting in SETTINGS:
+        (folder / f"test_{setting.n}_{setting.k}.jsonl").write_text(line + "\n")
+    argv = ["run", "--method", "nnshot", "--protocol", "episodes", "--dataset", "inter", "--episode-dir", str(folder)]
+    fails_cleanly(argv, "test_5_1.jsonl:1: ")
+    fails_cleanly(argv, message)

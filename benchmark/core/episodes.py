@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmark.core.data.fewnerd import Sentence, make_sentence
 from benchmark.core.errors import BenchmarkError, ConfigError, DataError
+from benchmark.core.labels import FEWNERD_FINE_TYPES
 from benchmark.core.spans import OUTSIDE
 
 #: How many sets of target types `sample_episodes` tries for one episode before it gives up.
@@ -56,6 +57,10 @@ class EpisodeSetting:
             return cls(int(match[1]), int(match[2]))
         raise ConfigError(f"episode setting {text!r}: expected 'N-way-K~2K-shot' (such as '5-way-1~2-shot') or 'N-K'")
 
+
+#: The query shots Q of each setting in Few-NERD's README recipes (``--Q``; its released episode
+#: files do not document theirs), by (N, K).
+QUERY_SHOTS: dict[tuple[int, int], int] = {(5, 1): 1, (5, 5): 5, (10, 1): 1, (10, 5): 1}
 
 #: The four settings of the Few-NERD paper, in its order.
 SETTINGS: tuple[EpisodeSetting, ...] = (
@@ -120,19 +125,21 @@ def sample_episodes(
     the targets. The support set is filled greedily: a candidate not yet taken is accepted if no
     type would exceed 2K instances and at least one of its types is still below K; it stops when
     all N types have K. The query set is filled the same way with Q = ``query_shots`` from the
-    candidates outside the support set. Q defaults to K: Few-NERD does not document the Q of its
-    released episodes, but released 5-way 1~2-shot query sets hold 4 to 5 sentences, as Q = 1
-    gives. A sentence keeps its ``id``; labels outside the targets (none occur) would read ``O``.
+    candidates outside the support set. Q defaults to K (the harness passes the Q of Few-NERD's
+    README recipes, `QUERY_SHOTS`; the Q of its released episode files is not documented). A
+    sentence keeps its ``id``; labels outside the targets (none occur) would read ``O``.
 
     Distribution: Few-NERD draws candidates uniformly with replacement and skips the ones it
     cannot accept, so each accepted sentence is uniform over the acceptable ones at that point.
     This sampler draws uniformly from exactly those (candidates grouped by their per-type
     instance counts, which decide acceptance), so its episodes follow Few-NERD's distribution,
-    without the rejected draws. Where Few-NERD loops forever (no candidate can be accepted, or
-    no candidate at all), this one starts the episode again with new targets; a try also ends
+    without the rejected draws. Where Few-NERD loops forever (no candidate can be accepted while a
+    type is short; with no candidate at all it draws new targets), this one starts the episode
+    again with new targets; a try also ends
     after ``max_draws`` draws (a safety bound: support and query take at most N·(K+Q) sentences).
-    Episodes thus follow Few-NERD's distribution conditioned on finishing. The random stream
-    differs from Few-NERD's, so no seed reproduces its released files.
+    Episodes thus follow Few-NERD's distribution conditioned on finishing. The draws differ from
+    Few-NERD's (only acceptable sentences are drawn, from a private generator, with restarts), so
+    no seed reproduces its released files.
 
     One private ``random.Random(seed)`` serves the whole sequence: the same arguments give the
     same episodes, and the first m of ``count`` ≥ m episodes are those of ``count=m``.
@@ -166,9 +173,9 @@ def sample_episodes(
                 break
         else:
             raise BenchmarkError(
-                f"no set of sentences satisfies {setting.n}-way {setting.k}~{2 * setting.k}-shot episodes with "
-                f"{q}~{2 * q}-shot query sets in this split ({len(sentences)} sentences): {MAX_TRIES} tries with "
-                "random target types all failed; ask for a smaller K or N"
+                f"could not draw a {setting.n}-way {setting.k}~{2 * setting.k}-shot episode with {q}~{2 * q}-shot "
+                f"query sets from this split ({len(sentences)} sentences): {MAX_TRIES} tries with random target "
+                "types all failed; the split is too small or too sparse for this setting"
             )
         targets, support, query = drawn
         keep = set(targets)
@@ -295,14 +302,26 @@ def write_episode_file(path: Path, episodes: Iterable[Episode]) -> None:
     path.write_bytes(gzip.compress(text, mtime=0) if path.suffix == ".gz" else text)
 
 
-def read_episode_file(path: Path) -> tuple[Episode, ...]:
+def official_file(folder: Path, setting: EpisodeSetting) -> Path:
+    """A setting's file in Few-NERD's episode-data layout: ``folder/test_<N>_<K>.jsonl``, or the
+    same name with ``.gz`` where only that exists."""
+    plain = folder / f"test_{setting.n}_{setting.k}.jsonl"
+    zipped = plain.with_name(f"{plain.name}.gz")
+    return zipped if zipped.is_file() and not plain.is_file() else plain
+
+
+def read_episode_file(
+    path: Path, fine_types: Iterable[str] = FEWNERD_FINE_TYPES, setting: EpisodeSetting | None = None
+) -> tuple[Episode, ...]:
     """An official episode-data jsonl file (``.jsonl`` or ``.jsonl.gz``), one episode a line.
 
     Every line is checked: its layout (exactly ``support``, ``query`` and ``types``; each set
-    exactly ``word`` and ``label``, lists of lists of strings), distinct types, non-empty sets
-    and sentences, as many labels as words, and every label ``O`` or one of ``types``. Any
-    failure raises `DataError` naming the file and line. Blank lines are skipped.
+    exactly ``word`` and ``label``, lists of lists of strings), distinct types that are
+    ``fine_types``, N of them where a ``setting`` is given, non-empty sets and sentences, as many
+    labels as words, and every label ``O`` or one of ``types``. Any failure raises `DataError`
+    naming the file and line. Blank lines are skipped.
     """
+    known = frozenset(fine_types)
     try:
         raw = path.read_bytes()
         text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
@@ -315,6 +334,11 @@ def read_episode_file(path: Path) -> tuple[Episode, ...]:
             continue
         try:
             episode = _parse_episode(line, next_id)
+            unknown = [t for t in episode.types if t not in known]
+            if unknown:
+                raise ValueError(f"types {unknown} are not Few-NERD fine types")
+            if setting is not None and len(episode.types) != setting.n:
+                raise ValueError(f"{len(episode.types)} types, but the file is of {setting.name} episodes")
         except ValueError as error:
             raise DataError(f"{path}:{number}: {error}") from None
         episodes.append(episode)

@@ -10,10 +10,12 @@ import numpy as np
 
 from benchmark.core.data.fewnerd import Sentence
 from benchmark.core.episodes import (
+    QUERY_SHOTS,
     SETTINGS,
     Episode,
     EpisodeSetting,
     episodes_sha256,
+    official_file,
     read_episode_file,
     sample_episodes,
 )
@@ -26,15 +28,43 @@ from benchmark.run.plan import EpisodeSource
 
 def episode_sets(source: EpisodeSource, test: Sequence[Sentence]) -> list[tuple[EpisodeSetting, Sequence[Episode]]]:
     """Every setting's test episodes: the official file's, or ``source.count`` sampled from
-    ``test`` with ``source.seed`` (each setting with its own stream of the seed)."""
+    ``test`` with the setting's seed (`setting_seed`) and the query shots of Few-NERD's recipes
+    (`QUERY_SHOTS`)."""
     if source.folder is not None:
-        return [(s, read_episode_file(source.folder / f"test_{s.n}_{s.k}.jsonl")) for s in SETTINGS]
-    return [(s, sample_episodes(test, s, source.count, seed=source.seed * 100 + i)) for i, s in enumerate(SETTINGS)]
+        return [(s, read_episode_file(official_file(source.folder, s), setting=s)) for s in SETTINGS]
+    return [
+        (s, sample_episodes(test, s, source.count, seed=setting_seed(source, s), query_shots=QUERY_SHOTS[s.n, s.k]))
+        for s in SETTINGS
+    ]
 
 
-def describe(sets: Sequence[tuple[EpisodeSetting, Sequence[Episode]]]) -> dict[str, dict[str, object]]:
-    """What a run records of its episodes: per setting, their count and sha256."""
-    return {metric_prefix(s): {"setting": s.name, "episodes": len(e), "sha256": episodes_sha256(e)} for s, e in sets}
+def setting_seed(source: EpisodeSource, setting: EpisodeSetting) -> int:
+    """The sampler's seed of one setting: 100 × the source's seed + the setting's place in `SETTINGS`."""
+    return source.seed * 100 + SETTINGS.index(setting)
+
+
+def describe(source: EpisodeSource, sets: Sequence[tuple[EpisodeSetting, Sequence[Episode]]]) -> dict[str, object]:
+    """What a run records of its episodes: where they come from (the sampler's seed of each
+    setting and its query shots, or the files with their sha256) and per setting the count and
+    sha256 of the episode set."""
+    settings = {}
+    for setting, episodes in sets:
+        entry: dict[str, object] = {
+            "setting": setting.name,
+            "episodes": len(episodes),
+            "sha256": episodes_sha256(episodes),
+        }
+        if source.folder is None:
+            entry.update(sampler_seed=setting_seed(source, setting), query_shots=QUERY_SHOTS[setting.n, setting.k])
+        else:
+            entry.update(file=str(official_file(source.folder, setting)))
+        settings[metric_prefix(setting)] = entry
+    origin = (
+        {"sampled": {"seed": source.seed, "count": source.count}}
+        if source.folder is None
+        else {"files": {"folder": str(source.folder), "sha256": source.digest}}
+    )
+    return {"source": origin, "settings": settings}
 
 
 def score_episodes(

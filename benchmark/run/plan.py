@@ -17,7 +17,7 @@ from typing import Any, Literal
 from benchmark.core.cache import FeatureCache
 from benchmark.core.config import flat_settings, format_value, resolve_config
 from benchmark.core.encoders import check_encoder, encoder_settings, file_sha256
-from benchmark.core.episodes import SETTINGS
+from benchmark.core.episodes import SETTINGS, official_file
 from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.errors import BenchmarkError, ConfigError
 from benchmark.core.method import CUSTOM, Method, Settings
@@ -53,7 +53,7 @@ class DataSource:
 class EpisodeSource:
     """The test episodes of an ``episodes`` run: ``count`` per setting drawn with Few-NERD's
     sampler and ``seed`` from the test split, or the official episode files in ``folder``
-    (``test_<N>_<K>.jsonl``, Few-NERD's ``episode-data/<split>`` layout; ``digest``: their sha256)."""
+    (``test_<N>_<K>.jsonl``, Few-NERD's ``episode-data/<inter|intra>`` layout; ``digest``: their sha256)."""
 
     count: int = 1000
     seed: int = 0
@@ -238,11 +238,11 @@ def episode_source(source: EpisodeSource, protocol: Protocol) -> EpisodeSource |
         raise BenchmarkError(f"--episode-seed: {source.seed} is not a seed; seeds run from 0 to 2**32 - 1")
     if source.folder is None:
         return source
-    files = [source.folder / f"test_{s.n}_{s.k}.jsonl" for s in SETTINGS]
+    files = [official_file(source.folder, s) for s in SETTINGS]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise BenchmarkError(f"--episode-dir: no official episode file {', '.join(missing)} (Few-NERD's "
-                             "episode-data/<split>/test_<N>_<K>.jsonl)")  # fmt: skip
+                             "episode-data/<inter|intra>/test_<N>_<K>.jsonl)")  # fmt: skip
     digest = hashlib.sha256(b"".join(file_sha256(f).encode() for f in files)).hexdigest()
     return replace(source, folder=source.folder.resolve(), digest=digest)
 

@@ -79,7 +79,9 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
         if scoring.episodes is not None:
             sets = episode_sets(scoring.episodes, corpus.split("test"))
             view, queries = protocol.episode_view(sets, hierarchy)  # type: ignore[attr-defined]
-            tracker.log(run_id, tags={f"episodes/{k}": v["sha256"] for k, v in describe(sets).items()})
+            record = describe(scoring.episodes, sets)
+            tags = {f"episodes/{k}": v["sha256"] for k, v in record["settings"].items()}  # type: ignore[union-attr]
+            tracker.log(run_id, tags={**tags, "episodes/source": scoring.episodes.name})
         elif scoring.split == "test":
             test = corpus.split("test")
             view, gold = protocol.test_view(test, hierarchy), [span for s in test for span in s.spans]
@@ -100,7 +102,8 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
             if scoring.episodes is not None:
                 metrics = {**score_episodes(view, queries, predictions, hierarchy, scoring.resamples), **extra}
                 tracker.log(run_id, metrics=metrics)
-                tracker.log_json(run_id, describe(sets), "episodes.json")
+                tracker.log_json(run_id, record, "episodes.json")
+                tracker.log_text(run_id, run_config.to_json(), "run_config.json")
                 tracker.log_text(run_id, predictions_jsonl(predictions), "predictions.jsonl")
             elif scoring.split == "test":
                 scores = evaluate_split(test, predictions, hierarchy, protocol.scoring, scoring.resamples)

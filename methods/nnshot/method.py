@@ -1,5 +1,5 @@
-"""NNShot, Few-NERD's nearest-neighbour baseline (Ding et al., 2021, §5.1; Yang and Katiyar, 2020),
-on frozen features: each query word takes the label of its nearest support word (``O`` words
+"""NNShot, Few-NERD's nearest-neighbour baseline (Ding et al., 2021, its model/nnshot.py; Yang and
+Katiyar, 2020), on frozen features: each query word takes the label of its nearest support word (``O`` words
 included; negative squared Euclidean distance), runs of one label are its entities. Training-free.
 """
 
@@ -18,8 +18,8 @@ class NNShot(ProtoBERT):
 
     defaults = Settings(
         "paper",
-        "Few-NERD §5.1: the nearest support word's label, O included, negative squared Euclidean distance; "
-        "training-free on frozen MiniLM (the paper meta-trains BERT: not done here)",
+        "Few-NERD's model/nnshot.py: the nearest support word's label, O included, negative squared Euclidean "
+        "distance; training-free on frozen MiniLM (the paper meta-trains BERT: not done here)",
     )
     variants: ClassVar[dict[str, Settings]] = {}
 

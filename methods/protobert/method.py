@@ -1,4 +1,4 @@
-"""ProtoBERT, Few-NERD's prototypical-network baseline (Ding et al., 2021, §5.1), on frozen features.
+"""ProtoBERT, Few-NERD's prototypical network (Ding et al., 2021; its model/proto.py), on frozen features.
 
 In an episode every label of the support set (``O`` and each of the N types) has a prototype,
 the mean vector of its support words; each query word takes the label of the nearest prototype
@@ -43,8 +43,8 @@ class ProtoBERT(Method):
     Config = ProtoConfig
     defaults = Settings(
         "paper",
-        "Few-NERD §5.1: prototypes of O and the N types, negative squared Euclidean distance; training-free on "
-        "frozen MiniLM (the paper meta-trains BERT: not done here)",
+        "Few-NERD's model/proto.py: prototypes of O and the N types, negative squared Euclidean distance; "
+        "training-free on frozen MiniLM (the paper meta-trains BERT: not done here)",
     )
     variants: ClassVar[dict[str, Settings]] = {}
 
