@@ -3,6 +3,7 @@ episodes, the protocol's checks, and `run --protocol episodes` on the shipped IN
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import mlflow.artifacts
@@ -10,12 +11,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
+from benchmark.core.cache import FeatureCache
 from benchmark.core.data.fewnerd import load_corpus, make_sentence
 from benchmark.core.episodes import SETTINGS, Episode, EpisodeSetting, sample_episodes, write_episode_file
 from benchmark.core.episodic import metric_prefix
 from benchmark.core.errors import ProtocolViolation
 from benchmark.core.labels import FEWNERD
-from benchmark.core.registry import PROTOCOLS
+from benchmark.core.method import Context
+from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.core.spans import Span
 from benchmark.run.episodes import score_episodes
 
@@ -149,3 +152,15 @@ def test_official_files_of_unknown_types_or_another_setting_are_refused(types, m
     argv = ["run", "--method", "nnshot", "--protocol", "episodes", "--dataset", "inter", "--episode-dir", str(folder)]
     fails_cleanly(argv, "test_5_1.jsonl:1: ")
     fails_cleanly(argv, message)
+
+
+@pytest.mark.parametrize("name", ["nnshot", "structshot"])
+def test_a_query_that_repeats_the_support_set_is_tagged_exactly(name, corpus, tmp_path):
+    """Every query word's nearest support word is itself: NNShot must return the gold spans."""
+    (episode,) = sample_episodes(corpus.split("test"), EpisodeSetting(5, 1), 1, seed=3)
+    repeated = dataclasses.replace(episode, query=episode.support)
+    view, gold = EPISODES.episode_view([(EpisodeSetting(5, 1), [repeated])], FEWNERD)
+    empty = EPISODES.train_view((), "train", FEWNERD)
+    method = METHODS.get(name)().fit(empty, empty, Context(1, tmp_path, tmp_path, FeatureCache()))
+    found = {(s.sentence_id, s.start, s.end, s.label) for s in EPISODES.validate(method.predict(view), view)}
+    assert found == {(s.sentence_id, s.start, s.end, s.label) for sentence in gold for s in sentence.spans}

@@ -53,6 +53,7 @@ METHODS = Registry(
         "checkpoint": "methods.checkpoint.method:Checkpoint",
         "protobert": "methods.protobert.method:ProtoBERT",
         "nnshot": "methods.nnshot.method:NNShot",
+        "structshot": "methods.structshot.method:StructShot",
     },
 )
 

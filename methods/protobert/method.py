@@ -16,7 +16,7 @@ import numpy as np
 
 from benchmark.core.decoding import decode_io
 from benchmark.core.encoders import EncoderSettings
-from benchmark.core.episodic import EpisodeView
+from benchmark.core.episodic import EpisodeTask, EpisodeView
 from benchmark.core.errors import ConfigError
 from benchmark.core.method import Context, Method, Settings, check_is_fitted
 from benchmark.core.protocols import View
@@ -68,8 +68,15 @@ class ProtoBERT(Method):
             for sentence in task.query:
                 query = np.asarray(features[row[view.examples[sentence].tokens]], dtype=np.float32)
                 probabilities = softmax(self.scores(query, support, tags, len(labels)))
-                spans += decode_io(sentence, probabilities, labels)
+                spans += self.decode(sentence, probabilities, labels, task)
         return spans
+
+    def decode(
+        self, sentence: int, probabilities: np.ndarray, labels: tuple[str, ...], task: EpisodeTask
+    ) -> list[Span]:
+        """Spans of one query sentence from its words' label probabilities: each word's most
+        probable label, runs of one label an entity (scored by its mean top probability)."""
+        return decode_io(sentence, probabilities, labels)
 
     def scores(self, query: np.ndarray, support: np.ndarray, tags: np.ndarray, n_labels: int) -> np.ndarray:
         """(query words, labels): minus the squared distance (or the dot product) to each label's
