@@ -79,13 +79,13 @@ def test_a_span_typed_outside_its_episode_is_refused():
         EPISODES.validate([Span(0, 0, 1, "art-film")], view)
 
 
-def test_run_scores_every_setting_on_sampled_or_official_episodes_and_skips_them_after(workdir, capsys):
+def test_run_scores_every_setting_on_sampled_or_official_episodes_and_skips_them_after(workdir, store, capsys):
     argv = ["run", "--method", "nnshot", "--protocol", "episodes", "--dataset", "inter", "--episodes", "3", "-q"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Few-NERD's episode metric" in out
     assert all(setting.name in out for setting in SETTINGS)
-    client = MlflowClient()
+    client = MlflowClient(store)
     (run,) = client.search_runs([client.get_experiment_by_name("inter/episodes").experiment_id], "tags.role = 'seed'")
     for setting in SETTINGS:
         prefix = metric_prefix(setting)
