@@ -8,6 +8,7 @@ import json
 
 import mlflow.artifacts
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
@@ -15,12 +16,13 @@ from benchmark.core.cache import FeatureCache
 from benchmark.core.data.fewnerd import load_corpus, make_sentence
 from benchmark.core.episodes import SETTINGS, Episode, EpisodeSetting, sample_episodes, write_episode_file
 from benchmark.core.episodic import metric_prefix
-from benchmark.core.errors import ProtocolViolation
+from benchmark.core.errors import DataError, ProtocolViolation
 from benchmark.core.labels import FEWNERD
 from benchmark.core.method import Context
 from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.core.spans import Span
-from benchmark.run.episodes import score_episodes
+from benchmark.run.episodes import meta_training, score_episodes
+from methods.protobert.method import README_BATCH, MetaSettings, ProtoBERT, ProtoConfig
 
 EPISODES = PROTOCOLS["episodes"]
 SETTING = EpisodeSetting(2, 1)
@@ -164,3 +166,47 @@ def test_a_query_that_repeats_the_support_set_is_tagged_exactly(name, corpus, tm
     method = METHODS.get(name)().fit(empty, empty, Context(1, tmp_path, tmp_path, FeatureCache()))
     found = {(s.sentence_id, s.start, s.end, s.label) for s in EPISODES.validate(method.predict(view), view)}
     assert found == {(s.sentence_id, s.start, s.end, s.label) for sentence in gold for s in sentence.spans}
+
+
+def test_meta_training_trains_one_map_per_setting_chosen_on_dev_episodes(tmp_path):
+    inter = load_corpus("inter", splits=("dev", "test"))
+    training = meta_training(inter)
+    train = EPISODES.train_view(training.sentences[:800], "train", FEWNERD)
+    dev = EPISODES.train_view(inter.split("dev")[:2000], "dev", FEWNERD)
+    config = ProtoConfig(meta=MetaSettings(steps=4, check_every=2, dev_episodes=10))
+    logged: list[tuple[dict[str, float], int]] = []
+
+    def fit(seed: int) -> ProtoBERT:
+        torch.manual_seed(seed)
+        ctx = Context(seed, tmp_path, tmp_path, FeatureCache(), log=lambda m, step: logged.append((m, step)))
+        method = ProtoBERT(config).fit(train, dev, ctx)
+        assert ctx.metrics == {f"{metric_prefix(s)}/train_episodes": 4 * README_BATCH[s.n, s.k] for s in SETTINGS}
+        return method
+
+    method = fit(1)
+    assert set(method.maps_) == set(SETTINGS)
+    for setting in SETTINGS:
+        prefix = metric_prefix(setting)
+        checks = [step for metrics, step in logged if f"{prefix}/dev/micro_f1" in metrics]
+        assert checks == [1, 2]  # a dev check every 2 of the 4 steps
+        assert [m[f"{prefix}/best_epoch"] for m, _ in logged if f"{prefix}/best_epoch" in m] in ([1.0], [2.0])
+        assert not torch.equal(method.maps_[setting].weight, torch.eye(384))  # the identity it started from moved
+    again = fit(1)
+    assert all(torch.equal(method.maps_[s].weight, again.maps_[s].weight) for s in SETTINGS)  # seeded
+    # the maps change the predictions of test episodes, which stay valid
+    (episode,) = sample_episodes(inter.split("test"), SETTINGS[1], 1, seed=0, query_shots=5)
+    view, _ = EPISODES.episode_view([(SETTINGS[1], [episode])], FEWNERD)
+    trained = EPISODES.validate(method.predict(view), view)
+    free = ProtoBERT().fit(train, dev, Context(1, tmp_path, tmp_path, FeatureCache())).predict(view)
+    assert trained
+    assert [s.score for s in trained] != [s.score for s in free]
+
+
+def test_meta_training_without_training_types_is_refused(tmp_path):
+    dev = load_corpus("inter", splits=("dev", "test")).split("dev")
+    view = EPISODES.train_view(dev[:100], "dev", FEWNERD)
+    empty = EPISODES.train_view((), "train", FEWNERD)
+    with pytest.raises(DataError, match="meta-training needs a training and a dev split"):
+        ProtoBERT(ProtoConfig(meta=MetaSettings(steps=2))).fit(
+            empty, view, Context(1, tmp_path, tmp_path, FeatureCache())
+        )

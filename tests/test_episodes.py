@@ -18,6 +18,7 @@ from benchmark.core.episodes import (
     EpisodeSetting,
     episode_types,
     episodes_sha256,
+    meta_training_split,
     read_episode_file,
     sample_episodes,
     write_episode_file,
@@ -224,3 +225,23 @@ def test_sampled_episodes_round_trip_through_the_official_layout(split, tmp_path
     assert [content(e) for e in back] == [content(e) for e in episodes]
     ids = [s.id for e in back for s in (*e.support, *e.query)]
     assert ids == list(range(len(ids)))
+
+
+def test_meta_training_data_shares_no_sentence_and_no_type_with_inter_dev_and_test(corpus):
+    inter = load_corpus("inter", splits=("dev", "test"))
+    held_out = inter.split("dev") + inter.split("test")
+    sentences, types = meta_training_split(corpus.split("train"), held_out)
+    unseen = set(episode_types(held_out))
+    assert len(unseen) == 30
+    assert len(types) == 36
+    assert not unseen & set(types)
+    assert {label for s in sentences for label in s.labels} == {*types, OUTSIDE}
+    held_tokens = {s.tokens for s in held_out}
+    kept = [s for s in corpus.split("train") if s.tokens not in held_tokens]
+    assert len(sentences) == len(kept) == 10_699 < len(corpus.split("train"))  # INTER took 2,412 of 13,111
+    assert [s.tokens for s in sentences] == [s.tokens for s in kept]
+    assert [s.id for s in sentences] == list(range(10_699))
+    assert sum(len(s.spans) for s in sentences) < sum(len(s.spans) for s in kept)  # the 30 types read O
+    # data already disjoint (Few-NERD's own inter/train) passes unchanged; a split of held-out types gives nothing
+    assert meta_training_split(sentences, held_out) == (sentences, types)
+    assert meta_training_split(inter.split("dev"), held_out) == ((), ())

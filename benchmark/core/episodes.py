@@ -6,6 +6,8 @@ sentence of an episode has at least one entity, and all its entities are of the 
 `sample_episodes` re-implements the official greedy sampler (``util/fewshotsampler.py``);
 `read_episode_file` and `write_episode_file` handle the official ``episode-data`` jsonl layout:
 one episode a line, ``{"support": {"word": [[...]], "label": [[...]]}, "query": {...}, "types": [...]}``.
+`meta_training_split` builds meta-training data that shares no sentence and no type with the
+episodes' splits.
 """
 
 from __future__ import annotations
@@ -83,6 +85,34 @@ class Episode:
     types: tuple[str, ...]
     support: tuple[Sentence, ...]
     query: tuple[Sentence, ...]
+
+
+def meta_training_split(
+    train: Sequence[Sentence], held_out: Sequence[Sentence]
+) -> tuple[tuple[Sentence, ...], tuple[str, ...]]:
+    """Meta-training sentences for episodes drawn from ``held_out`` (dev and test): the sentences of
+    ``train`` that no held-out sentence repeats (compared by the sha256 of the space-joined tokens),
+    every label of a type that occurs in ``held_out`` read ``O``, renumbered from 0; and the
+    training types (those of ``train`` outside ``held_out``'s), sorted.
+
+    With Few-NERD's own ``inter/train`` nothing changes (its sentences and types are disjoint from
+    dev and test); with the embedded train split (a re-split of the supervised dev file) it drops
+    the sentences INTER put into dev or test and reads their 30 types as ``O``. Where ``train`` has
+    no type outside ``held_out``'s, there is nothing to meta-train on: no sentences.
+    """
+    seen = {_tokens_sha256(s.tokens) for s in held_out}
+    unseen = set(episode_types(held_out))
+    types = tuple(t for t in episode_types(train) if t not in unseen)
+    keep = set(types)
+    kept = (s for s in train if types and _tokens_sha256(s.tokens) not in seen)
+    sentences = tuple(
+        make_sentence(i, s.tokens, (x if x in keep else OUTSIDE for x in s.labels)) for i, s in enumerate(kept)
+    )
+    return sentences, types
+
+
+def _tokens_sha256(tokens: Sequence[str]) -> str:
+    return hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest()
 
 
 def instance_counts(labels: Sequence[str]) -> dict[str, int]:

@@ -1,20 +1,23 @@
-"""An ``episodes`` run's test episodes and scores: each setting's episodes (sampled with Few-NERD's
-sampler from the test split, or read from the official files), and per setting the one
-evaluator's figures over all its query sets, with CIs from resampling episodes."""
+"""An ``episodes`` run's data and scores: its meta-training sentences, each setting's test
+episodes (sampled with Few-NERD's sampler from the test split, or read from the official files),
+and per setting the one evaluator's figures over all its query sets, with CIs from resampling
+episodes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.core.data.fewnerd import Sentence
+from benchmark.core.data.fewnerd import Corpus, Sentence, load_corpus
 from benchmark.core.episodes import (
     QUERY_SHOTS,
     SETTINGS,
     Episode,
     EpisodeSetting,
     episodes_sha256,
+    meta_training_split,
     official_file,
     read_episode_file,
     sample_episodes,
@@ -24,6 +27,36 @@ from benchmark.core.labels import LabelHierarchy
 from benchmark.core.spans import Span
 from benchmark.evaluate import evaluate_episodes
 from benchmark.run.plan import EpisodeSource
+
+
+@dataclass(frozen=True)
+class MetaTraining:
+    """The meta-training sentences of an episodes run, and what a run records of them."""
+
+    sentences: tuple[Sentence, ...]
+    types: tuple[str, ...]
+    origin: str
+    sha256: str
+
+    def describe(self) -> dict[str, object]:
+        return {"from": self.origin, "sentences": len(self.sentences), "types": list(self.types), "sha256": self.sha256}
+
+
+def meta_training(corpus: Corpus) -> MetaTraining:
+    """The dataset's own train split (``--data-dir`` with Few-NERD's ``inter/train``), or else the
+    embedded train split; either way without a sentence or a type of the dataset's dev and test
+    splits (`meta_training_split`)."""
+    own = "train" in corpus.splits
+    train = corpus.split("train") if own else load_corpus("embedded", splits=("train",)).split("train")
+    held_out = corpus.split("dev") + corpus.split("test")
+    sentences, types = meta_training_split(train, held_out)
+    origin = (
+        f"{corpus.name}/train ({corpus.split_source('train')})"
+        if own
+        else f"the embedded train split without the sentences and types of {corpus.name}/dev and {corpus.name}/test"
+    )
+    digest = Corpus("meta-training", {"train": sentences}, corpus.hierarchy, (origin,)).split_sha256("train")
+    return MetaTraining(sentences, types, origin, digest)
 
 
 def episode_sets(source: EpisodeSource, test: Sequence[Sentence]) -> list[tuple[EpisodeSetting, Sequence[Episode]]]:
@@ -43,10 +76,12 @@ def setting_seed(source: EpisodeSource, setting: EpisodeSetting) -> int:
     return source.seed * 100 + SETTINGS.index(setting)
 
 
-def describe(source: EpisodeSource, sets: Sequence[tuple[EpisodeSetting, Sequence[Episode]]]) -> dict[str, object]:
+def describe(
+    source: EpisodeSource, sets: Sequence[tuple[EpisodeSetting, Sequence[Episode]]], training: MetaTraining
+) -> dict[str, object]:
     """What a run records of its episodes: where they come from (the sampler's seed of each
-    setting and its query shots, or the files with their sha256) and per setting the count and
-    sha256 of the episode set."""
+    setting and its query shots, or the files with their sha256), per setting the count and
+    sha256 of the episode set, and the meta-training data."""
     settings = {}
     for setting, episodes in sets:
         entry: dict[str, object] = {
@@ -64,7 +99,7 @@ def describe(source: EpisodeSource, sets: Sequence[tuple[EpisodeSetting, Sequenc
         if source.folder is None
         else {"files": {"folder": str(source.folder), "sha256": source.digest}}
     )
-    return {"source": origin, "settings": settings}
+    return {"source": origin, "settings": settings, "meta_training": training.describe()}
 
 
 def score_episodes(

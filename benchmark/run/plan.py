@@ -88,9 +88,10 @@ class Scoring:
 
     @property
     def splits(self) -> tuple[str, ...]:
-        """The splits a run reads: a sweep never reads test; training-free episodes read test only."""
+        """The splits a run reads: a sweep never reads test; episodes read dev (its episodes select
+        a meta-trained model) and test (meta-training data is built apart: `run.episodes.meta_training`)."""
         if self.episodes is not None:
-            return ("test",)
+            return ("dev", "test")
         return ("train", "dev", "test") if self.split == "test" else ("train", "dev")
 
 
@@ -305,9 +306,14 @@ def plan_comparison(
     methods: Sequence[str], protocol: str | None, template: RunRequest, seeds: Sequence[int] | None = None
 ) -> list[RunPlan]:
     """The checked rows of `comparison_requests`, each with ``seeds``, or by default its regime's
-    `COMPARISON_SEEDS`."""
+    `COMPARISON_SEEDS` (one seed where the method says its seed changes nothing: ``seeded``)."""
     plans = [plan_run(replace(r, seeds=tuple(seeds or (1,)))) for r in comparison_requests(methods, protocol, template)]
-    return plans if seeds else [replace(plan, seeds=COMPARISON_SEEDS[plan.regime]) for plan in plans]
+    return plans if seeds else [replace(plan, seeds=_comparison_seeds(plan)) for plan in plans]
+
+
+def _comparison_seeds(plan: RunPlan) -> tuple[int, ...]:
+    seeded = getattr(plan.method_cls, "seeded", None)
+    return COMPARISON_SEEDS[plan.regime] if seeded is None or seeded(plan.config) else (1,)
 
 
 def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:

@@ -25,7 +25,7 @@ from benchmark.core.spans import Span
 from benchmark.core.training import device
 from benchmark.evaluate import evaluate, evaluate_split
 from benchmark.run.cpu import measure
-from benchmark.run.episodes import describe, episode_sets, score_episodes
+from benchmark.run.episodes import describe, episode_sets, meta_training, score_episodes
 from benchmark.run.plan import DataSource, RunPlan
 from benchmark.run.provenance import package_versions, row_fingerprint
 from benchmark.run.record import RunConfig
@@ -77,11 +77,15 @@ def run_seed(task: SeedTask, echo: Callable[[str], None] = print) -> SeedResult:
         train, dev = (corpus.split(name) if name in scoring.splits else () for name in ("train", "dev"))
         views = (protocol.train_view(train, "train", hierarchy), protocol.train_view(dev, "dev", hierarchy))
         if scoring.episodes is not None:
+            training = meta_training(corpus)
+            train = training.sentences
+            views = (protocol.train_view(train, "train", hierarchy), views[1])
             sets = episode_sets(scoring.episodes, corpus.split("test"))
             view, queries = protocol.episode_view(sets, hierarchy)  # type: ignore[attr-defined]
-            record = describe(scoring.episodes, sets)
+            record = describe(scoring.episodes, sets, training)
             tags = {f"episodes/{k}": v["sha256"] for k, v in record["settings"].items()}  # type: ignore[union-attr]
-            tracker.log(run_id, tags={**tags, "episodes/source": scoring.episodes.name})
+            tags |= {"episodes/source": scoring.episodes.name, "episodes/meta_training": training.sha256}
+            tracker.log(run_id, tags=tags)
         elif scoring.split == "test":
             test = corpus.split("test")
             view, gold = protocol.test_view(test, hierarchy), [span for s in test for span in s.spans]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
+import torch
 
 from benchmark.core.method import Settings
 from methods.protobert.method import ProtoBERT, similarity
@@ -23,11 +23,12 @@ class NNShot(ProtoBERT):
     )
     variants: ClassVar[dict[str, Settings]] = {}
 
-    def scores(self, query: np.ndarray, support: np.ndarray, tags: np.ndarray, n_labels: int) -> np.ndarray:
+    def scores(self, query: torch.Tensor, support: torch.Tensor, tags: torch.Tensor, n_labels: int) -> torch.Tensor:
         """(query words, labels): each label's best similarity over its support words (-inf for a
         label without support words)."""
-        scores = np.full((len(query), n_labels), -np.inf, dtype=np.float32)
         near = similarity(query, support, self.config.distance)
-        for label in np.unique(tags):
-            scores[:, label] = near[:, tags == label].max(axis=1)
-        return scores
+        columns = [
+            near[:, tags == label].max(dim=1).values if (tags == label).any() else torch.full((len(query),), -torch.inf)
+            for label in range(n_labels)
+        ]
+        return torch.stack(columns, dim=1)

@@ -18,13 +18,13 @@ from typing import ClassVar, Self
 
 import numpy as np
 
-from benchmark.core.encoders import EncoderSettings
 from benchmark.core.episodic import EpisodeTask, EpisodeView
 from benchmark.core.errors import ConfigError
 from benchmark.core.method import Context, Settings
 from benchmark.core.protocols import View
 from benchmark.core.spans import OUTSIDE, Span, spans_from_labels
 from methods.nnshot.method import NNShot
+from methods.protobert.method import ProtoConfig
 
 #: ``tau`` of Few-NERD's README for StructShot, by (N, K): 0.32 in the 1-shot settings, 0.318 for
 #: 5-way 5~10-shot and 0.434 for 10-way 5~10-shot
@@ -34,17 +34,14 @@ FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
-class StructShotConfig:
+class StructShotConfig(ProtoConfig):
     """``tau``: the power of the abstract transitions (None: Few-NERD's README value of each
-    setting, `README_TAU`); ``encoder`` and ``distance`` as NNShot's."""
+    setting, `README_TAU`); ``encoder``, ``distance`` and ``meta`` as NNShot's."""
 
-    encoder: EncoderSettings = EncoderSettings()
-    distance: str = "euclidean"
     tau: float | None = None
 
     def __post_init__(self) -> None:
-        if self.distance not in ("euclidean", "dot"):
-            raise ConfigError(f"distance must be euclidean or dot, got {self.distance!r}")
+        super().__post_init__()
         if self.tau is not None and not self.tau > 0:
             raise ConfigError(f"tau must be positive, got {self.tau}")
 
@@ -55,16 +52,15 @@ class StructShot(NNShot):
     Config = StructShotConfig
     defaults = Settings(
         "paper",
-        "Few-NERD's util/viterbi.py: NNShot emissions, the 7 abstract transitions spread over the episode's labels, "
-        "tau from its README per setting; training-free, so the transitions are counted from the training view's "
-        "tags, or (none here) from every support set of the test episodes",
+        "Few-NERD's util/viterbi.py: NNShot emissions, the 7 abstract transitions (counted on the meta-training "
+        "sentences' tags) spread over the episode's labels, tau from its README per setting; training-free",
     )
     variants: ClassVar[dict[str, Settings]] = {}
 
     def fit(self, train: View, dev: View, ctx: Context) -> Self:
-        super().fit(train, dev, ctx)
         self.trained_transitions_ = abstract_transitions(e.labels for e in train.examples) if train.examples else None
-        return self
+        self.transitions_ = self.trained_transitions_  # what the dev checks of meta-training decode with
+        return super().fit(train, dev, ctx)
 
     def predict(self, view: View) -> list[Span]:
         if isinstance(view, EpisodeView) and getattr(self, "trained_transitions_", None) is None:
