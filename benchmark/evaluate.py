@@ -617,6 +617,45 @@ class SeedBootstrap:
         return PairedResult(self.metric, mean_a, mean_b, mean_a - mean_b, (float(low), float(high)), p, self.floor)
 
 
+class SettingsBootstrap(SeedBootstrap):
+    """Two-level bootstrap of a row's seed mean of the mean over episode settings (the "Avg."
+    column of few-shot NER tables): one `SeedBootstrap` per setting, on count tables whose rows
+    are episodes (`episode_table`: whole episodes resampled, seeds drawn as there), each setting
+    with its own resamples (their episodes are independent); a row's draw is the mean of its
+    settings' draws, and a pair is paired within each setting. ``settings``: setting → row →
+    per-seed tables."""
+
+    def __init__(
+        self,
+        settings: Mapping[str, Mapping[str, Sequence[CountTable]]],
+        scoring: Scoring,
+        metric: str,
+        name: str,
+        resamples: int = 1000,
+        seed: int = 0,
+    ) -> None:
+        self.metric, self.resamples, self.seed = name, resamples, seed
+        self.parts = [
+            SeedBootstrap(rows, scoring, metric, resamples, seed + i) for i, rows in enumerate(settings.values())
+        ]
+
+    def _average(self, values: Callable[[SeedBootstrap], np.ndarray | float]) -> np.ndarray:
+        return np.mean([values(part) for part in self.parts], axis=0)
+
+    def mean(self, label: str) -> float:
+        return float(self._average(lambda part: part.mean(label)))
+
+    def draws(self, label: str) -> np.ndarray:
+        return self._average(lambda part: part.draws(label))
+
+    def sentence_draws(self, label: str) -> np.ndarray:
+        """Draws with the seeds held fixed (episodes resampled only)."""
+        return self._average(lambda part: part.sentence_draws(label))
+
+    def single_run_scores(self, label: str) -> np.ndarray:
+        return self._average(lambda part: part.single_run_scores(label))
+
+
 def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (family-wise error control over several pairs)."""
     p = np.asarray(p_values, dtype=float)
@@ -812,6 +851,20 @@ EPISODE_METRICS = (
 )  # fmt: skip
 
 
+def episode_table(
+    gold: Sequence[Span],
+    predictions: Sequence[Span],
+    lengths: Sequence[int],
+    episodes: Sequence[int],
+    hierarchy: LabelHierarchy,
+) -> CountTable:
+    """The counts of a setting's query sentences summed per episode (``episodes[i]``: query
+    sentence i's episode, numbered from 0): a table whose rows are episodes, the unit every
+    interval over episodes resamples."""
+    table = count_table(match(gold, predictions, hierarchy), token_counts(gold, predictions, lengths), hierarchy)
+    return group_rows(table, np.asarray(episodes), int(max(episodes, default=-1)) + 1)
+
+
 def evaluate_episodes(
     gold: Sequence[Span],
     predictions: Sequence[Span],
@@ -825,13 +878,11 @@ def evaluate_episodes(
     query sentence of every episode (as Few-NERD's framework sums them), and 95 % CIs of P, R, F1
     and the error rates from resampling whole episodes (``episodes[i]``: query sentence i's
     episode, numbered from 0)."""
-    pairs = match(gold, predictions, hierarchy)
-    table = count_table(pairs, token_counts(gold, predictions, lengths), hierarchy)
-    scores = metrics_from_totals(table.totals(), "spans")
+    grouped = episode_table(gold, predictions, lengths, episodes, hierarchy)
+    scores = metrics_from_totals(grouped.totals(), "spans")
     metrics = {key: float(scores[key]) for key in EPISODE_METRICS if key in scores}
     metrics.update(n_gold=float(len(gold)), n_predicted=float(len(predictions)))
     if resamples:
-        grouped = group_rows(table, np.asarray(episodes), int(max(episodes, default=-1)) + 1)
         for key, (low, high) in bootstrap_ci(grouped, "spans", resamples, seed).items():
             if key in EPISODE_METRICS:
                 metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"] = low, high

@@ -41,22 +41,22 @@ def makespan(seconds: list[float], workers: int) -> float:
 
 def sizing(record: Path, dataset: str, seeds: list[int] | None) -> str:
     """The sizing tables (markdown) of the comparison's tasks, timed from the record."""
-    runs, _ = load_published(read_record(record), str(record), dataset)
+    runs, _ = load_published(read_record(record), str(record))  # every dataset: episode rows read inter
     sections, _ = group_runs(runs)
     measured = {}
     for section in sections:
         for variant in section.variants:
             runs = variant.runs
             seconds = runs["metrics.time/fit_seconds"].fillna(0) + runs["metrics.time/predict_seconds"].fillna(0)
-            measured[section.protocol.name, variant.label] = float(seconds.min())
+            measured[section.slug, variant.label] = float(seconds.min())
     template = RunRequest(method="all", source=DataSource(dataset))
     plans = plan_comparison(["all"], None, template, seeds)
-    tasks = [(p.protocol.name, p.regime, p.label) for p in plans for _ in p.seeds]
+    tasks = [(f"{p.source.dataset}/{p.protocol.name}", p.regime, p.label) for p in plans for _ in p.seeds]
     tasks = [tasks[k] for k in submission_order([regime for _, regime, _ in tasks])]
-    missing = sorted({f"`{label}` ({protocol})" for protocol, _, label in tasks if (protocol, label) not in measured})
+    missing = sorted({f"`{label}` ({where})" for where, _, label in tasks if (where, label) not in measured})
     frame = pd.DataFrame(
-        [(protocol, regime, label, measured[protocol, label]) for protocol, regime, label in tasks
-         if (protocol, label) in measured], columns=["protocol", "regime", "label", "seconds"],
+        [(where, regime, label, measured[where, label]) for where, regime, label in tasks
+         if (where, label) in measured], columns=["protocol", "regime", "label", "seconds"],
     )  # fmt: skip
     rows = []
     for (protocol, regime), group in [*frame.groupby(["protocol", "regime"], sort=False), (("all", ""), frame)]:

@@ -206,6 +206,12 @@ def test_a_comparison_runs_5_seeds_of_a_frozen_row_and_3_of_a_fine_tuned_one():
     assert plans[("tagger:finetune", "ner")] == (1, 2, 3)
     chosen = plan_comparison(["tagger"], "ner", RunRequest(method="all"), seeds=[7, 8])
     assert {p.seeds for p in chosen} == {(7, 8)}  # --seeds applies to every row
+    # a training-free row's seed changes nothing: once; episode rows read INTER, not the embedded split
+    episodes = {p.label: p for p in plan_comparison(["protobert", "structshot"], None, RunRequest(method="all"))}
+    assert {label: p.seeds for label, p in episodes.items()} == {
+        "protobert": (1,), "protobert:meta": (1, 2, 3, 4, 5), "structshot": (1,),
+    }  # fmt: skip
+    assert {p.source.dataset for p in episodes.values()} == {"inter"}
 
 
 @pytest.mark.parametrize(

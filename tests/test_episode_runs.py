@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from benchmark.cli import main
 from benchmark.core.cache import FeatureCache
 from benchmark.core.data.fewnerd import load_corpus, make_sentence
-from benchmark.core.episodes import SETTINGS, Episode, EpisodeSetting, sample_episodes, write_episode_file
+from benchmark.core.episodes import QUERY_SHOTS, SETTINGS, Episode, EpisodeSetting, sample_episodes, write_episode_file
 from benchmark.core.episodic import metric_prefix
 from benchmark.core.errors import DataError, ProtocolViolation
 from benchmark.core.labels import FEWNERD
@@ -210,3 +210,39 @@ def test_meta_training_without_training_types_is_refused(tmp_path):
         ProtoBERT(ProtoConfig(meta=MetaSettings(steps=2))).fit(
             empty, view, Context(1, tmp_path, tmp_path, FeatureCache())
         )
+
+
+def test_episode_runs_round_trip_through_the_published_record(workdir, store, capsys, monkeypatch):
+    for method in ("nnshot", "protobert"):
+        argv = ["run", "--method", method, "--protocol", "episodes", "--dataset", "inter", "--episodes", "4", "-q"]
+        assert main(argv) == 0
+    record, first, second = workdir / "record", workdir / "first", workdir / "second"
+    assert main(["export", "--out", str(record)]) == 0
+    files = sorted(record.rglob("*.json"))
+    assert [f.parent.parent.name for f in files] == ["nnshot", "protobert"]
+    written = json.loads(files[0].read_text())
+    queries = written["episodes"]["query_sentences"]
+    assert queries == len(EPISODES.episode_view(_episodes(4), FEWNERD)[1])  # the query sentences of its episodes
+    assert written["episodes"]["meta_training"]["sentences"] == 10_699
+    assert main(["report", "--runs", str(record), "--out", str(first)]) == 0
+    table = (first / "inter" / "episodes.md").read_text()
+    assert "resamples of its episodes" in table
+    assert "| 1 " in table  # both rows are training-free: one seed each, ranked
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'imported.db'}")
+    assert main(["import", str(record)]) == 0
+    assert main(["report", "--out", str(second)]) == 0
+    for name in ("episodes.md", "episodes.csv", "episodes_pairs.csv"):
+        assert (first / "inter" / name).read_text() == (second / "inter" / name).read_text()
+    capsys.readouterr()
+    # a record whose run names other query sentences than its episodes hold is refused, naming the file
+    written["episodes"]["query_sentences"] = queries + 1
+    files[0].write_text(json.dumps(written))
+    assert main(["report", "--runs", str(record), "--out", str(workdir / "third")]) == 2
+    assert f"{files[0]}: names {queries + 1} query sentences" in capsys.readouterr().err
+
+
+def _episodes(count: int):
+    test = load_corpus("inter", splits=("test",)).split("test")
+    return [
+        (s, sample_episodes(test, s, count, seed=i, query_shots=QUERY_SHOTS[s.n, s.k])) for i, s in enumerate(SETTINGS)
+    ]

@@ -95,10 +95,11 @@ def meta_training_split(
     every label of a type that occurs in ``held_out`` read ``O``, renumbered from 0; and the
     training types (those of ``train`` outside ``held_out``'s), sorted.
 
-    With Few-NERD's own ``inter/train`` nothing changes (its sentences and types are disjoint from
-    dev and test); with the embedded train split (a re-split of the supervised dev file) it drops
-    the sentences INTER put into dev or test and reads their 30 types as ``O``. Where ``train`` has
-    no type outside ``held_out``'s, there is nothing to meta-train on: no sentences.
+    With Few-NERD's own ``inter/train`` (whose types are disjoint from dev's and test's) only
+    sentences repeated in dev or test are dropped; with the embedded train split (a re-split of
+    the supervised dev file) it drops the sentences INTER put into dev or test and reads their 30
+    types as ``O``. Where ``train`` has no type outside ``held_out``'s, there is nothing to
+    meta-train on: no sentences.
     """
     seen = {_tokens_sha256(s.tokens) for s in held_out}
     unseen = set(episode_types(held_out))

@@ -44,6 +44,7 @@ class Variant:
     runs: pd.DataFrame
     ignored: int = 0  # runs superseded by newer code or a newer run of the same seed
     tables: list[CountTable] | None = None  # per seed, from the stored predictions
+    episode_tables: dict[str, list[CountTable]] | None = None  # per episode setting, per seed: counts per episode
     predictions: list[list[Span]] | None = None
     matches: list[np.ndarray] | None = None  # per seed, the evaluator's `match` rows
 
@@ -51,10 +52,15 @@ class Variant:
     def scored_by(self) -> str:
         """Who computed the row's metrics: the current evaluator from the stored predictions,
         or (runs without predictions) the evaluator versions that logged them."""
-        if self.tables is not None:
+        if self.scored:
             return f"evaluator {EVALUATOR_VERSION}"
         logged = sorted(set(self.runs.get("tags.evaluator_version", pd.Series(["?"])).astype(str)))
         return f"logged by evaluator {', '.join(logged)}"
+
+    @property
+    def scored(self) -> bool:
+        """Whether the current evaluator re-scored every run from its predictions."""
+        return self.tables is not None or self.episode_tables is not None
 
     def tag(self, name: str) -> str:
         return str(self.runs[f"tags.{name}"].iloc[0])
@@ -250,6 +256,8 @@ def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) ->
                 f"{dataset}/{protocol_name}: {int((~keep).sum())} runs of other data left out (this report: data "
                 f"{sha[:12]})"
             )
+        if isinstance(PROTOCOLS[protocol_name], EpisodeProtocol):
+            keep &= _one_episode_set(found, keep, f"{dataset}/{protocol_name}", notes)
         variants = []
         for (method, _), group in found[keep].groupby(["tags.method", "_settings"], sort=False):
             codes = group.get("tags.code_sha256", pd.Series("", index=group.index)).fillna("")
@@ -276,6 +284,81 @@ def group_runs(runs: pd.DataFrame, current_sha: dict[str, str] | None = None) ->
     return sections, notes
 
 
+def _one_episode_set(found: pd.DataFrame, keep: pd.Series, slug: str, notes: list[str]) -> pd.Series:
+    """Which of an episode section's runs it shows: those of one test episode set, the default
+    (`EpisodeSource`'s) where any run has it, else the newest run's; a note counts the others."""
+    from benchmark.run.plan import EpisodeSource
+
+    sources = found.get("tags.episodes/source", pd.Series("", index=found.index)).fillna("")
+    default = EpisodeSource().name
+    chosen = default if (sources[keep] == default).any() else (sources[keep].iloc[0] if keep.any() else "")
+    others = keep & (sources != chosen)
+    if others.any():
+        notes.append(f"{slug}: {int(others.sum())} runs on other episode sets left out (this report: {chosen})")
+    return sources == chosen
+
+
+def attach_episodes(
+    section: Section, corpus: Corpus | BenchmarkError, read: PredictionReader = stored_predictions
+) -> None:
+    """`attach_predictions` for an episode section: each run re-scored from its predictions on its
+    test episodes, sampled again and checked against the sha256 it recorded
+    (`benchmark.run.episodes.rebuilt_view`), with its per-setting tables of episode counts."""
+    from benchmark.run.episodes import rebuilt_view, score_episodes, setting_tables
+
+    if _gold_unavailable(section, corpus):
+        return
+    for variant in section.variants:
+        predictions, tables, metrics = [], [], []
+        for _, run in variant.runs.iterrows():
+            tags = {k[5:]: v for k, v in run.items() if k.startswith("tags.") and isinstance(v, str)}
+            try:
+                view, gold = rebuilt_view(tags, corpus, section.protocol)  # type: ignore[arg-type]
+            except BenchmarkError as error:
+                why = f"cannot be re-scored: {error}"
+                found = None
+            else:
+                found = read(run)
+                lengths = [len(sentence.tokens) for sentence in gold]
+                inside = found is not None and all(_inside(p, lengths) for p in found)
+                why = "has no predictions" if found is None else "predicts spans outside its query sentences"
+            if found is None or not inside:
+                section.notes.append(
+                    f"{variant.label}: run {original_id(run)} (seed {run['tags.seed']}) {why}; the row shows the "
+                    "metrics its runs logged, and is left out of paired comparisons"
+                )
+                break
+            predictions.append(found)
+            tables.append(setting_tables(view, gold, found, corpus.hierarchy))  # type: ignore[union-attr]
+            metrics.append(score_episodes(view, gold, found, corpus.hierarchy))  # type: ignore[union-attr]
+        else:
+            variant.episode_tables = {name: [t[name] for t in tables] for name in tables[0]} if tables else None
+            variant.predictions = predictions
+            stale = [c for c in variant.runs if c.startswith("metrics.") and _episode_metric(c[8:])]
+            rescored = pd.DataFrame(metrics, index=variant.runs.index).add_prefix("metrics.")
+            variant.runs = pd.concat([variant.runs.drop(columns=stale), rescored], axis=1)
+
+
+def _episode_metric(name: str) -> bool:
+    """Whether a metric is the evaluator's (a setting's or the average's), not bookkeeping."""
+    scope, _, rest = name.partition("/")
+    return ("-way-" in scope or scope == "avg") and rest.startswith(EVALUATED)
+
+
+def _gold_unavailable(section: Section, corpus: Corpus | BenchmarkError) -> bool:
+    """Whether the section's test data cannot be had (a note says why)."""
+    if isinstance(corpus, BenchmarkError):
+        section.notes.append(f"test gold unavailable ({corpus}): runs not re-scored, no paired comparisons, no plots")
+        return True
+    if corpus.sha256 != section.dataset_sha256:
+        section.notes.append(
+            f"the runs used data {section.dataset_sha256[:12]}, the loadable {section.dataset} is "
+            f"{corpus.sha256[:12]}: runs not re-scored, no paired comparisons, no plots"
+        )
+        return True
+    return False
+
+
 def load_gold_corpus(name: str, data_dir: Path | None, verify: bool = True) -> Corpus | BenchmarkError:
     """The dataset, or the error that says why it cannot be loaded. Whatever files are loaded,
     runs are re-scored only against the data they were run on (same sha256)."""
@@ -287,22 +370,7 @@ def load_gold_corpus(name: str, data_dir: Path | None, verify: bool = True) -> C
 
 def gold_split(section: Section, corpus: Corpus | BenchmarkError) -> list[Sentence] | None:
     """The test sentences of the section's dataset, or None (with a note) if they cannot be had."""
-    if isinstance(section.protocol, EpisodeProtocol):
-        section.notes.append(
-            "episode runs are scored when they run (the evaluator over every query set of a setting, CIs over "
-            "episodes): the table shows the metrics they logged; no paired comparisons or plots yet"
-        )
-        return None
-    if isinstance(corpus, BenchmarkError):
-        section.notes.append(f"test gold unavailable ({corpus}): runs not re-scored, no paired comparisons, no plots")
-        return None
-    if corpus.sha256 != section.dataset_sha256:
-        section.notes.append(
-            f"the runs used data {section.dataset_sha256[:12]}, the loadable {section.dataset} is "
-            f"{corpus.sha256[:12]}: runs not re-scored, no paired comparisons, no plots"
-        )
-        return None
-    return list(corpus.split("test"))
+    return None if _gold_unavailable(section, corpus) else list(corpus.split("test"))  # type: ignore[union-attr]
 
 
 def _inside(span: Span, lengths: Sequence[int]) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.registry import PROTOCOLS
 from benchmark.evaluate import SEMEVAL_SCHEMES
 from benchmark.report.render import (
@@ -209,13 +210,14 @@ def _section(dataset: str, protocol_name: str, table: pd.DataFrame, out: Path, a
             image = f'<a href="{_href(f"{base}/{name}")}"><img src="{_href(f"{base}/{name}")}" alt="{text}"></a>'
             figures.append(f"<figure{wide}>{image}<figcaption>{text}</figcaption></figure>")
     regimes = f"{html.escape(REGIME_SENTENCE)} " if has_finetuned(table) else ""
+    resampled = "each setting's episodes" if isinstance(protocol, EpisodeProtocol) else "the test sentences"
     parts = [
         f'<section id="{_anchor(dataset, protocol_name)}">',
         f"<h2>{html.escape(dataset)} / {html.escape(protocol_name)}</h2>",
         f'<p class="note">{html.escape(protocol.summary)}. Headline: <code>{protocol.headline}</code>. {links}</p>',
         _table(table, protocol_name),
         f'<p class="note">{html.escape(marks_sentence([table]))} {regimes}Rank: {html.escape(RANKING_RULE)} '
-        f"(α = {alpha}; every pair is in the full report); 95% CI of the seed mean, the test sentences resampled, "
+        f"(α = {alpha}; every pair is in the full report); 95% CI of the seed mean, {resampled} resampled, "
         "the seeds' spread added as a Student-t draw; seeds: trained runs per row; "
         f"{MISSING}: not available for that row (best epoch: its runs logged none — the method trains no network, "
         "trains one inside a stage with no learning curve, as eigproj's coarse tagger, or its runs predate learning "

@@ -53,9 +53,7 @@ def export_record(
         echo(f"note: {note}")
     done = Exported()
     for section in sections:
-        if isinstance(section.protocol, EpisodeProtocol):  # the record checks predictions against test sentences
-            echo(f"note: {section.slug}: episode runs are not published yet (their predictions are of query sets)")
-            continue
+        episodic = isinstance(section.protocol, EpisodeProtocol)
         for variant in section.variants:
             method = variant.tag("method")
             if variant.declared:
@@ -86,6 +84,12 @@ def export_record(
                     "params": params,
                     **run_details(uri, run["run_id"]),
                 }
+                if episodic:  # its predictions number the query sentences of its episodes: say how many
+                    queries = _query_sentences(tags, corpora[section.dataset], section)
+                    if queries is None:
+                        echo(f"note: {variant.label} seed {tags['seed']}: its episodes cannot be drawn again; left out")
+                        continue
+                    record["episodes"] = {**record.get("episodes", {}), "query_sentences": queries}
                 path = folder / f"seed-{tags['seed']}.json"
                 written.add(path.stem)
                 if write_run(path, record, predictions):
@@ -97,6 +101,19 @@ def export_record(
                     stale.unlink()
                     done.removed += stale.suffix == ".json"
     return done
+
+
+def _query_sentences(tags: dict[str, str], corpus: object, section: object) -> int | None:
+    """How many query sentences the run's test episodes hold (None: they cannot be drawn again)."""
+    from benchmark.run.episodes import rebuilt_view
+
+    if isinstance(corpus, BenchmarkError):
+        return None
+    try:
+        _, gold = rebuilt_view(tags, corpus, section.protocol)  # type: ignore[arg-type, attr-defined]
+    except BenchmarkError:
+        return None
+    return len(gold)
 
 
 def _present(value: object) -> bool:

@@ -10,11 +10,19 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.method import MARKS_SENTENCE
 from benchmark.core.protocols import Protocol
 from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.evaluate import SEMEVAL_SCHEMES
-from benchmark.report.claims import GOLD_SPAN_RECALL, claims_table, gold_span_recall_table
+from benchmark.report.claims import (
+    EPISODE_SOURCES,
+    EPISODES_DIFFER,
+    GOLD_SPAN_RECALL,
+    claims_table,
+    episode_claims_table,
+    gold_span_recall_table,
+)
 from benchmark.report.collect import Section
 from benchmark.report.stats import ALL_TYPES, ASO_THRESHOLD, ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, RANKING_RULE
 from benchmark.run.cpu import SHARED_ABOVE
@@ -165,7 +173,11 @@ def render_markdown(section: Section, plots: list[str], alpha: float = 0.05) -> 
     if section.partial is not None:
         lines += ["", *_partial_matches(section)]
     if len(section.pairs):
-        lines += ["", "## Significance", "", PAIRS_SENTENCE]
+        episodic = isinstance(section.protocol, EpisodeProtocol)
+        pairs = (
+            PAIRS_SENTENCE.replace("the sentences' variance", "the episodes' variance") if episodic else PAIRS_SENTENCE
+        )
+        lines += ["", "## Significance", "", pairs]
         for family, pairs in section.pairs.groupby("family", sort=False):
             lines += ["", f"### {_family_title(family, len(pairs))}", "", pairs_markdown(pairs, protocol.headline)]
     if plots:
@@ -189,7 +201,7 @@ PAIRS_SENTENCE = (
     "seed: seed *i* on bootstrap resample *i*, so each score carries the seed's and the sentences' variance; "
     f"Bonferroni over the family, as deepsig does). *beats*: p (Holm) < α and ε_min < {ASO_THRESHOLD}. Only the "
     "ranking pairs (two ranked rows of one regime) decide ranks; the other pairs (an oracle, custom or one-seed "
-    "row, or two regimes) form a family of their own."
+    "row of a seeded method, or two regimes) form a family of their own."
 )
 
 
@@ -223,6 +235,12 @@ def seeds_markdown(seeds: pd.DataFrame) -> str:
 
 
 def _bootstrap_sentence(section: Section) -> str:
+    if isinstance(section.protocol, EpisodeProtocol):
+        return (
+            f"two-level bootstrap of each setting ({section.resamples:,} resamples of its episodes, whole episodes "
+            "drawn, the seeds' spread added as a Student-t draw), the average's draw the mean of the settings' "
+            "draws; `sentence_ci_*` in the CSV hold the episodes-only interval, seeds held fixed."
+        )
     return (
         f"two-level bootstrap ({section.resamples:,} resamples of the test sentences, the seeds' spread added as a "
         "Student-t draw; `sentence_ci_*` in the CSV hold the sentence-only interval, seeds held fixed)."
@@ -362,8 +380,9 @@ def render_readme_block(
         README_START,
         "",
         f"Written by `python -m benchmark report`; do not edit by hand. *rank*: {RANKING_RULE} (α = {alpha}; the "
-        "full reports have every pair); *95% CI*: of the seed mean, the test sentences resampled, the seeds' spread "
-        "added as a Student-t draw; *seeds*: trained runs per row; *provenance*: how the row's settings were chosen "
+        "full reports have every pair); *95% CI*: of the seed mean, the test sentences (for episodes, each "
+        "setting's episodes) resampled, the seeds' spread added as a Student-t draw; *seeds*: trained runs per "
+        "row; *provenance*: how the row's settings were chosen "
         "(`python -m benchmark list`). "
         f"{marks_sentence(tables.values())}",
     ]
@@ -393,6 +412,20 @@ def render_claims(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> str:
             f"{RANKING_RULE} (α = {alpha}).",
             "",
             tabulate(frame, headers="keys", tablefmt="github", showindex=False, disable_numparse=True),
+            "",
+            "## Few-NERD's episodes",
+            "",
+            "Micro F1 (%) over every query set of a setting's episodes (Few-NERD's metric). " + EPISODES_DIFFER,
+            "",
+            EPISODE_SOURCES,
+            "",
+            tabulate(
+                episode_claims_table(tables.get("episodes")),
+                headers="keys",
+                tablefmt="github",
+                showindex=False,
+                disable_numparse=True,
+            ),
             "",
             GOLD_SPAN_RECALL,
             "",

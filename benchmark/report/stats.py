@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.method import RANKED, REGIMES
-from benchmark.evaluate import P_AT_K, SEMEVAL_SCHEMES, SeedBootstrap, holm_adjust
+from benchmark.evaluate import P_AT_K, SEMEVAL_SCHEMES, SeedBootstrap, SettingsBootstrap, holm_adjust
 from benchmark.report.claims import CLAIMS
 from benchmark.report.collect import Section, Variant
 from benchmark.run.cpu import SHARED_ABOVE
@@ -38,9 +39,9 @@ FLOOR_FACTOR = 20
 MIN_RANKED_SEEDS = 2
 RANKING_RULE = (
     f"a row's rank is 1 + the number of ranked rows (provenance paper, prior or dev; {MIN_RANKED_SEEDS} seeds or "
-    "more) of its regime that beat it, where A beats B when A's seed mean "
-    "is higher, the two-level bootstrap p of the difference is below α after Holm's correction over that regime's "
-    f"ranked pairs, and ASO's ε_min (deepsig) is below {ASO_THRESHOLD}"
+    "more, or one where the method's seed changes nothing) of its regime that beat it, where A beats B when A's "
+    "seed mean is higher, the two-level bootstrap p of the difference is below α after Holm's correction over "
+    f"that regime's ranked pairs, and ASO's ε_min (deepsig) is below {ASO_THRESHOLD}"
 )
 
 
@@ -52,9 +53,11 @@ def bootstrap_resamples(trials: int, family: int, alpha: float) -> int:
 
 def rankable(table: pd.DataFrame) -> pd.Series:
     """The rows a table may rank: honestly chosen settings (provenance paper, prior or dev) and at
-    least `MIN_RANKED_SEEDS` seeds (one seed has no seed variance to test)."""
+    least `MIN_RANKED_SEEDS` seeds (one seed has no seed variance to test), or one seed of a row
+    whose seed changes nothing (``seed_free``: a training-free episodes row, whose seed variance is 0)."""
     seeds = table["seeds"] if "seeds" in table else pd.Series(MIN_RANKED_SEEDS, index=table.index)
-    return table["provenance"].isin(RANKED) & (seeds.astype(int) >= MIN_RANKED_SEEDS)
+    free = table["seed_free"].astype(bool) if "seed_free" in table else pd.Series(False, index=table.index)
+    return table["provenance"].isin(RANKED) & ((seeds.astype(int) >= MIN_RANKED_SEEDS) | free)
 
 
 def families_of(pairs: Sequence[tuple[str, str]], table: pd.DataFrame) -> list[str]:
@@ -83,6 +86,7 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
             "regime": v.regime,
             "scored_by": v.scored_by,
             "settings": v.settings,
+            "seed_free": seed_free(v),
         }
         per_seed = [
             {m: float(run[f"metrics.{m}"]) for m in metrics if pd.notna(run.get(f"metrics.{m}"))}
@@ -110,13 +114,12 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         )
         rows.append(row)
     table = pd.DataFrame(rows)
-    tested = [v for v in section.variants if v.tables is not None]
+    tested = [v for v in section.variants if v.scored]
     pairs = [(a.label, b.label) for i, a in enumerate(tested) for b in tested[i + 1 :]]
     families = pd.Series(families_of(pairs, table), dtype=str)
     largest = int(families.value_counts().max()) if len(families) else 0
     section.resamples = bootstrap_resamples(trials, largest, alpha)
-    rows_tables = {v.label: v.tables for v in tested}
-    boot = SeedBootstrap(rows_tables, protocol.scoring, headline, section.resamples) if tested else None
+    boot = _bootstrap(section, tested) if tested else None
     for v in tested:
         at = table.index[table["method"] == v.label][0]
         table.loc[at, ["ci_low", "ci_high"]] = boot.interval(v.label)
@@ -125,9 +128,36 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     section.table = rank_rows(table, pairs_frame, headline, {v.label for v in tested})
     section.seeds = seed_table(section.variants, section.table["method"])
     section.pairs = pairs_frame.sort_values(["family", "better", "worse"]).reset_index(drop=True)
-    if protocol.scoring == "spans" and tested:
+    if protocol.scoring == "spans" and tested and not isinstance(protocol, EpisodeProtocol):
         order = {label: i for i, label in enumerate(section.table["method"])}
         section.partial = partial_table(sorted(tested, key=lambda v: order[v.label]), section.resamples)
+
+
+def seed_free(variant: Variant) -> bool:
+    """Whether the row's method says its seed changes none of its predictions (``seeded``, read
+    on the declared settings the runs have: a training-free episodes row)."""
+    from benchmark.core.registry import METHODS
+    from benchmark.run.plan import resolve_settings
+
+    method = variant.tag("method")
+    seeded = getattr(METHODS.get(method), "seeded", None) if method in METHODS else None
+    if seeded is None or variant.declared is None:
+        return False
+    config, _, _ = resolve_settings(method, None if variant.declared[0] == "default" else variant.declared[0])
+    return not seeded(config)
+
+
+def _bootstrap(section: Section, tested: Sequence[Variant]) -> SeedBootstrap:
+    """The two-level bootstrap of the section's headline: over seeds and test sentences, or for
+    episodes the mean of the settings' bootstraps over seeds and episodes (`SettingsBootstrap`)."""
+    protocol = section.protocol
+    if not isinstance(protocol, EpisodeProtocol):
+        return SeedBootstrap(
+            {v.label: v.tables for v in tested}, protocol.scoring, protocol.headline, section.resamples
+        )
+    settings = {name: {v.label: v.episode_tables[name] for v in tested} for name in tested[0].episode_tables}
+    metric = protocol.headline.partition("/")[2]  # avg/fine/micro_f1: each setting's fine/micro_f1
+    return SettingsBootstrap(settings, protocol.scoring, metric, protocol.headline, section.resamples)
 
 
 #: the partial-match table's types: ``all`` (every span with its fine type), then each coarse type

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.method import CUSTOM, REGIMES
 from benchmark.core.registry import PROTOCOLS
 from benchmark.report.collect import (
+    attach_episodes,
     attach_predictions,
     gold_split,
     group_runs,
@@ -111,7 +113,11 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     try:
         drawing = []
         for section in sections:
-            test = gold_split(section, corpora[section.dataset])
+            if isinstance(section.protocol, EpisodeProtocol):  # scored on its query sets: no test-split plots
+                attach_episodes(section, corpora[section.dataset], read)
+                test = None
+            else:
+                test = gold_split(section, corpora[section.dataset])
             hierarchy = corpora[section.dataset].hierarchy if test is not None else None
             if test is not None:
                 attach_predictions(section, test, hierarchy, read)
@@ -154,6 +160,8 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             shutil.rmtree(request.out, ignore_errors=True)
     tables = read_tables(request.out, echo)
     defaults = {protocol: table for (dataset, protocol), table in tables.items() if dataset == "embedded"}
+    if ("inter", "episodes") in tables:  # Few-NERD's episodes are on INTER, not the embedded split
+        defaults["episodes"] = tables[("inter", "episodes")]
     if defaults:
         (request.out / "claims.md").write_text(render_claims(defaults, request.alpha))
         written.append(request.out / "claims.md")

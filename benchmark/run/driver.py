@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from benchmark.core.config import config_dict
 from benchmark.core.data.fewnerd import Corpus
 from benchmark.evaluate import EVALUATOR_VERSION
-from benchmark.run.episodes import episode_sets
+from benchmark.run.episodes import episode_sets, meta_training
 from benchmark.run.executors import LocalExecutor
 from benchmark.run.plan import RunPlan
 from benchmark.run.provenance import code_version, package_versions, row_fingerprint
@@ -88,8 +88,10 @@ def prepare(plan: RunPlan, experiment: Callable[[Corpus], str], role: str, echo:
     packages = package_versions()
     for split in plan.scoring.splits:
         corpus.split(split)
+    scored_on = plan.scoring.name
     if plan.scoring.episodes is not None:  # episodes that cannot be drawn or read fail here, before anything is logged
         episode_sets(plan.scoring.episodes, corpus.split("test"))
+        scored_on += f",meta_training={meta_training(corpus).sha256[:16]}"  # what it meta-trains on is in its key
     tags = {**identity_tags(plan, corpus, packages), "role": role}
     row = Row(plan, corpus, Tracker(experiment(corpus)), tags, flatten(config_dict(plan.config)), [])
     tracker = row.tracker
@@ -102,7 +104,7 @@ def prepare(plan: RunPlan, experiment: Callable[[Corpus], str], role: str, echo:
             dataset_sha256=corpus.sha256,
             seed=seed,
             config=config_dict(plan.config),
-            scored_on=plan.scoring.name,
+            scored_on=scored_on,
             provenance=plan.provenance,
             evaluator_version=EVALUATOR_VERSION,
             code_version=tags["code_version"],

@@ -22,10 +22,11 @@ from benchmark.core.episodes import (
     read_episode_file,
     sample_episodes,
 )
-from benchmark.core.episodic import AVERAGE, EpisodeView, metric_prefix
+from benchmark.core.episodic import AVERAGE, EpisodeProtocol, EpisodeView, metric_prefix
+from benchmark.core.errors import BenchmarkError
 from benchmark.core.labels import LabelHierarchy
 from benchmark.core.spans import Span
-from benchmark.evaluate import evaluate_episodes
+from benchmark.evaluate import CountTable, episode_table, evaluate_episodes
 from benchmark.run.plan import EpisodeSource
 
 
@@ -102,6 +103,59 @@ def describe(
     return {"source": origin, "settings": settings, "meta_training": training.describe()}
 
 
+def rebuilt_view(tags: dict[str, str], corpus: Corpus, protocol: EpisodeProtocol) -> tuple[EpisodeView, list[Sentence]]:
+    """The view and gold query sentences of a finished run's test episodes, sampled again from
+    ``corpus`` with the source its tags name (``episodes/source``), checked against the sha256 it
+    recorded for each setting: what a report re-scores and a record checks its predictions on.
+    `BenchmarkError` says why they cannot be had (official files, another episode set)."""
+    source = EpisodeSource.sampled(tags.get("episodes/source", ""))
+    if source is None:
+        raise BenchmarkError(f"episodes from {tags.get('episodes/source')!r} cannot be drawn again (official files)")
+    sets = _sampled_sets(source, corpus)
+    for setting, episodes in sets:
+        recorded = tags.get(f"episodes/{metric_prefix(setting)}")
+        if recorded != episodes_sha256(episodes):
+            raise BenchmarkError(
+                f"its {setting.name} episodes have sha256 {str(recorded)[:12]}, but {source.name} from "
+                f"{corpus.name}/test gives {episodes_sha256(episodes)[:12]} (another sampler or test split)"
+            )
+    return protocol.episode_view(sets, corpus.hierarchy)
+
+
+_SAMPLED: dict[tuple[EpisodeSource, str], list[tuple[EpisodeSetting, Sequence[Episode]]]] = {}
+
+
+def _sampled_sets(source: EpisodeSource, corpus: Corpus) -> list[tuple[EpisodeSetting, Sequence[Episode]]]:
+    """`episode_sets` of a sampled source, drawn once per process and corpus."""
+    key = (source, corpus.sha256)
+    if key not in _SAMPLED:
+        _SAMPLED[key] = episode_sets(source, corpus.split("test"))
+    return _SAMPLED[key]
+
+
+def setting_tables(
+    view: EpisodeView, gold: Sequence[Sentence], predictions: Sequence[Span], hierarchy: LabelHierarchy
+) -> dict[str, CountTable]:
+    """Per setting (its metric prefix), the run's counts summed per episode (`episode_table`)."""
+    tables = {}
+    for setting, ids, episode in _settings(view):
+        number = {old: new for new, old in enumerate(ids)}
+        spans = [s._replace(sentence_id=number[s.sentence_id]) for i in ids for s in gold[i].spans]
+        found = [p._replace(sentence_id=number[p.sentence_id]) for p in predictions if p.sentence_id in number]
+        tables[metric_prefix(setting)] = episode_table(
+            spans, found, [len(gold[i].tokens) for i in ids], episode, hierarchy
+        )
+    return tables
+
+
+def _settings(view: EpisodeView):
+    """Per setting of the view: the setting, its query sentence ids, and each one's episode (from 0)."""
+    for setting in dict.fromkeys(task.setting for task in view.episodes):
+        tasks = [task for task in view.episodes if task.setting == setting]
+        ids = [i for task in tasks for i in task.query]
+        yield setting, ids, np.repeat(np.arange(len(tasks)), [len(task.query) for task in tasks])
+
+
 def score_episodes(
     view: EpisodeView,
     gold: Sequence[Sentence],
@@ -113,11 +167,8 @@ def score_episodes(
     sentences, renumbered from 0) and ``avg/fine/micro_{precision,recall,f1}``, the mean of the
     settings' scores."""
     metrics: dict[str, float] = {}
-    for setting in dict.fromkeys(task.setting for task in view.episodes):
-        tasks = [task for task in view.episodes if task.setting == setting]
-        ids = [i for task in tasks for i in task.query]
+    for setting, ids, episode in _settings(view):
         number = {old: new for new, old in enumerate(ids)}
-        episode = np.repeat(np.arange(len(tasks)), [len(task.query) for task in tasks])
         spans = [s._replace(sentence_id=number[s.sentence_id]) for i in ids for s in gold[i].spans]
         found = [p._replace(sentence_id=number[p.sentence_id]) for p in predictions if p.sentence_id in number]
         lengths = [len(gold[i].tokens) for i in ids]

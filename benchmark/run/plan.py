@@ -8,6 +8,7 @@ criterion (`sweep`). Plans are built once, on the driver; workers run the tasks 
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -66,6 +67,13 @@ class EpisodeSource:
         if self.folder is not None:
             return f"episodes=files:{self.digest[:16]}"
         return f"episodes={self.count},sampler_seed={self.seed}"
+
+    @classmethod
+    def sampled(cls, name: str) -> EpisodeSource | None:
+        """The sampled source a run's ``episodes/source`` tag names (None: official files, which
+        only their folder gives back)."""
+        match = re.fullmatch(r"episodes=(\d+),sampler_seed=(\d+)", name)
+        return cls(int(match[1]), int(match[2])) if match else None
 
 
 @dataclass(frozen=True)
@@ -297,6 +305,8 @@ def plan_run(request: RunRequest) -> RunPlan:
     )
 
 
+#: the dataset a comparison's episode rows read: Few-NERD's INTER split (dev and test ship)
+EPISODES_DATASET = "inter"
 #: a comparison's seeds per encoder regime (`run --method all` without --seeds): 5 seeds measure a
 #: frozen row's spread; a fine-tuned seed costs tens of minutes on 2 cores (the reports' Seed runs), so 3
 COMPARISON_SEEDS = {"frozen": (1, 2, 3, 4, 5), "finetuned": (1, 2, 3)}
@@ -319,8 +329,9 @@ def _comparison_seeds(plan: RunPlan) -> tuple[int, ...]:
 def comparison_requests(methods: Sequence[str], protocol: str | None, template: RunRequest) -> list[RunRequest]:
     """Every named method (``all``: every registered one whose class does not set
     ``in_comparison = False``, as `checkpoint`, which needs a model) with its defaults and each of
-    its variants that applies, on ``protocol`` or, if None, on every protocol it supports but
-    ``episodes`` (run when named: its rows are not in the published record yet)."""
+    its variants that applies, on ``protocol`` or, if None, on every protocol it supports. Rows on
+    ``episodes`` read ``inter`` where the template names the embedded default (its test types are
+    unseen in training; the embedded split's are not)."""
     if list(methods) == ["all"]:
         names = [name for name in METHODS.names() if getattr(METHODS.get(name), "in_comparison", True)]
     else:
@@ -331,14 +342,15 @@ def comparison_requests(methods: Sequence[str], protocol: str | None, template: 
     for name in names:
         method_cls = METHODS.get(name)
         chosen = [p for p in PROTOCOLS if p in method_cls.protocols and protocol in (None, p)]
-        if protocol is None:
-            chosen = [p for p in chosen if not isinstance(PROTOCOLS[p], EpisodeProtocol)]
         if not chosen and list(methods) != ["all"]:
             resolve_method(name, protocol)  # raises: the named method cannot run that protocol
         for p in chosen:
+            source = template.source
+            if isinstance(PROTOCOLS[p], EpisodeProtocol) and source.dataset == DataSource().dataset:
+                source = replace(source, dataset=EPISODES_DATASET)
             for variant in (None, *method_cls.variants):
                 if variant is None or _variant_applies(method_cls, variant, p):
-                    requests.append(replace(template, method=name, protocol=p, variant=variant))
+                    requests.append(replace(template, method=name, protocol=p, variant=variant, source=source))
     return requests
 
 

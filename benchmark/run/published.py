@@ -6,12 +6,14 @@ One run is two files in ``<dataset>/<protocol>/<method>/<variant>/``:
 - ``seed-<n>.json``: what the run logged — its name, times, tags (task key, code fingerprint, data
   sha256, package versions, provenance …), settings, every metric with its history (learning
   curves), its dataset inputs, its `RunConfig` — and the sha256 and span count of its predictions;
+  a run on episodes adds ``episodes``: its ``episodes.json`` and how many query sentences its
+  episodes hold;
 - ``seed-<n>.parquet``: its test predictions, one row per span (sentence, start, end, label,
-  score, cluster).
+  score, cluster); for episodes, of the query sentences numbered across its episodes.
 
 Adding a seed adds two files and rewrites none. `read_record` checks everything before anyone
 uses it: format version, missing, extra or corrupt files, and predictions that do not fit the
-test split the run names.
+test split (or, for episodes, the query sentences of the episodes drawn again) the run names.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ import pandas as pd
 
 from benchmark.core.data.fewnerd import Corpus, load_corpus
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.registry import PROTOCOLS
 from benchmark.core.spans import Span
 
 #: the record's format; a reader refuses any other
 FORMAT = 1
 #: where `benchmark export` writes and `import` / `report --runs` read by default
 DEFAULT_RECORD = Path("reports", "runs")
+#: the protocol whose runs predict the query sentences of episodes, not the test split
+EPISODES = "episodes"
 #: tags a store sets on its own and an imported run gets anew
 STORE_TAGS = ("mlflow.parentRunId",)
 PREDICTION_COLUMNS = ("sentence_id", "start", "end", "label", "score", "cluster")
@@ -78,6 +83,14 @@ class PublishedRun:
             name: sorted((int(step), int(ts), metric_value(v)) for step, ts, v in history)
             for name, history in self.record["metrics"].items()
         }
+
+    @property
+    def query_sentences(self) -> int:
+        """An episodes run's number of query sentences (what its predictions' sentence ids count)."""
+        try:
+            return int(self.record["episodes"]["query_sentences"])
+        except (KeyError, TypeError, ValueError):
+            raise BenchmarkError(f"{self.path}: a run on episodes without episodes.query_sentences") from None
 
     @property
     def test_input(self) -> dict[str, str]:
@@ -198,11 +211,12 @@ def read_run(path: Path) -> PublishedRun:
         sentences = int(run.test_input["sentences"])
     except (StopIteration, KeyError, ValueError):
         raise BenchmarkError(f"{path}: names no test split (a dataset input with context test and sentences)") from None
+    what = "test sentences"
+    if run.tags["protocol"] == EPISODES:  # its predictions number its episodes' query sentences
+        sentences, what = run.query_sentences, "query sentences of the episodes"
     outside = next((s for s in predictions if not (0 <= s.sentence_id < sentences and 0 <= s.start < s.end)), None)
     if outside is not None:
-        raise BenchmarkError(
-            f"{table}: span {tuple(outside[:3])} lies outside the {sentences} test sentences its run names"
-        )
+        raise BenchmarkError(f"{table}: span {tuple(outside[:3])} lies outside the {sentences} {what} its run names")
     return run
 
 
@@ -276,14 +290,33 @@ def check_test_split(runs: Iterable[PublishedRun], corpus: Corpus) -> None:
             raise BenchmarkError(
                 f"{run.path}: names {test['sentences']} test sentences; {dataset}'s test has {sentences}"
             )
+        bounds = lengths
+        if run.tags["protocol"] == EPISODES:
+            bounds = _query_lengths(run, corpus)
         outside = next(
-            (s for s in run.predictions if s.sentence_id >= sentences or s.end > lengths[s.sentence_id]), None
+            (s for s in run.predictions if s.sentence_id >= len(bounds) or s.end > bounds[s.sentence_id]), None
         )
         if outside is not None:
             raise BenchmarkError(
                 f"{run.path}: span {tuple(outside[:3])} lies outside {dataset}'s test sentences (its predictions "
                 f"are not of the test split it names)"
             )
+
+
+def _query_lengths(run: PublishedRun, corpus: Corpus) -> list[int]:
+    """The lengths of an episodes run's query sentences, its episodes drawn again from ``corpus``
+    and checked against the sha256 and query count it recorded."""
+    from benchmark.run.episodes import rebuilt_view
+
+    try:
+        _, gold = rebuilt_view(run.tags, corpus, PROTOCOLS[EPISODES])  # type: ignore[arg-type]
+    except BenchmarkError as error:
+        raise BenchmarkError(f"{run.path}: {error}") from None
+    if len(gold) != run.query_sentences:
+        raise BenchmarkError(
+            f"{run.path}: names {run.query_sentences} query sentences; its episodes drawn again hold {len(gold)}"
+        )
+    return [len(sentence.tokens) for sentence in gold]
 
 
 def runs_frame(runs: Sequence[PublishedRun]) -> pd.DataFrame:
@@ -401,6 +434,8 @@ def import_record(
                     artifacts = {"predictions.jsonl": predictions_jsonl(run.predictions)}
                     if run.record["run_config"]:
                         artifacts["run_config.json"] = json.dumps(run.record["run_config"], indent=2, sort_keys=True)
+                    if "episodes" in run.record:
+                        artifacts["episodes.json"] = json.dumps(run.record["episodes"], indent=2, sort_keys=True)
                     times = (run.record["start_time"], run.record["end_time"])
                     child = importer.add_run(run.record["name"], tags, run.record["params"], run.histories, times,
                                              run.record["datasets"], artifacts)  # fmt: skip

@@ -363,8 +363,7 @@ def read_predictions(artifact_uri: str) -> list[Span] | None:
 def run_details(uri: str, run_id: str) -> dict[str, Any]:
     """What a record keeps of a run beyond `finished_seed_runs`' columns: every metric's history as
     (step, timestamp, value), its dataset inputs (a source inside the checkout named from its root)
-    and its ``run_config.json``."""
-    import mlflow
+    its ``run_config.json`` and, for a run on episodes, its ``episodes.json``."""
     from mlflow.tracking import MlflowClient
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -386,23 +385,32 @@ def run_details(uri: str, run_id: str) -> dict[str, Any]:
             "source": json.dumps(source), "tags": {t.key: t.value for t in given.tags},
         })  # fmt: skip
     datasets.sort(key=lambda d: ("train", "dev", "test").index(d["tags"].get(MLFLOW_DATASET_CONTEXT, "test")))
-    local = Path(run.info.artifact_uri.removeprefix("file://"))
-    config = {}  # a run logged before run_config.json has none
-    if (local / "run_config.json").is_file():
-        config = json.loads((local / "run_config.json").read_text())
-    elif not local.is_dir():  # a remote artifact store
-        from mlflow.exceptions import MlflowException
-
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        if any(f.path == "run_config.json" for f in client.list_artifacts(run_id)):
-            try:
-                config = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/run_config.json")
-            except (MlflowException, OSError) as error:
-                raise BenchmarkError(f"run {run_id}: cannot read its run_config.json ({error})") from None
-    return {
+    details = {
         "start_time": run.info.start_time, "end_time": run.info.end_time, "metrics": histories,
-        "datasets": datasets, "run_config": config,
+        "datasets": datasets, "run_config": _artifact_json(client, run, "run_config.json") or {},
     }  # fmt: skip
+    episodes = _artifact_json(client, run, "episodes.json")
+    return details | ({"episodes": episodes} if episodes is not None else {})
+
+
+def _artifact_json(client, run, name: str) -> dict[str, Any] | None:
+    """A JSON artifact of the run (None where it has none: ``run_config.json`` of a run logged
+    before it existed, ``episodes.json`` of a run not on episodes)."""
+    local = Path(run.info.artifact_uri.removeprefix("file://"))
+    if (local / name).is_file():
+        return json.loads((local / name).read_text())
+    if local.is_dir():
+        return None
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if not any(f.path == name for f in client.list_artifacts(run.info.run_id)):
+        return None
+    try:  # a remote artifact store
+        return mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{name}")
+    except (MlflowException, OSError) as error:
+        raise BenchmarkError(f"run {run.info.run_id}: cannot read its {name} ({error})") from None
 
 
 #: the tag that names an imported run's original run id

@@ -46,9 +46,10 @@ class MetaSettings:
     Few-NERD's ``train_demo.py`` names: ``steps`` its ``--train_iter`` (10,000 in the README
     recipes), ``batch`` its ``--batch_size`` (None: the recipe's of each setting, `README_BATCH`),
     ``lr`` (1e-4), ``weight_decay`` (0.01, none on the bias) and ``warmup`` (a tenth of the steps,
-    then linear decay to 0) its AdamW schedule, ``dropout`` its ``nn.Dropout()`` on the word
-    vectors (0.5), ``check_every`` its ``--val_step`` (1,000 in the recipes), ``dev_episodes`` the
-    dev episodes of each check (its ``--val_iter`` batches: 500 in the recipes)."""
+    then linear decay to 0) its AdamW schedule, ``dropout`` its ``nn.Dropout()`` on the vectors the
+    distances use (0.5), ``check_every`` its ``--val_step`` (1,000 in the recipes). ``dev_episodes``:
+    the episodes of each dev check, one fixed set per setting (Few-NERD draws ``--val_iter`` = 500
+    batches of ``--batch_size`` episodes online at each check)."""
 
     steps: int = 0
     batch: int | None = None
@@ -262,8 +263,8 @@ class ProtoBERT(Method):
         logits, targets = [], []
         for episode in episodes:
             index = {label: i for i, label in enumerate((OUTSIDE, *episode.types))}
-            keys = layer(dropout(self.project(np.concatenate([features[s.id] for s in episode.support]), None)))
-            queries = layer(dropout(self.project(np.concatenate([features[s.id] for s in episode.query]), None)))
+            keys = dropout(self.project(np.concatenate([features[s.id] for s in episode.support]), layer))
+            queries = dropout(self.project(np.concatenate([features[s.id] for s in episode.query]), layer))
             tags = torch.tensor([index[label] for s in episode.support for label in s.labels])
             logits.append(self.scores(queries, keys, tags, len(index)))
             targets.append(torch.tensor([index[label] for s in episode.query for label in s.labels]))
