@@ -22,6 +22,7 @@ from benchmark.core.method import Context
 from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.core.spans import Span
 from benchmark.run.episodes import meta_training, score_episodes
+from benchmark.run.published import read_run, write_run
 from methods.protobert.method import README_BATCH, MetaSettings, ProtoBERT, ProtoConfig
 
 EPISODES = PROTOCOLS["episodes"]
@@ -234,11 +235,20 @@ def test_episode_runs_round_trip_through_the_published_record(workdir, store, ca
     for name in ("episodes.md", "episodes.csv", "episodes_pairs.csv"):
         assert (first / "inter" / name).read_text() == (second / "inter" / name).read_text()
     capsys.readouterr()
-    # a record whose run names other query sentences than its episodes hold is refused, naming the file
+    # a record whose run names other query sentences than its episodes hold, or types a span outside
+    # its episode, is refused, naming the file
     written["episodes"]["query_sentences"] = queries + 1
     files[0].write_text(json.dumps(written))
     assert main(["report", "--runs", str(record), "--out", str(workdir / "third")]) == 2
     assert f"{files[0]}: names {queries + 1} query sentences" in capsys.readouterr().err
+    written["episodes"]["query_sentences"] = queries
+    files[0].write_text(json.dumps(written))
+    run = read_run(files[0])
+    (first_span, *rest) = run.predictions
+    stray = [first_span._replace(label="person-artist/author"), *rest]  # a training type: in no test episode
+    write_run(files[0], {k: v for k, v in run.record.items() if k != "predictions"} | {"metrics": run.histories}, stray)
+    assert main(["report", "--runs", str(record), "--out", str(workdir / "third")]) == 2
+    assert f"{files[0]}: episodes: prediction" in capsys.readouterr().err
 
 
 def _episodes(count: int):

@@ -323,8 +323,10 @@ EPISODE_SOURCES = (
     "Published rows: Few-NERD's baselines as arXiv v6 reports them on its released episode data (v5's numbers, "
     "from online sampling before a sampler fix, differ), copied from the DecomposedMetaNER README "
     "(microsoft/vert-papers) and paperswithcode; DecomposedMetaNER from its README's v6 table; NuNER's rows are "
-    "TadNER with the NuNER-BERT encoder, from paperswithcode, whose entry does not say the data version. Avg.: the "
-    "mean of the four settings (computed here for the published rows)."
+    "TadNER with the NuNER-BERT encoder, from paperswithcode, whose entry does not say the data version. We "
+    "could not read the Few-NERD paper's table itself, so its table number is not given; an open issue on "
+    "DecomposedMetaNER's repository (microsoft/vert-papers#42) asks whether its v5 and v6 labels are swapped. "
+    "Avg.: the mean of the four settings (computed here for the published rows)."
 )
 EPISODE_ANCHORS: tuple[EpisodeAnchor, ...] = (
     EpisodeAnchor(FEWNERD_V6, "ProtoBERT", "INTER", (38.83, 58.79, 32.45, 52.92)),
@@ -342,11 +344,12 @@ EPISODES_DIFFER = (
     "Ours: INTER only (INTRA's files need `--data-dir`); 1,000 episodes per setting drawn by the harness's "
     "re-implementation of Few-NERD's sampler from the shipped `inter/test` (sampler seed 0), not the 5,000 "
     "released episodes per setting, so no number here is on the published episodes; frozen MiniLM-L6 (last "
-    "layer), where the published rows fine-tune BERT-base (the Few-NERD baselines on INTER's training episodes, "
-    "DecomposedMetaNER and TadNER with their own pre-training); `protobert`, `nnshot` and `structshot` train "
-    "nothing, `protobert:meta` meta-trains a linear map on the frozen features with Few-NERD's README recipe, on "
-    "the embedded train split without INTER's dev and test sentences and types (far fewer sentences than INTER's "
-    "train split). Published rows are means of several runs on the released episodes; ours, mean ± std over seeds."
+    "layer), where the published rows fine-tune BERT-base (Few-NERD's baselines on the training types' episodes "
+    "of their split, DecomposedMetaNER and TadNER with their own training); `protobert` and `nnshot` train "
+    "nothing, `structshot` counts its transitions on the meta-training sentences' tags, and `protobert:meta` "
+    "meta-trains a linear map on the frozen features with Few-NERD's README recipe; the meta-training sentences "
+    "are the embedded train split without INTER's dev and test sentences, those types read O (far fewer "
+    "sentences than INTER's train split). Ours: mean ± std over seeds (a training-free row runs one)."
 )
 
 

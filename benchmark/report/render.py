@@ -24,7 +24,14 @@ from benchmark.report.claims import (
     gold_span_recall_table,
 )
 from benchmark.report.collect import Section
-from benchmark.report.stats import ALL_TYPES, ASO_THRESHOLD, ERROR_ANALYSIS_PROTOCOLS, FEWNERD_ERRORS, RANKING_RULE
+from benchmark.report.stats import (
+    ALL_TYPES,
+    ASO_THRESHOLD,
+    ERROR_ANALYSIS_PROTOCOLS,
+    FEWNERD_ERRORS,
+    RANKING_RULE,
+    SEED_FREE_SCORES,
+)
 from benchmark.run.cpu import SHARED_ABOVE
 from benchmark.run.external import EXTERNAL, EXTERNAL_SENTENCE, ROW_MARKS
 from benchmark.seeds import SeedSummary
@@ -198,7 +205,8 @@ PAIRS_SENTENCE = (
     "the table prints), its 95 % CI and two-sided p from the same two-level bootstrap (p = twice the share of "
     "resampled differences on the far side of 0; at the floor, 2 / (resamples + 1), it is printed as ≤), Holm's "
     "correction within the pair's family, and ASO's ε_min (Dror et al. 2019, computed by `deepsig` on one score per "
-    "seed: seed *i* on bootstrap resample *i*, so each score carries the seed's and the sentences' variance; "
+    "seed: seed *i* on bootstrap resample *i*, so each score carries the seed's and the sentences' variance; a "
+    f"row whose seed changes nothing gives its first {SEED_FREE_SCORES} bootstrap draws; "
     f"Bonferroni over the family, as deepsig does). *beats*: p (Holm) < α and ε_min < {ASO_THRESHOLD}. Only the "
     "ranking pairs (two ranked rows of one regime) decide ranks; the other pairs (an oracle, custom or one-seed "
     "row of a seeded method, or two regimes) form a family of their own."
@@ -405,8 +413,9 @@ def render_claims(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> str:
             "Regenerate: `python -m benchmark report --runs reports/runs` from the published runs, or "
             f"`python -m benchmark report` after `{runs_command(tables.values(), tables)}`. *paper*: the "
             "number as the paper states it; *ours*: mean ± std over seeds on the "
-            "embedded default split, on the paper's scale; *our setting*: protocol · method · metric. Per-protocol "
-            "tables with CIs and significance: `embedded/<protocol>.md` beside this file. An *ours* entry marked † "
+            "embedded default split (Few-NERD's episodes: on INTER), on the paper's scale; *our setting*: protocol · "
+            "method · metric. Per-protocol tables with CIs and significance: `embedded/<protocol>.md` and "
+            "`inter/episodes.md` beside this file. An *ours* entry marked † "
             "(oracle) or ‡ (custom) comes from settings chosen with information its protocol forbids (test or fine "
             "labels), or by hand: shown for reference, never ranked. The tables rank their rows by one rule: "
             f"{RANKING_RULE} (α = {alpha}).",

@@ -32,6 +32,9 @@ ASO_THRESHOLD = 0.2
 #: here); 500 and 0.05 were 12 times faster and moved ε_min by at most 0.02 on 3- and 5-seed pairs
 #: (`python scripts/bench_aso.py`, measured while a training job shared the 2 cores)
 ASO_ITERATIONS, ASO_DT = 500, 0.05
+#: the scores ASO gets of a row whose seed changes nothing (one seed): its first bootstrap draws,
+#: its only variance (one score per seed would give ASO a single number)
+SEED_FREE_SCORES = 100
 #: how many resamples per family member and α: 20 × |family| / α puts the Holm-adjusted floor of
 #: the smallest p (2 / resamples × |family|) at or below α / 10
 FLOOR_FACTOR = 20
@@ -124,7 +127,8 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         at = table.index[table["method"] == v.label][0]
         table.loc[at, ["ci_low", "ci_high"]] = boot.interval(v.label)
         table.loc[at, ["sentence_ci_low", "sentence_ci_high"]] = boot.interval(v.label, sentences_only=True)
-    pairs_frame = compare_pairs(boot, pairs, list(families), alpha)
+    free = set(table.loc[table["seed_free"], "method"])
+    pairs_frame = compare_pairs(boot, pairs, list(families), alpha, free)
     section.table = rank_rows(table, pairs_frame, headline, {v.label for v in tested})
     section.seeds = seed_table(section.variants, section.table["method"])
     section.pairs = pairs_frame.sort_values(["family", "better", "worse"]).reset_index(drop=True)
@@ -248,13 +252,18 @@ def unshared_seconds(runs: pd.DataFrame) -> tuple[float, int]:
 
 
 def compare_pairs(
-    boot: SeedBootstrap | None, pairs: Sequence[tuple[str, str]], families: Sequence[str], alpha: float = 0.05
+    boot: SeedBootstrap | None,
+    pairs: Sequence[tuple[str, str]],
+    families: Sequence[str],
+    alpha: float = 0.05,
+    seed_free: frozenset[str] | set[str] = frozenset(),
 ) -> pd.DataFrame:
     """Every pair on ``boot``'s metric, better seed mean first: the difference of seed means, its
     two-level bootstrap CI and p (``p_bound``: the p is the floor, so at most that), Holm's
     correction within the pair's family (``p_holm_bound``: it rests on a floor), ASO's ε_min
-    (`deepsig.aso` on the rows' `single_run_scores`, Bonferroni over the family, as deepsig
-    does), ``significant`` (p_holm < α) and ``beats`` (significant and ε_min < `ASO_THRESHOLD`)."""
+    (`deepsig.aso` on the rows' `single_run_scores`, or for a ``seed_free`` row its first
+    `SEED_FREE_SCORES` bootstrap draws; Bonferroni over the family, as deepsig does),
+    ``significant`` (p_holm < α) and ``beats`` (significant and ε_min < `ASO_THRESHOLD`)."""
     columns = ["family", "better", "worse", "delta", "ci_low", "ci_high", "p", "p_bound", "p_holm", "p_holm_bound",
                "eps_min", "significant", "beats"]  # fmt: skip
     rows = []
@@ -273,18 +282,21 @@ def compare_pairs(
         # a Holm value rests on a floor when it would be lower with the floors at 0
         floors = frame.loc[members, "p_bound"].to_numpy(dtype=bool)
         frame.loc[members, "p_holm_bound"] = holm_adjust(np.where(floors, 0.0, p)) < adjusted
-    frame["eps_min"] = _aso(boot, frame, size, alpha)
+    frame["eps_min"] = _aso(boot, frame, size, alpha, seed_free)
     frame["significant"] = frame["p_holm"] < alpha
     frame["beats"] = frame["significant"] & (frame["eps_min"] < ASO_THRESHOLD)
     return frame[columns]
 
 
-def _aso(boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series, alpha: float) -> list[float]:
+def _aso(boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series, alpha: float, seed_free: set[str]) -> list[float]:
     """ASO's ε_min of each pair (better over worse), two pairs at a time on the 2 cores."""
     from joblib import Parallel, delayed
 
+    def scores(label: str) -> np.ndarray:
+        return boot.sentence_draws(label)[:SEED_FREE_SCORES] if label in seed_free else boot.single_run_scores(label)
+
     calls = [
-        delayed(_eps_min)(boot.single_run_scores(better), boot.single_run_scores(worse), confidence_level=1 - alpha,
+        delayed(_eps_min)(scores(better), scores(worse), confidence_level=1 - alpha,
                              num_comparisons=int(n), num_bootstrap_iterations=ASO_ITERATIONS, dt=ASO_DT,
                              show_progress=False, seed=0)
         for better, worse, n in zip(frame["better"], frame["worse"], size, strict=True)

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.core.data.fewnerd import Corpus, load_corpus
-from benchmark.core.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError, ProtocolViolation
 from benchmark.core.registry import PROTOCOLS
 from benchmark.core.spans import Span
 
@@ -308,15 +308,22 @@ def _query_lengths(run: PublishedRun, corpus: Corpus) -> list[int]:
     and checked against the sha256 and query count it recorded."""
     from benchmark.run.episodes import rebuilt_view
 
+    protocol = PROTOCOLS[EPISODES]
     try:
-        _, gold = rebuilt_view(run.tags, corpus, PROTOCOLS[EPISODES])  # type: ignore[arg-type]
+        view, gold = rebuilt_view(run.tags, corpus, protocol)  # type: ignore[arg-type]
     except BenchmarkError as error:
         raise BenchmarkError(f"{run.path}: {error}") from None
     if len(gold) != run.query_sentences:
         raise BenchmarkError(
             f"{run.path}: names {run.query_sentences} query sentences; its episodes drawn again hold {len(gold)}"
         )
-    return [len(sentence.tokens) for sentence in gold]
+    lengths = [len(sentence.tokens) for sentence in gold]
+    if all(0 <= s.sentence_id < len(lengths) and s.end <= lengths[s.sentence_id] for s in run.predictions):
+        try:  # each span typed with its episode's types, none overlapping: what the run's protocol allowed
+            protocol.validate(run.predictions, view)
+        except ProtocolViolation as error:
+            raise BenchmarkError(f"{run.path}: {error}") from None
+    return lengths
 
 
 def runs_frame(runs: Sequence[PublishedRun]) -> pd.DataFrame:
