@@ -63,7 +63,7 @@ def sizing(record: Path, dataset: str, seeds: list[int] | None) -> str:
         hours, minutes = group.seconds.sum() / 3600, group.seconds / 60
         rows.append([protocol, regime, len(group.groupby(["protocol", "label"])), len(group), f"{hours:.2f}",
                      f"{minutes.median():.1f}", f"{minutes.max():.1f}"])  # fmt: skip
-    lines = [tabulate(rows, ["protocol", "regime", "rows", "tasks", "CPU hours", "median task (min)",
+    lines = [tabulate(rows, ["dataset/protocol", "regime", "rows", "tasks", "CPU hours", "median task (min)",
                              "longest task (min)"], tablefmt="github", disable_numparse=True)]  # fmt: skip
     if missing:
         lines += ["", f"Not measured (no run in the record), left out: {', '.join(missing)}."]
