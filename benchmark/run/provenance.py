@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmark.core.encoders import file_sha256
+
 if TYPE_CHECKING:
     from benchmark.run.plan import RunPlan
 
@@ -124,11 +126,7 @@ def _file_sha256(path: Path) -> str:
     stat = path.stat()
     stamp = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if stamp not in _hashed:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                digest.update(block)
-        _hashed[stamp] = digest.hexdigest()
+        _hashed[stamp] = file_sha256(path)
     return _hashed[stamp]
 
 
