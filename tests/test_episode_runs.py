@@ -229,6 +229,8 @@ def test_episode_runs_round_trip_through_the_published_record(workdir, store, ca
     table = (first / "inter" / "episodes.md").read_text()
     assert "resamples of its episodes" in table
     assert "| 1 " in table  # both rows are training-free: one seed each, ranked
+    # each row's command repeats it on the episodes it was scored on
+    assert "run --method nnshot --protocol episodes --dataset inter --episodes 4 --seeds 1" in table
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'imported.db'}")
     assert main(["import", str(record)]) == 0
     assert main(["report", "--out", str(second)]) == 0

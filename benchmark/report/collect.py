@@ -84,14 +84,17 @@ class Variant:
 
     @property
     def command(self) -> str:
-        """The `run` command that repeats the row (its declaration's, when it has one)."""
-        if self.declared is None:
-            return self.tag("command") if "tags.command" in self.runs else ""
-        from benchmark.run.plan import DataSource, RunRequest, plan_run
+        """The `run` command that repeats the row: its declaration's, with the sampled episodes it
+        was scored on, when it has one; else the command it logged."""
+        from benchmark.run.plan import DataSource, EpisodeSource, RunRequest, plan_run
 
+        episodes = self.runs.get("tags.episodes/source", pd.Series([None])).iloc[0]
+        sampled = EpisodeSource.sampled(episodes) if isinstance(episodes, str) and episodes else EpisodeSource()
+        if self.declared is None or sampled is None:
+            return self.tag("command") if "tags.command" in self.runs else ""
         variant = None if self.declared[0] == "default" else self.declared[0]
-        request = RunRequest(self.tag("method"), self.tag("protocol"), variant, DataSource(self.tag("dataset")))
-        return plan_run(request).command
+        source = DataSource(self.tag("dataset"))
+        return plan_run(RunRequest(self.tag("method"), self.tag("protocol"), variant, source, episodes=sampled)).command
 
     @property
     def settings(self) -> str:

@@ -90,7 +90,7 @@ def prepare(plan: RunPlan, experiment: Callable[[Corpus], str], role: str, echo:
         corpus.split(split)
     scored_on = plan.scoring.name
     if plan.scoring.episodes is not None:  # episodes that cannot be drawn or read fail here, before anything is logged
-        episode_sets(plan.scoring.episodes, corpus.split("test"))
+        episode_sets(plan.scoring.episodes, corpus)
         scored_on += f",meta_training={meta_training(corpus).sha256[:16]}"  # what it meta-trains on is in its key
     tags = {**identity_tags(plan, corpus, packages), "role": role}
     row = Row(plan, corpus, Tracker(experiment(corpus)), tags, flatten(config_dict(plan.config)), [])

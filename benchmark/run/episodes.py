@@ -5,6 +5,7 @@ episodes."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,9 +47,19 @@ class MetaTraining:
 def meta_training(corpus: Corpus) -> MetaTraining:
     """The dataset's own train split (``--data-dir`` with Few-NERD's ``inter/train``), or else the
     embedded train split; either way without a sentence or a type of the dataset's dev and test
-    splits (`meta_training_split`)."""
+    splits (`meta_training_split`). Built once per process and corpus (the driver's key and the
+    seeds' runs use the same)."""
+    if corpus.sha256 not in _META_TRAINING:
+        _META_TRAINING[corpus.sha256] = _meta_training(corpus)
+    return _META_TRAINING[corpus.sha256]
+
+
+_META_TRAINING: dict[str, MetaTraining] = {}
+
+
+def _meta_training(corpus: Corpus) -> MetaTraining:
     own = "train" in corpus.splits
-    train = corpus.split("train") if own else load_corpus("embedded", splits=("train",)).split("train")
+    train = corpus.split("train") if own else _embedded_train()
     held_out = corpus.split("dev") + corpus.split("test")
     sentences, types = meta_training_split(train, held_out)
     origin = (
@@ -60,10 +71,26 @@ def meta_training(corpus: Corpus) -> MetaTraining:
     return MetaTraining(sentences, types, origin, digest)
 
 
-def episode_sets(source: EpisodeSource, test: Sequence[Sentence]) -> list[tuple[EpisodeSetting, Sequence[Episode]]]:
-    """Every setting's test episodes: the official file's, or ``source.count`` sampled from
-    ``test`` with the setting's seed (`setting_seed`) and the query shots of Few-NERD's recipes
-    (`QUERY_SHOTS`)."""
+@functools.lru_cache(maxsize=1)
+def _embedded_train() -> tuple[Sentence, ...]:
+    return tuple(load_corpus("embedded", splits=("train",)).split("train"))
+
+
+def episode_sets(source: EpisodeSource, corpus: Corpus) -> list[tuple[EpisodeSetting, Sequence[Episode]]]:
+    """Every setting's test episodes: the official file's, or ``source.count`` sampled from the
+    corpus's test split with the setting's seed (`setting_seed`) and the query shots of Few-NERD's
+    recipes (`QUERY_SHOTS`). Drawn or read once per process, source and corpus (the files are
+    named by their sha256 in ``source.digest``)."""
+    key = (source, corpus.sha256)
+    if key not in _EPISODE_SETS:
+        _EPISODE_SETS[key] = _episode_sets(source, corpus.split("test"))
+    return _EPISODE_SETS[key]
+
+
+_EPISODE_SETS: dict[tuple[EpisodeSource, str], list[tuple[EpisodeSetting, Sequence[Episode]]]] = {}
+
+
+def _episode_sets(source: EpisodeSource, test: Sequence[Sentence]) -> list[tuple[EpisodeSetting, Sequence[Episode]]]:
     if source.folder is not None:
         return [(s, read_episode_file(official_file(source.folder, s), setting=s)) for s in SETTINGS]
     return [
@@ -111,26 +138,15 @@ def rebuilt_view(tags: dict[str, str], corpus: Corpus, protocol: EpisodeProtocol
     source = EpisodeSource.sampled(tags.get("episodes/source", ""))
     if source is None:
         raise BenchmarkError(f"episodes from {tags.get('episodes/source')!r} cannot be drawn again (official files)")
-    sets = _sampled_sets(source, corpus)
+    sets = episode_sets(source, corpus)
     for setting, episodes in sets:
-        recorded = tags.get(f"episodes/{metric_prefix(setting)}")
-        if recorded != episodes_sha256(episodes):
+        recorded, drawn = tags.get(f"episodes/{metric_prefix(setting)}"), episodes_sha256(episodes)
+        if recorded != drawn:
             raise BenchmarkError(
                 f"its {setting.name} episodes have sha256 {str(recorded)[:12]}, but {source.name} from "
-                f"{corpus.name}/test gives {episodes_sha256(episodes)[:12]} (another sampler or test split)"
+                f"{corpus.name}/test gives {drawn[:12]} (another sampler or test split)"
             )
     return protocol.episode_view(sets, corpus.hierarchy)
-
-
-_SAMPLED: dict[tuple[EpisodeSource, str], list[tuple[EpisodeSetting, Sequence[Episode]]]] = {}
-
-
-def _sampled_sets(source: EpisodeSource, corpus: Corpus) -> list[tuple[EpisodeSetting, Sequence[Episode]]]:
-    """`episode_sets` of a sampled source, drawn once per process and corpus."""
-    key = (source, corpus.sha256)
-    if key not in _SAMPLED:
-        _SAMPLED[key] = episode_sets(source, corpus.split("test"))
-    return _SAMPLED[key]
 
 
 def setting_tables(
