@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,3 +79,40 @@ def test_the_record_constraints_name_the_versions_its_runs_were_computed_with():
     }
     assert recorded == set(pinned.items()), "requirements/record.txt: pin the versions the record's runs name"
     assert set(pinned) == set(RECORDED_PACKAGES)
+
+
+#: a decimal number in prose, with its sign: "0.4826", "+2.9", "−3.4" (not inside a word or a version)
+DECIMAL = re.compile(r"(?<![\w.])[+−-]?\d+\.\d+(?![\w.]*\d)")
+
+
+def _prose(text: str) -> str:
+    """The hand-written text of a Markdown file: without generated blocks, code and link targets."""
+    text = re.sub(r"<!-- (\S+):start -->.*?<!-- \1:end -->", "", text, flags=re.S)
+    text = re.sub(r"`[^`]*`", "", text)
+    return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+def _table_numbers() -> set[str]:
+    """Every way a committed report states a number: each decimal the generated files print, and
+    each value of their CSVs, also as points (× 100), at 1 to 4 decimals."""
+    stated: set[str] = set()
+    for path in REPORTS.rglob("*"):
+        if "runs" in path.relative_to(REPORTS).parts or path.suffix not in COMPARED or path.name == "README.md":
+            continue
+        stated |= {m.lstrip("+−-") for m in DECIMAL.findall(path.read_text())}
+        if path.suffix == ".csv":
+            for value in pd.read_csv(path).select_dtypes("number").to_numpy().ravel():
+                for scale in (1, 100):
+                    stated |= {f"{abs(value) * scale:.{d}f}" for d in range(1, 5) if np.isfinite(value)}
+    readme = (REPORTS / "README.md").read_text()
+    block = readme.split("<!-- results:start -->", 1)[1].split("<!-- results:end -->", 1)[0]
+    return stated | {m.lstrip("+−-") for m in DECIMAL.findall(block)}
+
+
+def test_every_decimal_in_the_discussion_is_a_number_the_reports_state():
+    """reports/README.md's discussion quotes the tables: every decimal number in its prose (a score,
+    a difference in points, a p-value, an ε_min) is one the generated reports state."""
+    stated = _table_numbers()
+    prose = _prose((REPORTS / "README.md").read_text())
+    unstated = sorted({m for m in DECIMAL.findall(prose) if m.lstrip("+−-") not in stated})
+    assert unstated == [], f"reports/README.md quotes numbers no committed report states: {unstated}"
