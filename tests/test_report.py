@@ -13,8 +13,8 @@ import pytest
 from benchmark.cli import main
 from benchmark.core.errors import BenchmarkError
 from benchmark.evaluate import EVALUATOR_VERSION, evaluate_split, holm_adjust
-from benchmark.report import README_END, README_START, ReportRequest, write_reports
-from benchmark.report.claims import gold_span_recall_table
+from benchmark.report import README_END, README_START, ReportRequest, render, stats, write_reports
+from benchmark.report.claims import Ablation, gold_span_recall_table
 from benchmark.run.tracking import Tracker
 
 
@@ -262,6 +262,35 @@ def test_each_regime_is_ranked_on_its_own(corpus, tmp_path, monkeypatch):
         "frozen-bad",
         "one-seed",
     ]
+
+
+def test_a_papers_ablation_is_tested_on_its_own_metric_as_its_own_family(synthetic, tmp_path, monkeypatch):
+    folder, known = synthetic
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    coarse = Ablation("A paper, Table 9", "typing", "coarse/accuracy", ("perfect", "noisy", "noisy-copy"))
+    fine = Ablation("A paper, Table 10", "typing", "fine/accuracy", ("noisy", "perfect"))
+    missing = Ablation("Another paper", "typing", "fine/accuracy", ("perfect", "never-run"))
+    for module in (stats, render):
+        monkeypatch.setattr(module, "ABLATIONS", (coarse, fine, missing))
+    write_reports(ReportRequest(out=tmp_path / "reports", readme=None), lambda _: None)
+    pairs = {
+        (p["source"], p["better"], p["worse"]): p for p in _csv(tmp_path / "reports/embedded/typing_ablations.csv")
+    }
+    assert set(pairs) == {
+        (coarse.source, "perfect", "noisy"), (coarse.source, "perfect", "noisy-copy"),
+        (coarse.source, "noisy", "noisy-copy"), (fine.source, "perfect", "noisy"),
+    }  # fmt: skip
+    # wrong_first relabels within the coarse type: on coarse accuracy every row is perfect
+    assert {float(p["delta"]) for (source, *_), p in pairs.items() if source == coarse.source} == {0.0}
+    assert {p["beats"] for (source, *_), p in pairs.items() if source == coarse.source} == {"False"}
+    versus = pairs[fine.source, "perfect", "noisy"]
+    assert float(versus["delta"]) == pytest.approx(1 - statistics.fmean(known["noisy"]))
+    assert (versus["metric"], versus["p_holm"], versus["beats"]) == ("fine/accuracy", versus["p"], "True")  # alone
+    claims = (tmp_path / "reports/claims.md").read_text()
+    assert "**A paper, Table 9**: `typing` · `coarse/accuracy`" in claims
+    assert "| perfect  | noisy-copy | 100.00       | 100.00      | +0.00        | [+0.00, +0.00] |" in claims
+    assert f"| perfect  | noisy   | 100.00       | {100 * statistics.fmean(known['noisy']):.2f}" in claims
+    assert "Not tested: not every row has finished runs (perfect, never-run)." in claims
 
 
 def test_filters_that_match_nothing_write_nothing(synthetic, tmp_path, monkeypatch):

@@ -68,6 +68,28 @@ SPAN_METHODS = (
     "gazetteer",
 )
 
+
+@dataclass(frozen=True)
+class Ablation:
+    """A paper's ablation, tested on the paper's own metric: every pair of ``rows`` under
+    ``protocol`` (two-level bootstrap, Holm over these pairs only, ASO), a table of claims.md."""
+
+    source: str  # paper and table
+    protocol: str
+    metric: str  # the paper's metric, if not our headline
+    rows: tuple[str, ...]  # our row labels, the paper's order
+
+
+ABLATIONS: tuple[Ablation, ...] = (
+    Ablation(
+        f"{COFEE}, Table 3 (Twitter)",
+        "ner",
+        "coarse/micro_f1",
+        ("cofee", "cofee:fet-control", "cofee:no-fet", "cofee:no-fet-esi", "gazetteer:half"),
+    ),
+)
+
+
 CLAIMS: tuple[Claim, ...] = (
     *(
         Claim(

@@ -16,6 +16,7 @@ from benchmark.core.protocols import Protocol
 from benchmark.core.registry import METHODS, PROTOCOLS
 from benchmark.evaluate import SEMEVAL_SCHEMES
 from benchmark.report.claims import (
+    ABLATIONS,
     EPISODE_SOURCES,
     EPISODES_DIFFER,
     GOLD_SPAN_RECALL,
@@ -403,8 +404,9 @@ def render_readme_block(
     return "\n".join([*lines, "", README_END])
 
 
-def render_claims(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> str:
-    """claims.md from ``tables`` (protocol → the report's table of the default dataset)."""
+def render_claims(tables: dict[str, pd.DataFrame], alpha: float = 0.05, ablations: Iterable[pd.DataFrame] = ()) -> str:
+    """claims.md from ``tables`` (protocol → the report's table of the default dataset) and the
+    default dataset's ablation pairs (`benchmark.report.stats.ablation_pairs`)."""
     frame = claims_table(tables)
     return "\n".join(
         [
@@ -436,6 +438,9 @@ def render_claims(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> str:
                 disable_numparse=True,
             ),
             "",
+            ABLATION_INTRO,
+            "",
+            *ablation_sections(pd.concat([*ablations, pd.DataFrame(columns=["source"])], ignore_index=True)),
             GOLD_SPAN_RECALL,
             "",
             tabulate(
@@ -449,3 +454,37 @@ def render_claims(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> str:
             "",
         ]
     )
+
+
+ABLATION_INTRO = """\
+## The papers' ablations, on their own metric
+
+Every pair of an ablation's rows on the paper's metric (in %; differences in points), under the
+protocol named: the difference of seed means, its 95 % CI and p from the two-level bootstrap over
+seeds and test sentences, Holm's correction over the ablation's pairs only (its own family, not
+the ranking's), and ASO's ε_min; *beats* as in the ranking rule."""
+
+
+def ablation_sections(pairs: pd.DataFrame) -> list[str]:
+    """Per declared ablation, its title and its pairs (``pairs``: every ablation's CSV rows), or
+    which of its rows have no finished runs."""
+    lines = []
+    for ablation in ABLATIONS:
+        lines += [f"**{ablation.source}**: `{ablation.protocol}` · `{ablation.metric}`", ""]
+        found = pairs[pairs["source"] == ablation.source]
+        if found.empty:
+            lines += [f"Not tested: not every row has finished runs ({', '.join(ablation.rows)}).", ""]
+            continue
+        rows = [
+            [r["better"], r["worse"], f"{100 * r['better_mean']:.2f}", f"{100 * r['worse_mean']:.2f}",
+             f"{100 * r['delta']:+.2f}", f"[{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}]",
+             p_text(r["p_holm"], r["p_holm_bound"]), f"{r['eps_min']:.2f}", _yes(r["beats"])]
+            for r in found.to_dict("records")
+        ]  # fmt: skip
+        headers = ["better", "worse", "better (%)", "worse (%)", "difference", "95% CI", "p (Holm)", "ε_min", "beats"]
+        lines += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    return lines
+
+
+def _yes(flag: object) -> str:
+    return "yes" if str(flag) == "True" else "no"

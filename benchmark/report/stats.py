@@ -14,7 +14,7 @@ import pandas as pd
 from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.method import RANKED, REGIMES
 from benchmark.evaluate import P_AT_K, SEMEVAL_SCHEMES, SeedBootstrap, SettingsBootstrap, holm_adjust
-from benchmark.report.claims import CLAIMS
+from benchmark.report.claims import ABLATIONS, CLAIMS
 from benchmark.report.collect import Section, Variant
 from benchmark.run.cpu import SHARED_ABOVE
 from benchmark.seeds import summarise_seeds
@@ -135,6 +135,29 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     if protocol.scoring == "spans" and tested and not isinstance(protocol, EpisodeProtocol):
         order = {label: i for i, label in enumerate(section.table["method"])}
         section.partial = partial_table(sorted(tested, key=lambda v: order[v.label]), section.resamples)
+    section.ablations = ablation_pairs(section, trials, alpha)
+
+
+def ablation_pairs(section: Section, trials: int = 1000, alpha: float = 0.05) -> pd.DataFrame | None:
+    """Each of `ABLATIONS` of the section's protocol whose rows all have re-scorable runs: every
+    pair of its rows on its metric, as `compare_pairs` (the ablation is the family), with the
+    ablation's ``source`` and ``metric`` and the rows' seed means (None: no ablation to test)."""
+    scored = {v.label: v for v in section.variants if v.tables is not None}
+    frames = []
+    for ablation in ABLATIONS:
+        if ablation.protocol != section.protocol.name or not set(ablation.rows) <= set(scored):
+            continue
+        pairs = [(a, b) for i, a in enumerate(ablation.rows) for b in ablation.rows[i + 1 :]]
+        resamples = bootstrap_resamples(trials, len(pairs), alpha)
+        boot = SeedBootstrap(
+            {r: scored[r].tables for r in ablation.rows}, section.protocol.scoring, ablation.metric, resamples
+        )
+        frame = compare_pairs(boot, pairs, [ablation.source] * len(pairs), alpha)
+        frame.insert(1, "metric", ablation.metric)
+        frame.insert(4, "better_mean", [boot.mean(r) for r in frame["better"]])
+        frame.insert(5, "worse_mean", [boot.mean(r) for r in frame["worse"]])
+        frames.append(frame.rename(columns={"family": "source"}))
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def seed_free(variant: Variant) -> bool:

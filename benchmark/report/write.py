@@ -138,6 +138,8 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
                 section.seeds.to_csv(folder / f"{name}_seeds.csv", index=False, float_format=CSV_FLOATS)
                 if section.partial is not None:
                     section.partial.to_csv(folder / f"{name}_partial.csv", index=False, float_format=CSV_FLOATS)
+                if section.ablations is not None:
+                    section.ablations.to_csv(folder / f"{name}_ablations.csv", index=False, float_format=CSV_FLOATS)
             if "tex" in request.formats:
                 (folder / f"{name}.tex").write_text(render_latex(section))
             for note in section.notes:
@@ -163,7 +165,8 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     if ("inter", "episodes") in tables:  # Few-NERD's episodes are on INTER, not the embedded split
         defaults["episodes"] = tables[("inter", "episodes")]
     if defaults:
-        (request.out / "claims.md").write_text(render_claims(defaults, request.alpha))
+        ablations = [pd.read_csv(path) for path in sorted((request.out / "embedded").glob("*_ablations.csv"))]
+        (request.out / "claims.md").write_text(render_claims(defaults, request.alpha, ablations))
         written.append(request.out / "claims.md")
     (request.out / "index.html").write_text(render_leaderboard(tables, request.out, request.alpha))
     (request.out / ".nojekyll").touch()  # GitHub Pages serves the .md and .csv files as they are
