@@ -203,12 +203,12 @@ def partial_table(variants: Sequence[Variant], resamples: int = 1000) -> pd.Data
     }
     lines = []
     for v in variants:
+        runs = v.runs.to_dict("records")
         for scheme in SEMEVAL_SCHEMES:
             for kind in types:
                 prefix = f"semeval/{scheme}/" + ("" if kind == ALL_TYPES else f"{kind}/")
                 names = {m: f"{prefix}{m}" for m in ("precision", "recall", "f1")}
-                per_seed = [{m: float(run[f"metrics.{name}"]) for m, name in names.items()}
-                            for run in v.runs.to_dict("records")]  # fmt: skip
+                per_seed = [{m: float(run[f"metrics.{name}"]) for m, name in names.items()} for run in runs]
                 summaries = summarise_seeds(per_seed)
                 line = {"method": v.label, "scheme": scheme, "type": kind}
                 for m in names:

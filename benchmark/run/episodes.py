@@ -138,15 +138,26 @@ def rebuilt_view(tags: dict[str, str], corpus: Corpus, protocol: EpisodeProtocol
     source = EpisodeSource.sampled(tags.get("episodes/source", ""))
     if source is None:
         raise BenchmarkError(f"episodes from {tags.get('episodes/source')!r} cannot be drawn again (official files)")
-    sets = episode_sets(source, corpus)
-    for setting, episodes in sets:
-        recorded, drawn = tags.get(f"episodes/{metric_prefix(setting)}"), episodes_sha256(episodes)
-        if recorded != drawn:
+    key = (source, id(corpus), protocol.name)
+    if key not in _REBUILT or _REBUILT[key][0] is not corpus:
+        sets = episode_sets(source, corpus)
+        drawn = {setting: episodes_sha256(episodes) for setting, episodes in sets}
+        _REBUILT[key] = corpus, drawn, protocol.episode_view(sets, corpus.hierarchy)
+    _, drawn, view = _REBUILT[key]
+    for setting, digest in drawn.items():
+        recorded = tags.get(f"episodes/{metric_prefix(setting)}")
+        if recorded != digest:
             raise BenchmarkError(
                 f"its {setting.name} episodes have sha256 {str(recorded)[:12]}, but {source.name} from "
-                f"{corpus.name}/test gives {drawn[:12]} (another sampler or test split)"
+                f"{corpus.name}/test gives {digest[:12]} (another sampler or test split)"
             )
-    return protocol.episode_view(sets, corpus.hierarchy)
+    return view
+
+
+#: `rebuilt_view`'s episodes, once per process, source, corpus object and protocol: the corpus
+#: (held, so that its id is not reused), each setting's sha256 and the view
+_Rebuilt = tuple[Corpus, dict[EpisodeSetting, str], tuple[EpisodeView, list[Sentence]]]
+_REBUILT: dict[tuple[EpisodeSource, int, str], _Rebuilt] = {}
 
 
 def setting_tables(
