@@ -4,11 +4,10 @@
 
 Each row changes one setting of a base (the paper's defaults, or ``--variant tuned``) and is run
 through the harness into its own MLflow store (so these ad-hoc ``custom`` runs never reach the
-comparison report); the script prints the markdown table of weighted F1 and P@K that
-reports/README.md shows under *Test-set analysis*. Under ``weak-typing`` no fine label may
-choose a setting, so this table is analysis only: the ranked
-``eigproj:tuned`` comes from the coarse-blind dev sweep in the card. Runs are resumable: a rerun
-of the script reuses every finished run.
+comparison report); the script prints a markdown table of weighted F1 and P@K. Under
+``weak-typing`` no fine label may choose a setting, so this table is analysis only, and a
+setting first tried in it stays ``oracle`` (``eigproj:tuned``, ``eigproj:test-picked``) whatever a
+later dev sweep says. Runs are resumable: a rerun of the script reuses every finished run.
 """
 
 from __future__ import annotations

@@ -290,7 +290,7 @@ def test_a_papers_ablation_is_tested_on_its_own_metric_as_its_own_family(synthet
     assert "**A paper, Table 9**: `typing` · `coarse/accuracy`" in claims
     assert "| perfect  | noisy-copy | 100.00       | 100.00      | +0.00        | [+0.00, +0.00] |" in claims
     assert f"| perfect  | noisy   | 100.00       | {100 * statistics.fmean(known['noisy']):.2f}" in claims
-    assert "Not tested: not every row has finished runs (perfect, never-run)." in claims
+    assert "Not tested yet: no runs of never-run (rows: perfect, never-run)." in claims
 
 
 def test_filters_that_match_nothing_write_nothing(synthetic, tmp_path, monkeypatch):

@@ -77,7 +77,7 @@ class Ablation:
     source: str  # paper and table
     protocol: str
     metric: str  # the paper's metric, if not our headline
-    rows: tuple[str, ...]  # our row labels, the paper's order
+    rows: tuple[str, ...]  # our row labels: the paper's rows (and our controls) in its order
 
 
 ABLATIONS: tuple[Ablation, ...] = (

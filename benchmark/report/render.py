@@ -440,7 +440,7 @@ def render_claims(tables: dict[str, pd.DataFrame], alpha: float = 0.05, ablation
             "",
             ABLATION_INTRO,
             "",
-            *ablation_sections(pd.concat([*ablations, pd.DataFrame(columns=["source"])], ignore_index=True)),
+            *ablation_sections(pd.concat([*ablations, pd.DataFrame(columns=["source"])], ignore_index=True), tables),
             GOLD_SPAN_RECALL,
             "",
             tabulate(
@@ -465,15 +465,19 @@ seeds and test sentences, Holm's correction over the ablation's pairs only (its 
 the ranking's), and ASO's ε_min; *beats* as in the ranking rule."""
 
 
-def ablation_sections(pairs: pd.DataFrame) -> list[str]:
+def ablation_sections(pairs: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> list[str]:
     """Per declared ablation, its title and its pairs (``pairs``: every ablation's CSV rows), or
-    which of its rows have no finished runs."""
+    which of its rows the protocol's table (``tables``) lacks."""
     lines = []
     for ablation in ABLATIONS:
         lines += [f"**{ablation.source}**: `{ablation.protocol}` · `{ablation.metric}`", ""]
         found = pairs[pairs["source"] == ablation.source]
         if found.empty:
-            lines += [f"Not tested: not every row has finished runs ({', '.join(ablation.rows)}).", ""]
+            table = tables.get(ablation.protocol)
+            have = set(table["method"]) if table is not None else set()
+            lacking = [r for r in ablation.rows if r not in have]
+            why = f"no runs of {', '.join(lacking)}" if lacking else "not every row has stored predictions"
+            lines += [f"Not tested yet: {why} (rows: {', '.join(ablation.rows)}).", ""]
             continue
         rows = [
             [r["better"], r["worse"], f"{100 * r['better_mean']:.2f}", f"{100 * r['worse_mean']:.2f}",
