@@ -515,6 +515,12 @@ class PairedResult:
         return self.p_value <= self.floor
 
 
+#: the share of non-zero per-sentence counts above which `SeedBootstrap` sums resamples with a
+#: dense product (BLAS, every core) rather than a sparse one; both are exact (whole numbers in
+#: float32, sums below 2**24), so the choice changes the speed only
+DENSE_ABOVE = 0.25
+
+
 class SeedBootstrap:
     """Two-level bootstrap of rows' seed means of one metric on one test set: trained models are a
     sample (seeds) and so are the test sentences.
@@ -550,7 +556,9 @@ class SeedBootstrap:
         counts = np.stack([c for c, _ in projected], axis=1).astype(np.float32)  # (n, runs, columns)
         n, runs, width = counts.shape
         value = projected[0][1]  # one layout for all: the same hierarchy
-        by_sentence = scipy.sparse.csr_matrix(counts.reshape(n, runs * width).T)  # (runs × columns, n), sparse
+        by_sentence = np.ascontiguousarray(counts.reshape(n, runs * width).T)  # (runs × columns, n)
+        if np.count_nonzero(by_sentence) < DENSE_ABOVE * by_sentence.size:  # per-type counts: mostly zeros
+            by_sentence = scipy.sparse.csr_matrix(by_sentence)
         per_run = np.empty((runs, resamples))
         done = 0
         for weights in _weight_chunks(n, resamples, seed, chunk):

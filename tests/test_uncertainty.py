@@ -115,3 +115,18 @@ def test_holm_runs_within_each_family_and_a_p_at_the_floor_prints_as_a_bound(wea
     assert at_floor["p_holm_bound"].all()  # the smallest p of their families: Holm's value rests on the floor
     assert p_text(at_floor["p"].iloc[0], True).startswith("≤ ")
     assert weak_typing.resamples >= 20 * (pairs["family"] == "ranked frozen").sum() / 0.05
+
+
+def test_dense_and_sparse_resample_sums_give_the_same_draws(weak_typing, monkeypatch):
+    """`SeedBootstrap` sums resamples densely or sparsely by the counts' density: a speed choice
+    only, so both give the very same draws."""
+    import benchmark.evaluate
+
+    tables = {v.label: v.tables for v in weak_typing.variants}
+    draws = {}
+    for name, threshold in (("dense", 0.0), ("sparse", 1.1)):
+        monkeypatch.setattr(benchmark.evaluate, "DENSE_ABOVE", threshold)
+        boot = SeedBootstrap(tables, "typing", "fine/macro_f1", resamples=300)
+        draws[name] = {label: boot.per_seed[label] for label in tables}
+    for label in tables:
+        np.testing.assert_array_equal(draws["dense"][label], draws["sparse"][label])

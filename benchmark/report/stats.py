@@ -71,8 +71,9 @@ def families_of(pairs: Sequence[tuple[str, str]], table: pd.DataFrame) -> list[s
     return [f"ranked {regime[a]}" if {a, b} <= ranked and regime[a] == regime[b] else "apart" for a, b in pairs]
 
 
-def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None:
-    """The section's table (one row per variant) and pairs (one row per pair of variants)."""
+def summarise(section: Section, alpha: float = 0.05, trials: int = 1000, jobs: int = 2) -> None:
+    """The section's table (one row per variant) and pairs (one row per pair of variants);
+    ``jobs`` processes compute ASO."""
     protocol = section.protocol
     headline = protocol.headline
     # besides the main metrics: P@K, what claims.md quotes and cluster quality (in the CSV only)
@@ -128,17 +129,17 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
         table.loc[at, ["ci_low", "ci_high"]] = boot.interval(v.label)
         table.loc[at, ["sentence_ci_low", "sentence_ci_high"]] = boot.interval(v.label, sentences_only=True)
     free = set(table.loc[table["seed_free"], "method"])
-    pairs_frame = compare_pairs(boot, pairs, list(families), alpha, free)
+    pairs_frame = compare_pairs(boot, pairs, list(families), alpha, free, jobs)
     section.table = rank_rows(table, pairs_frame, headline, {v.label for v in tested})
     section.seeds = seed_table(section.variants, section.table["method"])
     section.pairs = pairs_frame.sort_values(["family", "better", "worse"]).reset_index(drop=True)
     if protocol.scoring == "spans" and tested and not isinstance(protocol, EpisodeProtocol):
         order = {label: i for i, label in enumerate(section.table["method"])}
         section.partial = partial_table(sorted(tested, key=lambda v: order[v.label]), section.resamples)
-    section.ablations = ablation_pairs(section, trials, alpha)
+    section.ablations = ablation_pairs(section, trials, alpha, jobs)
 
 
-def ablation_pairs(section: Section, trials: int = 1000, alpha: float = 0.05) -> pd.DataFrame | None:
+def ablation_pairs(section: Section, trials: int = 1000, alpha: float = 0.05, jobs: int = 2) -> pd.DataFrame | None:
     """Each of `ABLATIONS` of the section's protocol whose rows all have re-scorable runs: every
     pair of its rows on its metric, as `compare_pairs` (the ablation is the family), with the
     ablation's ``source`` and ``metric`` and the rows' seed means (None: no ablation to test)."""
@@ -152,7 +153,7 @@ def ablation_pairs(section: Section, trials: int = 1000, alpha: float = 0.05) ->
         boot = SeedBootstrap(
             {r: scored[r].tables for r in ablation.rows}, section.protocol.scoring, ablation.metric, resamples
         )
-        frame = compare_pairs(boot, pairs, [ablation.source] * len(pairs), alpha)
+        frame = compare_pairs(boot, pairs, [ablation.source] * len(pairs), alpha, jobs=jobs)
         frame.insert(1, "metric", ablation.metric)
         frame.insert(4, "better_mean", [boot.mean(r) for r in frame["better"]])
         frame.insert(5, "worse_mean", [boot.mean(r) for r in frame["worse"]])
@@ -280,13 +281,15 @@ def compare_pairs(
     families: Sequence[str],
     alpha: float = 0.05,
     seed_free: frozenset[str] | set[str] = frozenset(),
+    jobs: int = 2,
 ) -> pd.DataFrame:
     """Every pair on ``boot``'s metric, better seed mean first: the difference of seed means, its
     two-level bootstrap CI and p (``p_bound``: the p is the floor, so at most that), Holm's
     correction within the pair's family (``p_holm_bound``: it rests on a floor), ASO's ε_min
     (`deepsig.aso` on the rows' `single_run_scores`, or for a ``seed_free`` row its first
     `SEED_FREE_SCORES` bootstrap draws; Bonferroni over the family, as deepsig does),
-    ``significant`` (p_holm < α) and ``beats`` (significant and ε_min < `ASO_THRESHOLD`)."""
+    ``significant`` (p_holm < α) and ``beats`` (significant and ε_min < `ASO_THRESHOLD`); ASO
+    runs on ``jobs`` processes."""
     columns = ["family", "better", "worse", "delta", "ci_low", "ci_high", "p", "p_bound", "p_holm", "p_holm_bound",
                "eps_min", "significant", "beats"]  # fmt: skip
     rows = []
@@ -305,14 +308,16 @@ def compare_pairs(
         # a Holm value rests on a floor when it would be lower with the floors at 0
         floors = frame.loc[members, "p_bound"].to_numpy(dtype=bool)
         frame.loc[members, "p_holm_bound"] = holm_adjust(np.where(floors, 0.0, p)) < adjusted
-    frame["eps_min"] = _aso(boot, frame, size, alpha, seed_free)
+    frame["eps_min"] = _aso(boot, frame, size, alpha, seed_free, jobs)
     frame["significant"] = frame["p_holm"] < alpha
     frame["beats"] = frame["significant"] & (frame["eps_min"] < ASO_THRESHOLD)
     return frame[columns]
 
 
-def _aso(boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series, alpha: float, seed_free: set[str]) -> list[float]:
-    """ASO's ε_min of each pair (better over worse), two pairs at a time on the 2 cores."""
+def _aso(
+    boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series, alpha: float, seed_free: set[str], jobs: int
+) -> list[float]:
+    """ASO's ε_min of each pair (better over worse), ``jobs`` pairs at a time."""
     from joblib import Parallel, delayed
 
     def scores(label: str) -> np.ndarray:
@@ -324,7 +329,7 @@ def _aso(boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series, alpha: float
                              show_progress=False, seed=0)
         for better, worse, n in zip(frame["better"], frame["worse"], size, strict=True)
     ]  # fmt: skip
-    return [float(e) for e in Parallel(n_jobs=min(2, len(calls)) or 1)(calls)] if calls else []
+    return [float(e) for e in Parallel(n_jobs=min(jobs, len(calls)) or 1)(calls)] if calls else []
 
 
 def _eps_min(scores_a: np.ndarray, scores_b: np.ndarray, **options: object) -> float:

@@ -7,18 +7,24 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from benchmark.core.data.fewnerd import Corpus
 from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.method import CUSTOM, REGIMES
 from benchmark.core.registry import PROTOCOLS
 from benchmark.report.collect import (
+    PredictionReader,
+    Section,
     attach_episodes,
     attach_predictions,
     gold_split,
@@ -112,40 +118,16 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     written: list[Path] = []
     try:
         drawing = []
-        for section in sections:
-            if isinstance(section.protocol, EpisodeProtocol):  # scored on its query sets: no test-split plots
-                attach_episodes(section, corpora[section.dataset], read)
-                test = None
-            else:
-                test = gold_split(section, corpora[section.dataset])
-            hierarchy = corpora[section.dataset].hierarchy if test is not None else None
-            if test is not None:
-                attach_predictions(section, test, hierarchy, read)
-            summarise(section, request.alpha, request.trials)
-            folder = staging / section.dataset
-            gold = [span for sentence in test for span in sentence.spans] if test is not None else None
-            data = plot_data(section, gold, hierarchy) if gold else None
-            plots = list(PLOTS) if data else []
-            if data:
-                drawing.append(painter.submit(render_plots, data, folder / section.protocol.name, section.slug))
-            folder.mkdir(parents=True, exist_ok=True)
-            name = section.protocol.name
-            if "md" in request.formats:
-                (folder / f"{name}.md").write_text(render_markdown(section, plots, request.alpha))
-            if "csv" in request.formats:
-                section.table.to_csv(folder / f"{name}.csv", index=False, float_format=CSV_FLOATS)
-                section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False, float_format=CSV_FLOATS)
-                section.seeds.to_csv(folder / f"{name}_seeds.csv", index=False, float_format=CSV_FLOATS)
-                if section.partial is not None:
-                    section.partial.to_csv(folder / f"{name}_partial.csv", index=False, float_format=CSV_FLOATS)
-                if section.ablations is not None:
-                    section.ablations.to_csv(folder / f"{name}_ablations.csv", index=False, float_format=CSV_FLOATS)
-            if "tex" in request.formats:
-                (folder / f"{name}.tex").write_text(render_latex(section))
-            for note in section.notes:
-                echo(f"note: {section.slug}: {note}")
-            echo(f"{section.slug}: {len(section.variants)} rows from {sum(len(v.runs) for v in section.variants)} "
-                 f"runs, {len(section.pairs)} pairs compared")  # fmt: skip
+        jobs = [
+            partial(_write_section, section, corpora[section.dataset], read, request, staging / section.dataset)
+            for section in sections
+        ]
+        sizes = [sum(len(v.runs) for v in section.variants) for section in sections]
+        for built in _build_in_parallel(jobs, sizes):
+            if built.plots is not None:
+                drawing.append(painter.submit(render_plots, *built.plots))
+            for line in built.lines:
+                echo(line)
         for job in drawing:
             job.result()  # a failed plot fails the report before anything is moved into place
         if request.readme is not None and request.readme.is_file() and not request.force:
@@ -174,6 +156,83 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     if request.readme is not None and request.readme.is_file():
         _update_readme(request, tables, echo)
     return written
+
+
+@dataclass(frozen=True)
+class _Built:
+    """What building one section leaves to the parent: its plots to draw (`render_plots`'s
+    arguments) and the lines to print."""
+
+    plots: tuple[Any, Path, str] | None
+    lines: list[str]
+
+
+def _write_section(
+    section: Section, corpus: Corpus, read: PredictionReader, request: ReportRequest, folder: Path, jobs: int = 2
+) -> _Built:
+    """Score one section's runs, compare its rows (ASO on ``jobs`` processes), and write its
+    files into ``folder``."""
+    if isinstance(section.protocol, EpisodeProtocol):  # scored on its query sets: no test-split plots
+        attach_episodes(section, corpus, read)
+        test = None
+    else:
+        test = gold_split(section, corpus)
+        attach_predictions(section, test, corpus.hierarchy, read)
+    summarise(section, request.alpha, request.trials, jobs)
+    gold = [span for sentence in test for span in sentence.spans] if test is not None else None
+    data = plot_data(section, gold, corpus.hierarchy) if gold else None
+    plots = list(PLOTS) if data else []
+    folder.mkdir(parents=True, exist_ok=True)
+    name = section.protocol.name
+    if "md" in request.formats:
+        (folder / f"{name}.md").write_text(render_markdown(section, plots, request.alpha))
+    if "csv" in request.formats:
+        section.table.to_csv(folder / f"{name}.csv", index=False, float_format=CSV_FLOATS)
+        section.pairs.to_csv(folder / f"{name}_pairs.csv", index=False, float_format=CSV_FLOATS)
+        section.seeds.to_csv(folder / f"{name}_seeds.csv", index=False, float_format=CSV_FLOATS)
+        if section.partial is not None:
+            section.partial.to_csv(folder / f"{name}_partial.csv", index=False, float_format=CSV_FLOATS)
+        if section.ablations is not None:
+            section.ablations.to_csv(folder / f"{name}_ablations.csv", index=False, float_format=CSV_FLOATS)
+    if "tex" in request.formats:
+        (folder / f"{name}.tex").write_text(render_latex(section))
+    lines = [f"note: {section.slug}: {note}" for note in section.notes]
+    lines.append(f"{section.slug}: {len(section.variants)} rows from {sum(len(v.runs) for v in section.variants)} "
+                 f"runs, {len(section.pairs)} pairs compared")  # fmt: skip
+    return _Built((data, folder / name, section.slug) if data else None, lines)
+
+
+#: the sections a forked worker builds: it inherits them (a prediction reader may be a lambda,
+#: which could not be sent to it), and gets only an index
+_JOBS: list[Callable[..., _Built]] = []
+
+
+def _build_job(index: int) -> _Built:
+    return _JOBS[index](jobs=1)  # its sections beside it use the other cores
+
+
+def _build_in_parallel(jobs: list[Callable[..., _Built]], sizes: list[int]) -> Iterator[_Built]:
+    """Each job's result, in order: on forked workers (one per core, the largest sections
+    first, each computing its ASO in-process) where the platform forks, else one after the other
+    (ASO two pairs at a time). A section's work is independent of the others' and seeded, so the
+    files are the same either way."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield from (job() for job in jobs)
+        return
+    _JOBS[:] = jobs
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        with warnings.catch_warnings():  # Python ≥ 3.12 warns on forking with threads alive (the
+            # painter's, a library's pool): a worker only computes on what it inherited and never
+            # touches the state of those threads
+            warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks", DeprecationWarning)
+            futures = {i: pool.submit(_build_job, i) for i in sorted(range(len(jobs)), key=lambda i: -sizes[i])}
+        for i in range(len(jobs)):
+            yield futures[i].result()
+    finally:
+        pool.shutdown(cancel_futures=True)
+        _JOBS.clear()
 
 
 def read_tables(out: Path, echo: Callable[[str], None] = print) -> dict[tuple[str, str], pd.DataFrame]:

@@ -128,7 +128,7 @@ def predictions_frame(predictions: Sequence[Span]) -> pd.DataFrame:
 
 def predictions_sha256(predictions: Sequence[Span]) -> str:
     """A digest of the spans themselves (not of the file that holds them)."""
-    return hashlib.sha256(json.dumps([list(span) for span in predictions]).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(list(predictions)).encode()).hexdigest()  # a Span dumps as a list
 
 
 def read_spans(table: Path) -> list[Span]:
