@@ -160,6 +160,11 @@ class Section:
     def slug(self) -> str:
         return f"{self.dataset}/{self.protocol.name}"
 
+    @property
+    def run_count(self) -> int:
+        """The seed runs of all its rows."""
+        return sum(len(v.runs) for v in self.variants)
+
 
 #: how a report gets one run's test predictions (None: the run has none)
 PredictionReader = Callable[[Mapping[str, Any]], "list[Span] | None"]

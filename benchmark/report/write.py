@@ -122,7 +122,7 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             partial(_write_section, section, corpora[section.dataset], read, request, staging / section.dataset)
             for section in sections
         ]
-        sizes = [sum(len(v.runs) for v in section.variants) for section in sections]
+        sizes = [section.run_count for section in sections]
         for built in _build_in_parallel(jobs, sizes):
             if built.plots is not None:
                 drawing.append(painter.submit(render_plots, *built.plots))
@@ -197,8 +197,8 @@ def _write_section(
     if "tex" in request.formats:
         (folder / f"{name}.tex").write_text(render_latex(section))
     lines = [f"note: {section.slug}: {note}" for note in section.notes]
-    lines.append(f"{section.slug}: {len(section.variants)} rows from {sum(len(v.runs) for v in section.variants)} "
-                 f"runs, {len(section.pairs)} pairs compared")  # fmt: skip
+    counts = f"{len(section.variants)} rows from {section.run_count} runs, {len(section.pairs)} pairs compared"
+    lines.append(f"{section.slug}: {counts}")
     return _Built((data, folder / name, section.slug) if data else None, lines)
 
 
