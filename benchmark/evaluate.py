@@ -515,6 +515,40 @@ class PairedResult:
         return self.p_value <= self.floor
 
 
+def _seed_draws(
+    rows: Mapping[str, Sequence[CountTable]],
+    scoring: Scoring,
+    metrics: Sequence[str],
+    resamples: int,
+    seed: int,
+    chunk: int,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each metric's (runs, resamples) scores of every run (rows in order, their seeds in order)
+    on each resample of the test sentences, and each run's score on the whole test set: the
+    resamples drawn once for all metrics."""
+    tables = [t for label in rows for t in rows[label]]
+    if len({t.n_sentences for t in tables}) > 1:
+        raise ValueError("a seed bootstrap needs count tables of the same test set")
+    parts = []
+    for metric in metrics:
+        projected = [_projection(t, scoring, metric) for t in tables]
+        counts = np.stack([c for c, _ in projected], axis=1).astype(np.float32)  # (n, runs, columns)
+        n, runs, width = counts.shape
+        by_sentence = np.ascontiguousarray(counts.reshape(n, runs * width).T)  # (runs × columns, n)
+        if np.count_nonzero(by_sentence) < DENSE_ABOVE * by_sentence.size:  # per-type counts: mostly zeros
+            by_sentence = scipy.sparse.csr_matrix(by_sentence)
+        value = projected[0][1]  # one layout for all: the same hierarchy
+        parts.append((by_sentence, width, value, np.empty((runs, resamples)), value(counts.sum(axis=0))))
+    n, runs = tables[0].n_sentences, len(tables)
+    done = 0
+    for weights in _weight_chunks(n, resamples, seed, chunk):
+        for by_sentence, width, value, per_run, _ in parts:
+            totals = (by_sentence @ weights.T).T.reshape(len(weights), runs, width)
+            per_run[:, done : done + len(weights)] = value(totals).T
+        done += len(weights)
+    return {metric: (per_run, full) for metric, (_, _, _, per_run, full) in zip(metrics, parts, strict=True)}
+
+
 #: the share of non-zero per-sentence counts above which `SeedBootstrap` sums resamples with a
 #: dense product (BLAS, every core) rather than a sparse one; both are exact (whole numbers in
 #: float32, sums below 2**24), so the choice changes the speed only
@@ -547,29 +581,41 @@ class SeedBootstrap:
         seed: int = 0,
         chunk: int = 200,
     ) -> None:
+        per_run, full = _seed_draws(rows, scoring, [metric], resamples, seed, chunk)[metric]
+        self._assign(rows, metric, per_run, full, resamples, seed)
+
+    @classmethod
+    def several(
+        cls,
+        rows: Mapping[str, Sequence[CountTable]],
+        scoring: Scoring,
+        metrics: Sequence[str],
+        resamples: int = 1000,
+        seed: int = 0,
+        chunk: int = 200,
+    ) -> dict[str, SeedBootstrap]:
+        """One bootstrap per metric, on the same resamples drawn once: each is the one
+        ``SeedBootstrap(rows, scoring, metric, resamples, seed)`` gives."""
+        found = {}
+        for metric, (per_run, full) in _seed_draws(rows, scoring, metrics, resamples, seed, chunk).items():
+            found[metric] = boot = cls.__new__(cls)
+            boot._assign(rows, metric, per_run, full, resamples, seed)
+        return found
+
+    def _assign(
+        self,
+        rows: Mapping[str, Sequence[CountTable]],
+        metric: str,
+        per_run: np.ndarray,
+        full: np.ndarray,
+        resamples: int,
+        seed: int,
+    ) -> None:
         self.metric, self.resamples, self.seed = metric, resamples, seed
-        labels = list(rows)
-        tables = [t for label in labels for t in rows[label]]
-        if len({t.n_sentences for t in tables}) > 1:
-            raise ValueError("a seed bootstrap needs count tables of the same test set")
-        projected = [_projection(t, scoring, metric) for t in tables]
-        counts = np.stack([c for c, _ in projected], axis=1).astype(np.float32)  # (n, runs, columns)
-        n, runs, width = counts.shape
-        value = projected[0][1]  # one layout for all: the same hierarchy
-        by_sentence = np.ascontiguousarray(counts.reshape(n, runs * width).T)  # (runs × columns, n)
-        if np.count_nonzero(by_sentence) < DENSE_ABOVE * by_sentence.size:  # per-type counts: mostly zeros
-            by_sentence = scipy.sparse.csr_matrix(by_sentence)
-        per_run = np.empty((runs, resamples))
-        done = 0
-        for weights in _weight_chunks(n, resamples, seed, chunk):
-            totals = (by_sentence @ weights.T).T.reshape(len(weights), runs, width)
-            per_run[:, done : done + len(weights)] = value(totals).T
-            done += len(weights)
-        full = value(counts.sum(axis=0))  # each run on the whole test set
         self.per_seed: dict[str, np.ndarray] = {}
         self.seed_scores: dict[str, np.ndarray] = {}
         start = 0
-        for label in labels:
+        for label in rows:
             k = len(rows[label])
             self.per_seed[label], self.seed_scores[label] = per_run[start : start + k], full[start : start + k]
             start += k
@@ -873,23 +919,15 @@ def episode_table(
     return group_rows(table, np.asarray(episodes), int(max(episodes, default=-1)) + 1)
 
 
-def evaluate_episodes(
-    gold: Sequence[Span],
-    predictions: Sequence[Span],
-    lengths: Sequence[int],
-    episodes: Sequence[int],
-    hierarchy: LabelHierarchy,
-    resamples: int = 1000,
-    seed: int = 0,
+def episode_metrics(
+    grouped: CountTable, n_gold: int, n_predicted: int, resamples: int = 1000, seed: int = 0
 ) -> dict[str, float]:
-    """`EPISODE_METRICS` of the query sets of a setting's episodes, their counts summed over every
-    query sentence of every episode (as Few-NERD's framework sums them), and 95 % CIs of P, R, F1
-    and the error rates from resampling whole episodes (``episodes[i]``: query sentence i's
-    episode, numbered from 0)."""
-    grouped = episode_table(gold, predictions, lengths, episodes, hierarchy)
+    """`EPISODE_METRICS` of a setting's query sets from its `episode_table` (``grouped``): their
+    counts summed over every query sentence of every episode (as Few-NERD's framework sums them),
+    and 95 % CIs of P, R, F1 and the error rates from ``resamples`` resamples of whole episodes."""
     scores = metrics_from_totals(grouped.totals(), "spans")
     metrics = {key: float(scores[key]) for key in EPISODE_METRICS if key in scores}
-    metrics.update(n_gold=float(len(gold)), n_predicted=float(len(predictions)))
+    metrics.update(n_gold=float(n_gold), n_predicted=float(n_predicted))
     if resamples:
         for key, (low, high) in bootstrap_ci(grouped, "spans", resamples, seed).items():
             if key in EPISODE_METRICS:

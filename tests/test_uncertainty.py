@@ -82,15 +82,21 @@ def test_a_real_difference_is_declared_and_the_family_is_the_ranked_rows_of_one_
 
 def test_eps_min_is_deepsigs_and_the_rows_interval_carries_the_seed_variance(weak_typing, corpus):
     pairs = weak_typing.pairs
-    first = pairs.iloc[0]
     tables = {v.label: v.tables for v in weak_typing.variants}
     headline = PROTOCOLS["weak-typing"].headline
     boot = SeedBootstrap(tables, "typing", headline, resamples=weak_typing.resamples)
-    family = int((pairs["family"] == first["family"]).sum())
-    expected = deepsig.aso(boot.single_run_scores(first["better"]), boot.single_run_scores(first["worse"]),
-                           confidence_level=0.95, num_comparisons=family, num_bootstrap_iterations=ASO_ITERATIONS,
-                           dt=ASO_DT, show_progress=False, seed=0)  # fmt: skip
-    assert first["eps_min"] == pytest.approx(expected)
+    scores = boot.single_run_scores
+    better, worse = pairs["better"], pairs["worse"]
+    disjoint = np.array([scores(b).min() > scores(w).max() for b, w in zip(better, worse, strict=True)])
+    assert disjoint.any()  # pairs the report need not send to deepsig
+    assert not disjoint.all()  # and pairs it does
+    for pair in (pairs[~disjoint].iloc[0], pairs[disjoint].iloc[0]):  # deepsig's ε_min, called or not
+        family = int((pairs["family"] == pair["family"]).sum())
+        expected = deepsig.aso(scores(pair["better"]), scores(pair["worse"]), confidence_level=0.95,
+                               num_comparisons=family, num_bootstrap_iterations=ASO_ITERATIONS, dt=ASO_DT,
+                               show_progress=False, seed=0)  # fmt: skip
+        assert pair["eps_min"] == pytest.approx(expected, abs=1e-12)
+    assert (pairs.loc[disjoint, "eps_min"] == 0).all()
     assert ((pairs["eps_min"] < ASO_THRESHOLD) | ~pairs["beats"]).all()  # no row beats another without ASO
     table = weak_typing.table.set_index("method")
     width = table["ci_high"] - table["ci_low"]

@@ -198,8 +198,13 @@ def load_published(
 ) -> tuple[pd.DataFrame, PredictionReader]:
     """The runs of the published record at ``where`` (`read_record`) as `load_runs` gives a
     store's, filtered, with the reader of their predictions."""
-    by_id = {run.run_id: run.predictions for run in runs}
-    return _filtered(runs_frame(runs), where, dataset, protocol, regime), lambda run: by_id.get(run["run_id"])
+    by_id = {run.run_id: run for run in runs}
+
+    def read(run: Mapping[str, Any]) -> list[Span] | None:
+        found = by_id.get(run["run_id"])
+        return found.predictions if found is not None else None
+
+    return _filtered(runs_frame(runs), where, dataset, protocol, regime), read
 
 
 def _filtered(
@@ -313,7 +318,7 @@ def attach_episodes(
     """`attach_predictions` for an episode section: each run re-scored from its predictions on its
     test episodes, sampled again and checked against the sha256 it recorded
     (`benchmark.run.episodes.rebuilt_view`), with its per-setting tables of episode counts."""
-    from benchmark.run.episodes import rebuilt_view, score_episodes, setting_tables
+    from benchmark.run.episodes import rebuilt_view, scored_settings
 
     if _gold_unavailable(section, corpus):
         return
@@ -338,8 +343,9 @@ def attach_episodes(
                 )
                 break
             predictions.append(found)
-            tables.append(setting_tables(view, gold, found, corpus.hierarchy))  # type: ignore[union-attr]
-            metrics.append(score_episodes(view, gold, found, corpus.hierarchy))  # type: ignore[union-attr]
+            counts, scores = scored_settings(view, gold, found, corpus.hierarchy)  # type: ignore[union-attr]
+            tables.append(counts)
+            metrics.append(scores)
         else:
             variant.episode_tables = {name: [t[name] for t in tables] for name in tables[0]} if tables else None
             variant.predictions = predictions

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -72,8 +73,67 @@ def families_of(pairs: Sequence[tuple[str, str]], table: pd.DataFrame) -> list[s
 
 
 def summarise(section: Section, alpha: float = 0.05, trials: int = 1000, jobs: int = 2) -> None:
-    """The section's table (one row per variant) and pairs (one row per pair of variants);
-    ``jobs`` processes compute ASO."""
+    """The section's table (one row per variant) and pairs (one row per pair of variants), ASO
+    on ``jobs`` processes: `prepare`, then `complete`."""
+    pending = prepare(section, alpha, trials)
+    complete(section, pending, eps_min(pending.calls, jobs), alpha)
+
+
+@dataclass(frozen=True)
+class AsoCall:
+    """One `deepsig.aso` call: the better row's scores, the worse row's, and the pair's family
+    size (deepsig's Bonferroni count)."""
+
+    better: np.ndarray
+    worse: np.ndarray
+    comparisons: int
+    alpha: float
+
+    @property
+    def disjoint(self) -> bool:
+        """Every score of the better row lies above every score of the worse: no quantile of the
+        better row is below the worse row's, in the scores or in any bootstrap resample of them
+        (deepsig resamples each row from its own scores), so deepsig's violation ratio and its
+        spread are 0, and so is its ε_min."""
+        return bool(self.better.min() > self.worse.max())
+
+    def __call__(self) -> float:
+        """ε_min of better over worse: `deepsig.aso`, quiet about two identical score sets (it
+        warns, and takes their violation ratio as 0.5); 0 without a call for `disjoint` sets,
+        which is what deepsig returns for them."""
+        if self.disjoint:
+            return 0.0
+        import deepsig
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Division by zero encountered in violation ratio", UserWarning)
+            return float(deepsig.aso(self.better, self.worse, confidence_level=1 - self.alpha,
+                                     num_comparisons=self.comparisons, num_bootstrap_iterations=ASO_ITERATIONS,
+                                     dt=ASO_DT, show_progress=False, seed=0))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A section's statistics short of ASO (`prepare`): the `deepsig.aso` calls of its pairs, then of
+    its ablations' pairs, in their rows' order, and the rows compared (scored from predictions)."""
+
+    calls: list[AsoCall]
+    tested: frozenset[str]
+
+
+def eps_min(calls: Sequence[AsoCall], jobs: int = 1) -> list[float]:
+    """Each call's ε_min, ``jobs`` calls at a time."""
+    if jobs < 2 or len(calls) < 2:
+        return [call() for call in calls]
+    from joblib import Parallel, delayed
+
+    return [float(e) for e in Parallel(n_jobs=min(jobs, len(calls)))(delayed(call)() for call in calls)]
+
+
+def prepare(section: Section, alpha: float = 0.05, trials: int = 1000) -> Pending:
+    """Everything `summarise` computes but ASO: the section's table in its final order (ranks to
+    come), its seeds, partial matches, pairs and ablation pairs (ε_min and ``beats`` to come), and
+    the ASO calls `complete` needs the results of."""
     protocol = section.protocol
     headline = protocol.headline
     # besides the main metrics: P@K, what claims.md quotes and cluster quality (in the CSV only)
@@ -81,43 +141,7 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000, jobs: i
     extra += ["clusters/nmi", "clusters/ari"]  # methods that cluster their predictions (cofee)
     extra += list(FEWNERD_ERRORS) if protocol.name in ERROR_ANALYSIS_PROTOCOLS else []
     metrics = list(dict.fromkeys([*protocol.main_metrics, *extra]))
-    rows = []
-    for v in section.variants:
-        row = {
-            "method": v.label,
-            "variant": v.declared[0] if v.declared else v.tag("variant") if "tags.variant" in v.runs else "default",
-            "provenance": v.provenance,
-            "regime": v.regime,
-            "scored_by": v.scored_by,
-            "settings": v.settings,
-            "seed_free": seed_free(v),
-        }
-        per_seed = [
-            {m: float(run[f"metrics.{m}"]) for m in metrics if pd.notna(run.get(f"metrics.{m}"))}
-            for run in v.runs.to_dict("records")
-        ]
-        summaries = summarise_seeds(per_seed)
-        for metric in metrics:
-            found = summaries.get(metric)
-            row[f"{metric}_mean"] = found.mean if found else np.nan
-            row[f"{metric}_std"] = found.std if found else np.nan
-        for side in ("low", "high"):  # set below for rows with predictions; else the runs' own CIs, averaged
-            logged = v.runs.get(f"metrics.{headline}_ci_{side}", pd.Series([np.nan])).astype(float).mean()
-            row[f"ci_{side}"], row[f"sentence_ci_{side}"] = np.nan, logged
-        seconds, timed = unshared_seconds(v.runs)
-        # the epoch each seed kept, from its learning curve (NaN: no curve — no training, or an older run)
-        row["best_epoch"] = v.runs.get("metrics.best_epoch", pd.Series([np.nan])).astype(float).mean()
-        row.update(
-            seeds=len(v.runs),
-            seed_list=" ".join(v.runs["tags.seed"].astype(str)),
-            encoder=v.tag("encoder"),
-            seconds=seconds,
-            timed_seeds=timed,
-            code_version=", ".join(sorted(set(v.runs["tags.code_version"].astype(str)))),
-            command=v.command,
-        )
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([_row(v, metrics, headline) for v in section.variants])
     tested = [v for v in section.variants if v.scored]
     pairs = [(a.label, b.label) for i, a in enumerate(tested) for b in tested[i + 1 :]]
     families = pd.Series(families_of(pairs, table), dtype=str)
@@ -129,22 +153,75 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000, jobs: i
         table.loc[at, ["ci_low", "ci_high"]] = boot.interval(v.label)
         table.loc[at, ["sentence_ci_low", "sentence_ci_high"]] = boot.interval(v.label, sentences_only=True)
     free = set(table.loc[table["seed_free"], "method"])
-    pairs_frame = compare_pairs(boot, pairs, list(families), alpha, free, jobs)
-    section.table = rank_rows(table, pairs_frame, headline, {v.label for v in tested})
+    section.pairs, calls = paired_tests(boot, pairs, list(families), alpha, free)
+    section.table = order_rows(table, headline)
     section.seeds = seed_table(section.variants, section.table["method"])
-    section.pairs = pairs_frame.sort_values(["family", "better", "worse"]).reset_index(drop=True)
     if protocol.scoring == "spans" and tested and not isinstance(protocol, EpisodeProtocol):
         order = {label: i for i, label in enumerate(section.table["method"])}
         section.partial = partial_table(sorted(tested, key=lambda v: order[v.label]), section.resamples)
-    section.ablations = ablation_pairs(section, trials, alpha, jobs)
+    section.ablations, ablation_calls = ablation_pairs(section, trials, alpha)
+    return Pending(calls + ablation_calls, frozenset(v.label for v in tested))
 
 
-def ablation_pairs(section: Section, trials: int = 1000, alpha: float = 0.05, jobs: int = 2) -> pd.DataFrame | None:
+def complete(section: Section, pending: Pending, eps: Sequence[float], alpha: float = 0.05) -> None:
+    """`prepare`'s section finished with its ASO ``eps`` (`eps_min` of ``pending.calls``): each
+    pair's ε_min and ``beats``, the ranks, the pairs sorted by family."""
+    count = len(section.pairs)
+    pairs = settle(section.pairs, eps[:count], alpha)
+    if section.ablations is not None:
+        section.ablations = settle(section.ablations, eps[count:], alpha)
+    section.table = rank_rows(section.table, pairs, section.protocol.headline, set(pending.tested))
+    section.pairs = pairs.sort_values(["family", "better", "worse"]).reset_index(drop=True)
+
+
+def _row(v: Variant, metrics: Sequence[str], headline: str) -> dict[str, object]:
+    """A variant's line of the table: its settings, each metric's seed mean and std, its timings
+    (its CIs come from the section's bootstrap)."""
+    row = {
+        "method": v.label,
+        "variant": v.declared[0] if v.declared else v.tag("variant") if "tags.variant" in v.runs else "default",
+        "provenance": v.provenance,
+        "regime": v.regime,
+        "scored_by": v.scored_by,
+        "settings": v.settings,
+        "seed_free": seed_free(v),
+    }
+    per_seed = [
+        {m: float(run[f"metrics.{m}"]) for m in metrics if pd.notna(run.get(f"metrics.{m}"))}
+        for run in v.runs.to_dict("records")
+    ]
+    summaries = summarise_seeds(per_seed)
+    for metric in metrics:
+        found = summaries.get(metric)
+        row[f"{metric}_mean"] = found.mean if found else np.nan
+        row[f"{metric}_std"] = found.std if found else np.nan
+    for side in ("low", "high"):  # set from the bootstrap for rows with predictions; else the runs' own CIs, averaged
+        logged = v.runs.get(f"metrics.{headline}_ci_{side}", pd.Series([np.nan])).astype(float).mean()
+        row[f"ci_{side}"], row[f"sentence_ci_{side}"] = np.nan, logged
+    seconds, timed = unshared_seconds(v.runs)
+    # the epoch each seed kept, from its learning curve (NaN: no curve — no training, or an older run)
+    row["best_epoch"] = v.runs.get("metrics.best_epoch", pd.Series([np.nan])).astype(float).mean()
+    row.update(
+        seeds=len(v.runs),
+        seed_list=" ".join(v.runs["tags.seed"].astype(str)),
+        encoder=v.tag("encoder"),
+        seconds=seconds,
+        timed_seeds=timed,
+        code_version=", ".join(sorted(set(v.runs["tags.code_version"].astype(str)))),
+        command=v.command,
+    )
+    return row
+
+
+def ablation_pairs(
+    section: Section, trials: int = 1000, alpha: float = 0.05
+) -> tuple[pd.DataFrame | None, list[AsoCall]]:
     """Each of `ABLATIONS` of the section's protocol whose rows all have re-scorable runs: every
-    pair of its rows on its metric, as `compare_pairs` (the ablation is the family), with the
-    ablation's ``source`` and ``metric`` and the rows' seed means (None: no ablation to test)."""
+    pair of its rows on its metric, as `paired_tests` (the ablation is the family), with the
+    ablation's ``source`` and ``metric`` and the rows' seed means (None: no ablation to test),
+    and the ASO calls of its pairs."""
     scored = {v.label: v for v in section.variants if v.tables is not None}
-    frames = []
+    frames, calls = [], []
     for ablation in ABLATIONS:
         if ablation.protocol != section.protocol.name or not set(ablation.rows) <= set(scored):
             continue
@@ -153,12 +230,13 @@ def ablation_pairs(section: Section, trials: int = 1000, alpha: float = 0.05, jo
         boot = SeedBootstrap(
             {r: scored[r].tables for r in ablation.rows}, section.protocol.scoring, ablation.metric, resamples
         )
-        frame = compare_pairs(boot, pairs, [ablation.source] * len(pairs), alpha, jobs=jobs)
+        frame, found = paired_tests(boot, pairs, [ablation.source] * len(pairs), alpha)
         frame.insert(1, "metric", ablation.metric)
         frame.insert(4, "better_mean", [boot.mean(r) for r in frame["better"]])
         frame.insert(5, "worse_mean", [boot.mean(r) for r in frame["worse"]])
         frames.append(frame.rename(columns={"family": "source"}))
-    return pd.concat(frames, ignore_index=True) if frames else None
+        calls += found
+    return (pd.concat(frames, ignore_index=True) if frames else None), calls
 
 
 def seed_free(variant: Variant) -> bool:
@@ -198,10 +276,9 @@ def partial_table(variants: Sequence[Variant], resamples: int = 1000) -> pd.Data
     with coarse types) — with the seed mean and std of precision, recall and F1, and for ``all``
     the two-level bootstrap CI of the F1 seed mean."""
     types = [ALL_TYPES, *variants[0].tables[0].semeval_types]
-    boots = {
-        scheme: SeedBootstrap({v.label: v.tables for v in variants}, "spans", f"semeval/{scheme}/f1", resamples)
-        for scheme in SEMEVAL_SCHEMES
-    }
+    metrics = [f"semeval/{scheme}/f1" for scheme in SEMEVAL_SCHEMES]
+    found = SeedBootstrap.several({v.label: v.tables for v in variants}, "spans", metrics, resamples)
+    boots = dict(zip(SEMEVAL_SCHEMES, found.values(), strict=True))
     lines = []
     for v in variants:
         runs = v.runs.to_dict("records")
@@ -283,15 +360,27 @@ def compare_pairs(
     seed_free: frozenset[str] | set[str] = frozenset(),
     jobs: int = 2,
 ) -> pd.DataFrame:
+    """Every pair on ``boot``'s metric, tested (`paired_tests`) and settled (`settle`), ASO on
+    ``jobs`` processes."""
+    frame, calls = paired_tests(boot, pairs, families, alpha, seed_free)
+    return settle(frame, eps_min(calls, jobs), alpha)
+
+
+def paired_tests(
+    boot: SeedBootstrap | None,
+    pairs: Sequence[tuple[str, str]],
+    families: Sequence[str],
+    alpha: float = 0.05,
+    seed_free: frozenset[str] | set[str] = frozenset(),
+) -> tuple[pd.DataFrame, list[AsoCall]]:
     """Every pair on ``boot``'s metric, better seed mean first: the difference of seed means, its
     two-level bootstrap CI and p (``p_bound``: the p is the floor, so at most that), Holm's
-    correction within the pair's family (``p_holm_bound``: it rests on a floor), ASO's ε_min
-    (`deepsig.aso` on the rows' `single_run_scores`, or for a ``seed_free`` row its first
-    `SEED_FREE_SCORES` bootstrap draws; Bonferroni over the family, as deepsig does),
-    ``significant`` (p_holm < α) and ``beats`` (significant and ε_min < `ASO_THRESHOLD`); ASO
-    runs on ``jobs`` processes."""
+    correction within the pair's family (``p_holm_bound``: it rests on a floor) and
+    ``significant`` (p_holm < α); and each pair's ASO call (`deepsig.aso` on the rows'
+    `single_run_scores`, or for a ``seed_free`` row its first `SEED_FREE_SCORES` bootstrap
+    draws; Bonferroni over the family, as deepsig does), in the frame's order."""
     columns = ["family", "better", "worse", "delta", "ci_low", "ci_high", "p", "p_bound", "p_holm", "p_holm_bound",
-               "eps_min", "significant", "beats"]  # fmt: skip
+               "significant"]  # fmt: skip
     rows = []
     for (first, second), family in zip(pairs, families, strict=True):
         a, b = sorted((first, second), key=lambda label: -boot.mean(label))  # a: the better seed mean
@@ -308,46 +397,31 @@ def compare_pairs(
         # a Holm value rests on a floor when it would be lower with the floors at 0
         floors = frame.loc[members, "p_bound"].to_numpy(dtype=bool)
         frame.loc[members, "p_holm_bound"] = holm_adjust(np.where(floors, 0.0, p)) < adjusted
-    frame["eps_min"] = _aso(boot, frame, size, alpha, seed_free, jobs)
     frame["significant"] = frame["p_holm"] < alpha
-    frame["beats"] = frame["significant"] & (frame["eps_min"] < ASO_THRESHOLD)
-    return frame[columns]
-
-
-def _aso(
-    boot: SeedBootstrap, frame: pd.DataFrame, size: pd.Series, alpha: float, seed_free: set[str], jobs: int
-) -> list[float]:
-    """ASO's ε_min of each pair (better over worse), ``jobs`` pairs at a time."""
-    from joblib import Parallel, delayed
 
     def scores(label: str) -> np.ndarray:
         return boot.sentence_draws(label)[:SEED_FREE_SCORES] if label in seed_free else boot.single_run_scores(label)
 
     calls = [
-        delayed(_eps_min)(scores(better), scores(worse), confidence_level=1 - alpha,
-                             num_comparisons=int(n), num_bootstrap_iterations=ASO_ITERATIONS, dt=ASO_DT,
-                             show_progress=False, seed=0)
+        AsoCall(scores(better), scores(worse), int(n), alpha)
         for better, worse, n in zip(frame["better"], frame["worse"], size, strict=True)
-    ]  # fmt: skip
-    return [float(e) for e in Parallel(n_jobs=min(jobs, len(calls)) or 1)(calls)] if calls else []
+    ]
+    return frame[columns], calls
 
 
-def _eps_min(scores_a: np.ndarray, scores_b: np.ndarray, **options: object) -> float:
-    """`deepsig.aso`, quiet about two identical score sets (it warns, and takes their violation
-    ratio as 0.5)."""
-    import deepsig
+def settle(frame: pd.DataFrame, eps: Sequence[float], alpha: float = 0.05) -> pd.DataFrame:
+    """`paired_tests`' frame with each pair's ASO ε_min (``eps``, in its order) and ``beats``
+    (significant and ε_min < `ASO_THRESHOLD`) after ``significant``."""
+    frame = frame.copy()
+    at = frame.columns.get_loc("significant")
+    frame.insert(at, "eps_min", pd.Series(list(eps), index=frame.index, dtype=float))
+    frame["beats"] = frame["significant"] & (frame["eps_min"] < ASO_THRESHOLD)
+    return frame
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Division by zero encountered in violation ratio", UserWarning)
-        return float(deepsig.aso(scores_a, scores_b, **options))
 
-
-def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: set[str]) -> pd.DataFrame:
-    """``table`` ordered and ranked within each encoder regime (frozen first, then fine-tuned):
-    `rankable` rows by the headline's mean, each ranked by `RANKING_RULE` (the ``beats`` of
-    ``pairs`` between two of them of one regime); then the unranked ones (oracle, custom, one
-    seed, or no predictions), with no rank. Rows of different regimes are compared, never
-    ranked against each other."""
+def order_rows(table: pd.DataFrame, headline: str) -> pd.DataFrame:
+    """``table`` in report order: by encoder regime (frozen first, then fine-tuned), `rankable`
+    rows before the others, each by the headline's mean."""
     if "regime" not in table:  # a table written before regimes: every row was frozen
         table = table.assign(regime="frozen")
     order = table.assign(
@@ -357,7 +431,15 @@ def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: s
     order = order.sort_values(
         ["_regime", "_unranked", f"{headline}_mean"], ascending=[True, True, False], kind="stable"
     )
-    table = order.drop(columns=["_regime", "_unranked"]).reset_index(drop=True)
+    return order.drop(columns=["_regime", "_unranked"]).reset_index(drop=True)
+
+
+def rank_rows(table: pd.DataFrame, pairs: pd.DataFrame, headline: str, tested: set[str]) -> pd.DataFrame:
+    """``table`` ordered (`order_rows`) and ranked within each encoder regime: `rankable` rows by
+    `RANKING_RULE` (the ``beats`` of ``pairs`` between two of them of one regime); the unranked
+    ones (oracle, custom, one seed, or no predictions) get no rank. Rows of different regimes are
+    compared, never ranked against each other."""
+    table = order_rows(table, headline)
     ranked = set(table.loc[rankable(table), "method"]) & tested
     beats = pairs["beats"].astype(str) == "True"  # a bool, or its text in a CSV
     deciding = pd.Series(families_of(list(zip(pairs["better"], pairs["worse"], strict=True)), table), index=pairs.index)

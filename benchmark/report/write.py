@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -45,9 +45,9 @@ from benchmark.report.render import (
     render_markdown,
     render_readme_block,
 )
-from benchmark.report.stats import rank_rows, summarise
+from benchmark.report.stats import AsoCall, Pending, complete, eps_min, prepare, rank_rows
 from benchmark.run.external import ROW_MARKS
-from benchmark.run.published import check_test_split, read_record
+from benchmark.run.published import PublishedRun, check_test_split, read_record
 
 FORMATS = ("md", "csv", "tex")
 #: CSV numbers to 10 significant digits: the last bits of a float sum differ between CPUs, and a
@@ -97,17 +97,18 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
 
 def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painter: ProcessPoolExecutor) -> list[Path]:
     wanted = request.dataset, request.protocol, request.regime
+    published: list[PublishedRun] = []
     if request.runs is None:
         runs, read = load_runs(None, *wanted), stored_predictions
     else:
-        published = read_record(request.runs)
+        published = read_record(request.runs, predictions=False)  # read by the section that scores them
         runs, read = load_published(published, str(request.runs), *wanted)
     names = sorted(set(runs["tags.dataset"]))
     corpora = {name: load_gold_corpus(name, request.data_dir, request.verify) for name in names}
-    if request.runs is not None:  # a record's runs must fit the gold they are scored on
+    if request.runs is not None:  # a record's runs must fit the gold they are scored on (spans: by their section)
         for corpus in corpora.values():
             if not isinstance(corpus, BenchmarkError):
-                check_test_split(published, corpus)
+                check_test_split(published, corpus, spans=False)
     current = {name: c.sha256 for name, c in corpora.items() if not isinstance(c, BenchmarkError)}
     sections, notes = group_runs(runs, current)
     for note in notes:
@@ -117,16 +118,25 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=request.out))  # inside --out: nothing written elsewhere
     written: list[Path] = []
     try:
-        drawing = []
+        drawing, lines = [], {}
         jobs = [
-            partial(_write_section, section, corpora[section.dataset], read, request, staging / section.dataset)
+            partial(
+                _prepare_section, section, corpora[section.dataset], read, request, _published_runs(section, published)
+            )
             for section in sections
         ]
-        sizes = [section.run_count for section in sections]
-        for built in _build_in_parallel(jobs, sizes):
-            if built.plots is not None:
-                drawing.append(painter.submit(render_plots, *built.plots))
-            for line in built.lines:
+        sizes = [_size(section) for section in sections]
+
+        def draw(index: int, prepared: _Prepared) -> None:  # while the pool computes the ASO calls
+            section = sections[index]
+            if prepared.plots is not None:
+                folder = staging / section.dataset / section.protocol.name
+                drawing.append(painter.submit(render_plots, prepared.plots, folder, section.slug))
+
+        for index, prepared, eps in _prepared_sections(jobs, sizes, draw):
+            lines[index] = _write_section(sections[index], prepared, eps, request, staging / sections[index].dataset)
+        for index in sorted(lines):
+            for line in lines[index]:
                 echo(line)
         for job in drawing:
             job.result()  # a failed plot fails the report before anything is moved into place
@@ -159,29 +169,59 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
 
 
 @dataclass(frozen=True)
-class _Built:
-    """What building one section leaves to the parent: its plots to draw (`render_plots`'s
-    arguments) and the lines to print."""
+class _Prepared:
+    """What scoring a section leaves to the parent (`_prepare_section`): its statistics short of
+    ASO (the `Section` fields `prepare` sets), the ASO calls to make, and its plots' data."""
 
-    plots: tuple[Any, Path, str] | None
-    lines: list[str]
+    fields: dict[str, Any]
+    pending: Pending
+    plots: dict[str, dict] | None
 
 
-def _write_section(
-    section: Section, corpus: Corpus, read: PredictionReader, request: ReportRequest, folder: Path, jobs: int = 2
-) -> _Built:
-    """Score one section's runs, compare its rows (ASO on ``jobs`` processes), and write its
-    files into ``folder``."""
+#: the `Section` fields `benchmark.report.stats.prepare` sets
+_PREPARED_FIELDS = ("table", "pairs", "seeds", "partial", "ablations", "resamples", "notes")
+
+
+def _size(section: Section) -> int:
+    """How long a section takes to prepare, in runs: its runs, an episodes run counting 10 (its
+    4,000 episodes are drawn again, and it is scored on their 41,277 query sentences; a run of
+    the embedded test split on 3,755)."""
+    return section.run_count * (10 if isinstance(section.protocol, EpisodeProtocol) else 1)
+
+
+def _published_runs(section: Section, published: list[PublishedRun]) -> list[PublishedRun]:
+    """The runs of a record that ``section`` reads (its dataset and protocol)."""
+    return [r for r in published if (r.tags["dataset"], r.tags["protocol"]) == (section.dataset, section.protocol.name)]
+
+
+def _prepare_section(
+    section: Section, corpus: Corpus, read: PredictionReader, request: ReportRequest, published: list[PublishedRun]
+) -> _Prepared:
+    """Score one section's runs (a record's ``published`` runs checked against the test split
+    first) and compute its statistics but ASO (`prepare`) and its plots' data."""
+    if published and not isinstance(corpus, BenchmarkError):
+        check_test_split(published, corpus)
     if isinstance(section.protocol, EpisodeProtocol):  # scored on its query sets: no test-split plots
         attach_episodes(section, corpus, read)
         test = None
     else:
         test = gold_split(section, corpus)
         attach_predictions(section, test, corpus.hierarchy, read)
-    summarise(section, request.alpha, request.trials, jobs)
+    pending = prepare(section, request.alpha, request.trials)
     gold = [span for sentence in test for span in sentence.spans] if test is not None else None
     data = plot_data(section, gold, corpus.hierarchy) if gold else None
-    plots = list(PLOTS) if data else []
+    return _Prepared({name: getattr(section, name) for name in _PREPARED_FIELDS}, pending, data)
+
+
+def _write_section(
+    section: Section, prepared: _Prepared, eps: list[float], request: ReportRequest, folder: Path
+) -> list[str]:
+    """Finish a section's statistics with its ASO ``eps`` (`complete`), write its files into
+    ``folder`` and return the lines to print."""
+    for name, value in prepared.fields.items():
+        setattr(section, name, value)
+    complete(section, prepared.pending, eps, request.alpha)
+    plots = list(PLOTS) if prepared.plots else []
     folder.mkdir(parents=True, exist_ok=True)
     name = section.protocol.name
     if "md" in request.formats:
@@ -199,26 +239,39 @@ def _write_section(
     lines = [f"note: {section.slug}: {note}" for note in section.notes]
     counts = f"{len(section.variants)} rows from {section.run_count} runs, {len(section.pairs)} pairs compared"
     lines.append(f"{section.slug}: {counts}")
-    return _Built((data, folder / name, section.slug) if data else None, lines)
+    return lines
 
 
-#: the sections a forked worker builds: it inherits them (a prediction reader may be a lambda,
+#: the sections a forked worker prepares: it inherits them (a prediction reader may be a lambda,
 #: which could not be sent to it), and gets only an index
-_JOBS: list[Callable[..., _Built]] = []
+_JOBS: list[Callable[[], _Prepared]] = []
+#: ASO calls per task of the pool: about a second of work, small enough to even out the cores' ends
+ASO_CHUNK = 5
 
 
-def _build_job(index: int) -> _Built:
-    return _JOBS[index](jobs=1)  # its sections beside it use the other cores
+def _prepare_job(index: int) -> _Prepared:
+    return _JOBS[index]()
 
 
-def _build_in_parallel(jobs: list[Callable[..., _Built]], sizes: list[int]) -> Iterator[_Built]:
-    """Each job's result, in order: on forked workers (one per core, the largest sections
-    first, each computing its ASO in-process) where the platform forks, else one after the other
-    (ASO two pairs at a time). A section's work is independent of the others' and seeded, so the
-    files are the same either way."""
+def _aso_job(calls: list[AsoCall]) -> list[float]:
+    return eps_min(calls)
+
+
+def _prepared_sections(
+    jobs: list[Callable[[], _Prepared]], sizes: list[int], on_prepared: Callable[[int, _Prepared], None]
+) -> Iterator[tuple[int, _Prepared, list[float]]]:
+    """Each job's index, result and ASO ε_min, as each is done (``on_prepared`` told of each result
+    as soon as it is there): on forked workers (one per core) where the platform forks, else one
+    after the other. The workers prepare the sections (the largest first), then make their ASO
+    calls `ASO_CHUNK` at a time (a `disjoint` pair needs none), so the cores share the largest
+    section's calls too. A section's work is independent of the others' and seeded, so the
+    results are the same either way."""
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        yield from (job() for job in jobs)
+        for index, job in enumerate(jobs):
+            prepared = job()
+            on_prepared(index, prepared)
+            yield index, prepared, eps_min(prepared.pending.calls, jobs=os.cpu_count() or 1)
         return
     _JOBS[:] = jobs
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
@@ -227,9 +280,32 @@ def _build_in_parallel(jobs: list[Callable[..., _Built]], sizes: list[int]) -> I
             # painter's, a library's pool): a worker only computes on what it inherited and never
             # touches the state of those threads
             warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks", DeprecationWarning)
-            futures = {i: pool.submit(_build_job, i) for i in sorted(range(len(jobs)), key=lambda i: -sizes[i])}
-        for i in range(len(jobs)):
-            yield futures[i].result()
+            preparing = {pool.submit(_prepare_job, i): i for i in sorted(range(len(jobs)), key=lambda i: -sizes[i])}
+        prepared: dict[int, _Prepared] = {}
+        eps: dict[int, list[float | None]] = {}
+        chunks: dict[Future, tuple[int, list[int]]] = {}
+        running = set(preparing)
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future in preparing:
+                    index = preparing[future]
+                    prepared[index] = future.result()
+                    on_prepared(index, prepared[index])
+                    calls = prepared[index].pending.calls
+                    eps[index] = [0.0 if call.disjoint else None for call in calls]
+                    needed = [i for i, call in enumerate(calls) if not call.disjoint]
+                    for start in range(0, len(needed), ASO_CHUNK):
+                        part = needed[start : start + ASO_CHUNK]
+                        chunk = pool.submit(_aso_job, [calls[i] for i in part])
+                        chunks[chunk] = index, part
+                        running.add(chunk)
+                else:
+                    index, part = chunks[future]
+                    for i, value in zip(part, future.result(), strict=True):
+                        eps[index][i] = value
+                if all(e is not None for e in eps[index]):
+                    yield index, prepared[index], eps[index]  # type: ignore[misc]
     finally:
         pool.shutdown(cancel_futures=True)
         _JOBS.clear()

@@ -27,7 +27,7 @@ from benchmark.core.episodic import AVERAGE, EpisodeProtocol, EpisodeView, metri
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.labels import LabelHierarchy
 from benchmark.core.spans import Span
-from benchmark.evaluate import CountTable, episode_table, evaluate_episodes
+from benchmark.evaluate import CountTable, episode_metrics, episode_table
 from benchmark.run.plan import EpisodeSource
 
 
@@ -160,19 +160,42 @@ _Rebuilt = tuple[Corpus, dict[EpisodeSetting, str], tuple[EpisodeView, list[Sent
 _REBUILT: dict[tuple[EpisodeSource, int, str], _Rebuilt] = {}
 
 
-def setting_tables(
-    view: EpisodeView, gold: Sequence[Sentence], predictions: Sequence[Span], hierarchy: LabelHierarchy
-) -> dict[str, CountTable]:
-    """Per setting (its metric prefix), the run's counts summed per episode (`episode_table`)."""
-    tables = {}
+def score_episodes(
+    view: EpisodeView,
+    gold: Sequence[Sentence],
+    predictions: Sequence[Span],
+    hierarchy: LabelHierarchy,
+    resamples: int = 1000,
+) -> dict[str, float]:
+    """Per setting ``<setting>/<metric>`` (`benchmark.evaluate.episode_metrics` over its query
+    sentences, renumbered from 0) and ``avg/fine/micro_{precision,recall,f1}``, the mean of the
+    settings' scores."""
+    return scored_settings(view, gold, predictions, hierarchy, resamples)[1]
+
+
+def scored_settings(
+    view: EpisodeView,
+    gold: Sequence[Sentence],
+    predictions: Sequence[Span],
+    hierarchy: LabelHierarchy,
+    resamples: int = 0,
+) -> tuple[dict[str, CountTable], dict[str, float]]:
+    """Per setting (its metric prefix) the run's counts summed per episode (`episode_table`), and
+    its figures as `score_episodes` gives them (CIs from ``resamples`` resamples of episodes)."""
+    tables: dict[str, CountTable] = {}
+    metrics: dict[str, float] = {}
     for setting, ids, episode in _settings(view):
         number = {old: new for new, old in enumerate(ids)}
-        spans = [s._replace(sentence_id=number[s.sentence_id]) for i in ids for s in gold[i].spans]
-        found = [p._replace(sentence_id=number[p.sentence_id]) for p in predictions if p.sentence_id in number]
-        tables[metric_prefix(setting)] = episode_table(
-            spans, found, [len(gold[i].tokens) for i in ids], episode, hierarchy
-        )
-    return tables
+        spans = [Span(number[s.sentence_id], *s[1:]) for i in ids for s in gold[i].spans]
+        found = [Span(number[p.sentence_id], *p[1:]) for p in predictions if p.sentence_id in number]
+        prefix = metric_prefix(setting)
+        tables[prefix] = episode_table(spans, found, [len(gold[i].tokens) for i in ids], episode, hierarchy)
+        scores = episode_metrics(tables[prefix], len(spans), len(found), resamples)
+        metrics.update({f"{prefix}/{key}": value for key, value in scores.items()})
+    settings = list(dict.fromkeys(task.setting for task in view.episodes))
+    for name in ("fine/micro_precision", "fine/micro_recall", "fine/micro_f1"):
+        metrics[f"{AVERAGE}/{name}"] = float(np.mean([metrics[f"{metric_prefix(s)}/{name}"] for s in settings]))
+    return tables, metrics
 
 
 def _settings(view: EpisodeView):
@@ -181,27 +204,3 @@ def _settings(view: EpisodeView):
         tasks = [task for task in view.episodes if task.setting == setting]
         ids = [i for task in tasks for i in task.query]
         yield setting, ids, np.repeat(np.arange(len(tasks)), [len(task.query) for task in tasks])
-
-
-def score_episodes(
-    view: EpisodeView,
-    gold: Sequence[Sentence],
-    predictions: Sequence[Span],
-    hierarchy: LabelHierarchy,
-    resamples: int = 1000,
-) -> dict[str, float]:
-    """Per setting ``<setting>/<metric>`` (`benchmark.evaluate.evaluate_episodes` over its query
-    sentences, renumbered from 0) and ``avg/fine/micro_{precision,recall,f1}``, the mean of the
-    settings' scores."""
-    metrics: dict[str, float] = {}
-    for setting, ids, episode in _settings(view):
-        number = {old: new for new, old in enumerate(ids)}
-        spans = [s._replace(sentence_id=number[s.sentence_id]) for i in ids for s in gold[i].spans]
-        found = [p._replace(sentence_id=number[p.sentence_id]) for p in predictions if p.sentence_id in number]
-        lengths = [len(gold[i].tokens) for i in ids]
-        scores = evaluate_episodes(spans, found, lengths, episode, hierarchy, resamples)
-        metrics.update({f"{metric_prefix(setting)}/{key}": value for key, value in scores.items()})
-    settings = list(dict.fromkeys(task.setting for task in view.episodes))
-    for name in ("fine/micro_precision", "fine/micro_recall", "fine/micro_f1"):
-        metrics[f"{AVERAGE}/{name}"] = float(np.mean([metrics[f"{metric_prefix(s)}/{name}"] for s in settings]))
-    return metrics

@@ -11,9 +11,10 @@ One run is two files in ``<dataset>/<protocol>/<method>/<variant>/``:
 - ``seed-<n>.parquet``: its test predictions, one row per span (sentence, start, end, label,
   score, cluster); for episodes, of the query sentences numbered across its episodes.
 
-Adding a seed adds two files and rewrites none. `read_record` checks everything before anyone
-uses it: format version, missing, extra or corrupt files, and predictions that do not fit the
-test split (or, for episodes, the query sentences of the episodes drawn again) the run names.
+Adding a seed adds two files and rewrites none. Everything is checked before it is used: format
+version, missing, extra or corrupt files (`read_record`), and predictions that do not fit the test
+split (or, for episodes, the query sentences of the episodes drawn again) the run names
+(`check_test_split`); a report reads and checks each run's predictions on the core that scores them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +51,34 @@ PREDICTION_COLUMNS = ("sentence_id", "start", "end", "label", "score", "cluster"
 
 @dataclass(frozen=True)
 class PublishedRun:
-    """One run of the record: its JSON (``record``), where it lies, and its predictions."""
+    """One run of the record: its JSON (``record``), where it lies, and its predictions (read and
+    checked when first used)."""
 
     path: Path
     record: dict[str, Any]
-    predictions: list[Span]
+
+    @cached_property
+    def predictions(self) -> list[Span]:
+        """Its Parquet file's spans, checked against the sha256 its JSON records and the sentences
+        its test split (or its episodes' query sentences) holds."""
+        table = self.path.parent / self.record["predictions"]["file"]
+        try:
+            predictions = read_spans(table)
+        except FileNotFoundError:
+            raise BenchmarkError(f"{table}: missing (the predictions of {self.path.name})") from None
+        except Exception as error:  # pyarrow's errors for a truncated or foreign file
+            raise BenchmarkError(f"{table}: not readable predictions ({type(error).__name__}: {error})") from None
+        if predictions_sha256(predictions) != self.record["predictions"]["sha256"]:
+            raise BenchmarkError(f"{table}: its spans do not match the sha256 its run file {self.path.name} records")
+        sentences, what = int(self.test_input["sentences"]), "test sentences"
+        if self.tags["protocol"] == EPISODES:  # its predictions number its episodes' query sentences
+            sentences, what = self.query_sentences, "query sentences of the episodes"
+        outside = next((s for s in predictions if not (0 <= s.sentence_id < sentences and 0 <= s.start < s.end)), None)
+        if outside is not None:
+            raise BenchmarkError(
+                f"{table}: span {tuple(outside[:3])} lies outside the {sentences} {what} its run names"
+            )
+        return predictions
 
     @property
     def tags(self) -> dict[str, str]:
@@ -177,12 +202,14 @@ def _compact_lists(text: str) -> str:
     return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "]", text)
 
 
-def read_record(root: Path) -> list[PublishedRun]:
-    """Every run under ``root``, each checked (`BenchmarkError` naming the file on the first problem)."""
+def read_record(root: Path, predictions: bool = True) -> list[PublishedRun]:
+    """Every run under ``root``, each checked (`BenchmarkError` naming the file on the first
+    problem); its predictions too, unless ``predictions`` is false (then each run's are read and
+    checked when first used: a report reads them on the core that scores them)."""
     root = Path(root)
     if not root.is_dir():
         raise BenchmarkError(f"{root}: no such record folder (a record is written by `python -m benchmark export`)")
-    runs = [read_run(path) for path in sorted(root.rglob("*.json"))]
+    runs = [read_run(path, predictions) for path in sorted(root.rglob("*.json"))]
     named = {run.path.with_suffix(".parquet") for run in runs}
     stray = sorted(p for p in root.rglob("*.parquet") if p not in named)
     if stray:
@@ -197,9 +224,9 @@ def read_record(root: Path) -> list[PublishedRun]:
     return runs
 
 
-def read_run(path: Path) -> PublishedRun:
-    """One run's files, checked: its JSON, its format, its predictions' sha256, and that every span
-    lies in a sentence of the test split it names."""
+def read_run(path: Path, predictions: bool = True) -> PublishedRun:
+    """One run's files, checked: its JSON, its format, the test split it names, and (unless
+    ``predictions`` is false: when first used) its predictions (`PublishedRun.predictions`)."""
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -209,26 +236,15 @@ def read_run(path: Path) -> PublishedRun:
     if record["format"] != FORMAT:
         raise BenchmarkError(f"{path}: record format {record['format']!r}; this harness reads format {FORMAT}")
     _check_fields(record, path)
-    table = path.parent / record["predictions"]["file"]
+    run = PublishedRun(path, record)
     try:
-        predictions = read_spans(table)
-    except FileNotFoundError:
-        raise BenchmarkError(f"{table}: missing (the predictions of {path.name})") from None
-    except Exception as error:  # pyarrow's errors for a truncated or foreign file
-        raise BenchmarkError(f"{table}: not readable predictions ({type(error).__name__}: {error})") from None
-    if predictions_sha256(predictions) != record["predictions"]["sha256"]:
-        raise BenchmarkError(f"{table}: its spans do not match the sha256 its run file {path.name} records")
-    run = PublishedRun(path, record, predictions)
-    try:
-        sentences = int(run.test_input["sentences"])
+        int(run.test_input["sentences"])
     except (StopIteration, KeyError, ValueError):
         raise BenchmarkError(f"{path}: names no test split (a dataset input with context test and sentences)") from None
-    what = "test sentences"
-    if run.tags["protocol"] == EPISODES:  # its predictions number its episodes' query sentences
-        sentences, what = run.query_sentences, "query sentences of the episodes"
-    outside = next((s for s in predictions if not (0 <= s.sentence_id < sentences and 0 <= s.start < s.end)), None)
-    if outside is not None:
-        raise BenchmarkError(f"{table}: span {tuple(outside[:3])} lies outside the {sentences} {what} its run names")
+    if run.tags["protocol"] == EPISODES:
+        run.query_sentences  # noqa: B018 (checked now: its predictions are numbered by it)
+    if predictions:
+        run.predictions  # noqa: B018 (read and checked now)
     return run
 
 
@@ -284,8 +300,10 @@ def _check_fields(record: dict[str, Any], path: Path) -> None:
         raise BenchmarkError(f"{path}: seed {record['tags']['seed']!r} is not a whole number")
 
 
-def check_test_split(runs: Iterable[PublishedRun], corpus: Corpus) -> None:
-    """Refuse runs of the corpus's dataset whose data or test split differ from the corpus."""
+def check_test_split(runs: Iterable[PublishedRun], corpus: Corpus, spans: bool = True) -> None:
+    """Refuse runs of the corpus's dataset whose data or test split differ from the corpus, or
+    (``spans``) whose predictions lie outside its test sentences (an episodes run's: outside the
+    query sentences of its episodes, drawn again)."""
     dataset, sha256, test_sha256 = corpus.name, corpus.sha256, corpus.split_sha256("test")
     lengths = [len(sentence.tokens) for sentence in corpus.split("test")]
     sentences = len(lengths)
@@ -302,6 +320,8 @@ def check_test_split(runs: Iterable[PublishedRun], corpus: Corpus) -> None:
             raise BenchmarkError(
                 f"{run.path}: names {test['sentences']} test sentences; {dataset}'s test has {sentences}"
             )
+        if not spans:
+            continue
         bounds = lengths
         if run.tags["protocol"] == EPISODES:
             bounds = _query_lengths(run, corpus)
