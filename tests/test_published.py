@@ -201,7 +201,7 @@ BAD_RECORDS = {
     ),
     "fewer test sentences": (
         lambda r: _rewrite_json(Path(r, f"{SEED_1}.json"), lambda d: d["datasets"][2]["tags"].update(sentences="10")),
-        "10 test sentences",  # import: its spans lie outside them; report: the test split has 3,755
+        "10 test sentences",  # import: its spans lie outside them; report: the test split has 3755
     ),
     "other data": (
         lambda r: _rewrite_json(Path(r, f"{SEED_1}.json"), lambda d: d["tags"].update(dataset_sha256="0" * 64)),

@@ -183,30 +183,39 @@ _PREPARED_FIELDS = ("table", "pairs", "seeds", "partial", "ablations", "resample
 
 
 def _size(section: Section) -> int:
-    """How long a section takes to prepare, in runs: its runs, an episodes run counting 10 (its
-    4,000 episodes are drawn again, and it is scored on their 41,277 query sentences; a run of
-    the embedded test split on 3,755)."""
+    """How long a section takes to prepare, in runs: its runs, an episodes run counting 10 (it is
+    scored on the 41,277 query sentences of its 4,000 episodes; a run of the embedded test split
+    on 3,755)."""
     return section.run_count * (10 if isinstance(section.protocol, EpisodeProtocol) else 1)
 
 
 def _published_runs(section: Section, published: list[PublishedRun]) -> list[PublishedRun]:
-    """The runs of a record that ``section`` reads (its dataset and protocol)."""
-    return [r for r in published if (r.tags["dataset"], r.tags["protocol"]) == (section.dataset, section.protocol.name)]
+    """The runs of a record that ``section`` shows."""
+    shown = {str(run_id) for variant in section.variants for run_id in variant.runs["run_id"]}
+    return [run for run in published if run.run_id in shown]
 
 
 def _prepare_section(
-    section: Section, corpus: Corpus, read: PredictionReader, request: ReportRequest, published: list[PublishedRun]
+    section: Section,
+    corpus: Corpus | BenchmarkError,
+    read: PredictionReader,
+    request: ReportRequest,
+    published: list[PublishedRun],
 ) -> _Prepared:
-    """Score one section's runs (a record's ``published`` runs checked against the test split
-    first) and compute its statistics but ASO (`prepare`) and its plots' data."""
+    """Score one section's runs (a record's ``published`` runs read and checked first, against the
+    test split where it can be had) and compute its statistics but ASO (`prepare`) and its plots'
+    data."""
+    for run in published:
+        run.predictions  # noqa: B018 (read and checked against its run file, gold or not)
     if published and not isinstance(corpus, BenchmarkError):
         check_test_split(published, corpus)
+    test = None
     if isinstance(section.protocol, EpisodeProtocol):  # scored on its query sets: no test-split plots
         attach_episodes(section, corpus, read)
-        test = None
     else:
         test = gold_split(section, corpus)
-        attach_predictions(section, test, corpus.hierarchy, read)
+        if test is not None:
+            attach_predictions(section, test, corpus.hierarchy, read)
     pending = prepare(section, request.alpha, request.trials)
     gold = [span for sentence in test for span in sentence.spans] if test is not None else None
     data = plot_data(section, gold, corpus.hierarchy) if gold else None

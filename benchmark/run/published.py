@@ -243,6 +243,9 @@ def read_run(path: Path, predictions: bool = True) -> PublishedRun:
         raise BenchmarkError(f"{path}: names no test split (a dataset input with context test and sentences)") from None
     if run.tags["protocol"] == EPISODES:
         run.query_sentences  # noqa: B018 (checked now: its predictions are numbered by it)
+    table = path.parent / record["predictions"]["file"]
+    if not table.is_file():
+        raise BenchmarkError(f"{table}: missing (the predictions of {path.name})")
     if predictions:
         run.predictions  # noqa: B018 (read and checked now)
     return run
