@@ -302,7 +302,7 @@ def _prepared_sections(
                     prepared[index] = future.result()
                     on_prepared(index, prepared[index])
                     calls = prepared[index].pending.calls
-                    eps[index] = [0.0 if call.disjoint else None for call in calls]
+                    eps[index] = [call() if call.disjoint else None for call in calls]  # 0, no deepsig call
                     needed = [i for i, call in enumerate(calls) if not call.disjoint]
                     for start in range(0, len(needed), ASO_CHUNK):
                         part = needed[start : start + ASO_CHUNK]
