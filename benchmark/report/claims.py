@@ -54,8 +54,9 @@ COFEE_WEAK_SEES = (
 )
 SOFT = "soft-loss slides (Hagiwara et al.)"
 SOFT_DIFFERS = (
-    "AIDA with YAGO pre-training → Few-NERD with coarse pre-training; fine-tuned BERT-base (cased) → MiniLM "
-    "(uncased), fine-tuned in `:finetune` rows, frozen features in the others"
+    "silver YAGO-typed Wikipedia pre-training, then AIDA-typed data → Few-NERD with coarse pre-training; "
+    "bert-base-cased, trained with BertAdam (our reading: fine-tuned) → MiniLM (uncased), fine-tuned in "
+    "`:finetune` rows, frozen features in the others"
 )
 SPAN = "span-level BiLSTM-attention"
 SPAN_DIFFERS = "GENIA → Few-NERD typing; the paper's formulas on gold spans"
@@ -186,11 +187,12 @@ CLAIMS: tuple[Claim, ...] = (
         "ner",
         ("hier-soft:direct",),
         "fine/micro_f1",
-        SOFT_DIFFERS + "; their Direct skips target fine-tuning, ours skips the coarse pre-training",
+        SOFT_DIFFERS
+        + "; the slides do not define Direct (our reading: no target fine-tuning), ours skips the coarse pre-training",
     ),
     Claim(
         f"{SOFT}, test",
-        "Fine-tuned, soft loss F1",
+        "Fine-tuned F1",
         0.61,
         "ner",
         ("hier-soft:finetune", "hier-soft"),
@@ -199,7 +201,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         f"{SOFT}, test",
-        "Fine-tuned w/o soft loss F1",
+        "Fine-tuned w/o loss F1",
         0.55,
         "ner",
         ("hier-soft:one-hot",),
