@@ -57,15 +57,21 @@ class PublishedRun:
     path: Path
     record: dict[str, Any]
 
+    @property
+    def predictions_file(self) -> Path:
+        """Its Parquet file; a missing one is a `BenchmarkError` that names it."""
+        table = self.path.parent / self.record["predictions"]["file"]
+        if not table.is_file():
+            raise BenchmarkError(f"{table}: missing (the predictions of {self.path.name})")
+        return table
+
     @cached_property
     def predictions(self) -> list[Span]:
         """Its Parquet file's spans, checked against the sha256 its JSON records and the sentences
         its test split (or its episodes' query sentences) holds."""
-        table = self.path.parent / self.record["predictions"]["file"]
+        table = self.predictions_file
         try:
             predictions = read_spans(table)
-        except FileNotFoundError:
-            raise BenchmarkError(f"{table}: missing (the predictions of {self.path.name})") from None
         except Exception as error:  # pyarrow's errors for a truncated or foreign file
             raise BenchmarkError(f"{table}: not readable predictions ({type(error).__name__}: {error})") from None
         if predictions_sha256(predictions) != self.record["predictions"]["sha256"]:
@@ -243,9 +249,7 @@ def read_run(path: Path, predictions: bool = True) -> PublishedRun:
         raise BenchmarkError(f"{path}: names no test split (a dataset input with context test and sentences)") from None
     if run.tags["protocol"] == EPISODES:
         run.query_sentences  # noqa: B018 (checked now: its predictions are numbered by it)
-    table = path.parent / record["predictions"]["file"]
-    if not table.is_file():
-        raise BenchmarkError(f"{table}: missing (the predictions of {path.name})")
+    run.predictions_file  # noqa: B018 (checked now: a missing file is named before any run is used)
     if predictions:
         run.predictions  # noqa: B018 (read and checked now)
     return run
