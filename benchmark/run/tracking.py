@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -118,10 +119,11 @@ def predictions_jsonl(predictions: Sequence[Span]) -> str:
     for s in predictions:
         label = labels.get(s.label) or labels.setdefault(s.label, json.dumps(s.label))
         score = float(s.score)
+        number = repr(score) if math.isfinite(score) else json.dumps(score)  # as json writes it
         cluster = "null" if s.cluster is None else int(s.cluster)
         lines.append(
             f'{{"sentence_id": {int(s.sentence_id)}, "start": {int(s.start)}, "end": {int(s.end)}, "label": {label}, '
-            f'"score": {json.dumps(score)}, "cluster": {cluster}}}\n'
+            f'"score": {number}, "cluster": {cluster}}}\n'
         )
     return "".join(lines)
 
