@@ -33,6 +33,7 @@ adjusted Rand index.
 from __future__ import annotations
 
 import functools
+import itertools
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,7 +91,10 @@ class CountTable:
         return CountTable(*blocks, semeval_types=self.semeval_types)
 
     def totals(self) -> CountTable:
-        return self.shaped(self.flat().sum(axis=0))
+        """The counts summed over sentences."""
+        parts = (self.fine, self.coarse, self.detection, self.errors, self.tokens, self.semeval)
+        sums = [p.sum(axis=0) if p is not None else None for p in parts]
+        return CountTable(*sums, semeval_types=self.semeval_types)
 
 
 @dataclass(frozen=True)
@@ -532,13 +536,13 @@ def _seed_draws(
     parts = []
     for metric in metrics:
         projected = [_projection(t, scoring, metric) for t in tables]
-        counts = np.stack([c for c, _ in projected], axis=1).astype(np.float32)  # (n, runs, columns)
-        n, runs, width = counts.shape
-        by_sentence = np.ascontiguousarray(counts.reshape(n, runs * width).T)  # (runs × columns, n)
+        width = projected[0][0].shape[1]
+        by_sentence = np.concatenate([c.T for c, _ in projected]).astype(np.float32)  # (runs × columns, n)
         if np.count_nonzero(by_sentence) < DENSE_ABOVE * by_sentence.size:  # per-type counts: mostly zeros
             by_sentence = scipy.sparse.csr_matrix(by_sentence)
         value = projected[0][1]  # one layout for all: the same hierarchy
-        parts.append((by_sentence, width, value, np.empty((runs, resamples)), value(counts.sum(axis=0))))
+        whole = np.stack([c.sum(axis=0) for c, _ in projected]).astype(np.float32)  # (runs, columns)
+        parts.append((by_sentence, width, value, np.empty((len(tables), resamples)), value(whole)))
     n, runs = tables[0].n_sentences, len(tables)
     done = 0
     for weights in _weight_chunks(n, resamples, seed, chunk):
@@ -731,9 +735,9 @@ def precision_curve(gold: Sequence[Span], predictions: Sequence[Span]) -> np.nda
     return np.cumsum(correct) / np.arange(1, len(correct) + 1)
 
 
-def precision_at_k(gold: Sequence[Span], predictions: Sequence[Span], ks: Sequence[int] = P_AT_K) -> dict[int, float]:
-    """Precision of the K most confident predictions (strict span and fine type)."""
-    curve = precision_curve(gold, predictions)
+def precision_at_k(curve: np.ndarray, ks: Sequence[int] = P_AT_K) -> dict[int, float]:
+    """Precision of the K most confident predictions (strict span and fine type), read off their
+    `precision_curve`."""
     return {k: float(curve[k - 1]) for k in ks if k <= len(curve)}
 
 
@@ -766,9 +770,14 @@ def per_type_table(table: CountTable, hierarchy: LabelHierarchy) -> pd.DataFrame
 
 def _span_keys(spans: Sequence[Span], labels: dict[str | None, int]) -> np.ndarray:
     """One int64 per span: (sentence, start, end, label) packed, for vectorised set logic."""
-    rows = np.array([(s[0], s[1], s[2], labels.setdefault(s[3], len(labels))) for s in spans], dtype=np.int64)
-    rows = rows.reshape(-1, 4)
-    return ((rows[:, 0] << 40) | (rows[:, 1] << 24) | (rows[:, 2] << 8)) | rows[:, 3]
+    if not spans:
+        return np.empty(0, dtype=np.int64)
+    *places, label = itertools.islice(zip(*spans, strict=True), 4)  # columns: sentence, start, end, label
+    for name in dict.fromkeys(label):  # new labels numbered in order of first appearance
+        labels.setdefault(name, len(labels))
+    sentence, start, end = (np.fromiter(column, dtype=np.int64, count=len(label)) for column in places)
+    codes = np.fromiter(map(labels.__getitem__, label), dtype=np.int64, count=len(label))
+    return (sentence << 40) | (start << 24) | (end << 8) | codes
 
 
 def _lengths(keys: np.ndarray) -> np.ndarray:
@@ -852,11 +861,11 @@ def evaluate_split(
 
 
 def scalar_metrics(
-    table: CountTable, gold: Sequence[Span], predictions: Sequence[Span], scoring: Scoring
+    table: CountTable, gold: Sequence[Span], predictions: Sequence[Span], scoring: Scoring, curve: np.ndarray
 ) -> dict[str, float]:
-    """Every scalar metric of one run (no CIs) from its count table and spans."""
+    """Every scalar metric of one run (no CIs) from its count table, spans and `precision_curve`."""
     metrics = {k: float(v) for k, v in metrics_from_totals(table.totals(), scoring).items()}
-    for k, value in precision_at_k(gold, predictions).items():
+    for k, value in precision_at_k(curve).items():
         metrics[f"fine/p_at_{k}"] = value
     metrics["n_gold"] = float(len(gold))
     metrics["n_predicted"] = float(len(predictions))
@@ -883,7 +892,7 @@ def evaluate(
     pairs = match(gold, predictions, hierarchy)
     semeval = semeval_counts(gold, predictions, len(lengths), hierarchy) if scoring == "spans" else None
     table = count_table(pairs, token_counts(gold, predictions, lengths), hierarchy, semeval)
-    metrics = scalar_metrics(table, gold, predictions, scoring)
+    metrics = scalar_metrics(table, gold, predictions, scoring, precision_curve(gold, predictions))
     if resamples:
         for key, (low, high) in bootstrap_ci(table, scoring, resamples, seed).items():
             if key.endswith(CI_METRICS):

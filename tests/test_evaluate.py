@@ -23,6 +23,7 @@ from benchmark.evaluate import (
     evaluate,
     match,
     precision_at_k,
+    precision_curve,
     token_counts,
 )
 
@@ -233,7 +234,7 @@ def test_typing_scores_match_scikit_learn(corpus):
 def test_precision_at_k_ranks_by_score():
     gold = spans((0, 0, 1, "art-film"), (0, 2, 3, "art-film"), (1, 0, 1, "person-actor"))
     pred = spans((0, 0, 1, "art-film", 0.9), (0, 2, 3, "art-music", 0.95), (1, 0, 1, "person-actor", 0.1))
-    assert precision_at_k(gold, pred, ks=(1, 2, 3, 4)) == {1: 0.0, 2: 0.5, 3: pytest.approx(2 / 3)}
+    assert precision_at_k(precision_curve(gold, pred), ks=(1, 2, 3, 4)) == {1: 0.0, 2: 0.5, 3: pytest.approx(2 / 3)}
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_estimate(corpus):

@@ -8,7 +8,7 @@ keeps the runs of its newest code fingerprint, one per seed (the newest).
 Per variant: each main metric as mean ± std over seeds; a 95 % CI of the headline's seed mean
 from a two-level bootstrap (seeds and test sentences resampled; `benchmark.evaluate.SeedBootstrap`).
 Every pair: the difference of seed means with its CI and p from the same bootstrap, Holm's
-correction within its family, and ASO's ε_min (`deepsig`). ``rank`` follows
+correction within its family, and ASO's ε_min (deepsig's, `stats.aso_eps_min`). ``rank`` follows
 `stats.RANKING_RULE`: 1 + the number of ranked rows of the same regime that beat the row. Only
 rows whose settings were chosen honestly (provenance ``paper``, ``prior`` or ``dev``) are ranked;
 ``oracle`` and ``custom`` rows are listed below them, marked, with their pairs compared apart.

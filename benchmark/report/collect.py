@@ -28,11 +28,12 @@ from benchmark.evaluate import (
     CountTable,
     count_table,
     match,
+    precision_curve,
     scalar_metrics,
     semeval_counts,
     token_counts,
 )
-from benchmark.run.published import PublishedRun, runs_frame
+from benchmark.run.published import PublishedRun, first_outside, runs_frame
 from benchmark.run.tracking import ORIGIN_TAG, finished_seed_runs, flatten, read_predictions, tracking_uri
 
 
@@ -47,6 +48,7 @@ class Variant:
     episode_tables: dict[str, list[CountTable]] | None = None  # per episode setting, per seed: counts per episode
     predictions: list[list[Span]] | None = None
     matches: list[np.ndarray] | None = None  # per seed, the evaluator's `match` rows
+    curves: list[np.ndarray] | None = None  # per seed, the evaluator's `precision_curve`
 
     @property
     def scored_by(self) -> str:
@@ -334,7 +336,7 @@ def attach_episodes(
             else:
                 found = read(run)
                 lengths = [len(sentence.tokens) for sentence in gold]
-                inside = found is not None and all(_inside(p, lengths) for p in found)
+                inside = found is not None and first_outside(found, lengths) is None
                 why = "has no predictions" if found is None else "predicts spans outside its query sentences"
             if found is None or not inside:
                 section.notes.append(
@@ -388,10 +390,6 @@ def gold_split(section: Section, corpus: Corpus | BenchmarkError) -> list[Senten
     return None if _gold_unavailable(section, corpus) else list(corpus.split("test"))  # type: ignore[union-attr]
 
 
-def _inside(span: Span, lengths: Sequence[int]) -> bool:
-    return 0 <= span.sentence_id < len(lengths) and 0 <= span.start < span.end <= lengths[span.sentence_id]
-
-
 #: the metric names the evaluator owns: a re-scored run shows only what the current one computes
 EVALUATED = ("fine/", "coarse/", "detection/", "errors/", "fewnerd/", "clusters/", "semeval/", "n_gold", "n_predicted")
 
@@ -410,10 +408,10 @@ def attach_predictions(
     lengths = [len(sentence.tokens) for sentence in test]
     spans = section.protocol.scoring == "spans"
     for variant in section.variants:
-        predictions, tables, matches, metrics = [], [], [], []
+        predictions, tables, matches, curves, metrics = [], [], [], [], []
         for _, run in variant.runs.iterrows():
             found = read(run)
-            if found is None or not all(_inside(p, lengths) for p in found):
+            if found is None or first_outside(found, lengths) is not None:
                 why = "has no predictions" if found is None else "predicts spans outside the test sentences"
                 section.notes.append(
                     f"{variant.label}: run {original_id(run)} (seed {run['tags.seed']}) {why}; the row shows the "
@@ -424,9 +422,10 @@ def attach_predictions(
             matches.append(match(gold, found, hierarchy))
             semeval = semeval_counts(gold, found, len(lengths), hierarchy) if spans else None
             tables.append(count_table(matches[-1], token_counts(gold, found, lengths), hierarchy, semeval))
-            metrics.append(scalar_metrics(tables[-1], gold, found, section.protocol.scoring))
+            curves.append(precision_curve(gold, found))
+            metrics.append(scalar_metrics(tables[-1], gold, found, section.protocol.scoring, curves[-1]))
         else:
-            variant.tables, variant.predictions, variant.matches = tables, predictions, matches
+            variant.tables, variant.predictions, variant.matches, variant.curves = tables, predictions, matches, curves
             stale = [c for c in variant.runs if c.startswith("metrics.") and c[8:].startswith(EVALUATED)]
             rescored = pd.DataFrame(metrics, index=variant.runs.index).add_prefix("metrics.")
             variant.runs = pd.concat([variant.runs.drop(columns=stale), rescored], axis=1)

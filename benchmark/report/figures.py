@@ -8,7 +8,7 @@ import numpy as np
 
 from benchmark.core.labels import LabelHierarchy
 from benchmark.core.spans import Span
-from benchmark.evaluate import P_AT_K, by_length_table, confusion_matrices, per_type_table, precision_curve
+from benchmark.evaluate import P_AT_K, by_length_table, confusion_matrices, per_type_table
 from benchmark.report.collect import Section
 from benchmark.ui.plots import plot_confusion, plot_f1_by_length, plot_per_type_f1, plot_precision_at_k
 
@@ -28,9 +28,8 @@ def plot_data(section: Section, gold: list[Span], hierarchy: LabelHierarchy) -> 
         data["per_type"][v.label] = tables[0].assign(f1=np.mean([t["f1"] for t in tables], axis=0))
         matrices = [confusion_matrices(pairs, hierarchy)["coarse"] for pairs in v.matches]
         data["confusion"][v.label] = sum(matrices[1:], matrices[0])
-        seed_curves = [precision_curve(gold, p) for p in v.predictions]
-        shortest = min(len(c) for c in seed_curves)
-        data["curves"][v.label] = np.mean([c[:shortest] for c in seed_curves], axis=0)
+        shortest = min(len(c) for c in v.curves)
+        data["curves"][v.label] = np.mean([c[:shortest] for c in v.curves], axis=0)
         by_length = [by_length_table(gold, p) for p in v.predictions]
         data["lengths"][v.label] = by_length[0].assign(f1=np.mean([t["f1"] for t in by_length], axis=0))
     return data

@@ -1,16 +1,16 @@
 """A section's statistics: each metric's seed summary, the headline's two-level bootstrap CI,
 every pair compared (the difference of seed means, its two-level bootstrap CI and p, Holm's
-correction within its family, ASO's ε_min from `deepsig`), and the ranks by `RANKING_RULE`."""
+correction within its family, ASO's ε_min as `deepsig` computes it), and the ranks by `RANKING_RULE`."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from benchmark.core.episodic import EpisodeProtocol
 from benchmark.core.method import RANKED, REGIMES
@@ -30,8 +30,9 @@ ERROR_ANALYSIS_PROTOCOLS = ("ner", "typing")
 #: "check eps_min < 0.2"; Dror et al. 2019 use 0.5 for "better at all")
 ASO_THRESHOLD = 0.2
 #: ASO's bootstrap iterations and quantile grid: deepsig's defaults are 1,000 and 0.005 (4 s a pair
-#: here); 500 and 0.05 were 12 times faster and moved ε_min by at most 0.02 on 3- and 5-seed pairs
-#: (`python scripts/bench_aso.py`, measured while a training job shared the 2 cores)
+#: in `deepsig.aso` here); 500 and 0.05 were 12 times faster there and moved ε_min by at most 0.02
+#: on 3- and 5-seed pairs. `aso_eps_min` computes the defaults in 16 ms a pair; the published ε_min
+#: were computed with these (`python scripts/bench_aso.py`; docs/guide.md, *Significance*)
 ASO_ITERATIONS, ASO_DT = 500, 0.05
 #: the scores ASO gets of a row whose seed changes nothing (one seed): its first bootstrap draws,
 #: its only variance (one score per seed would give ASO a single number)
@@ -72,17 +73,10 @@ def families_of(pairs: Sequence[tuple[str, str]], table: pd.DataFrame) -> list[s
     return [f"ranked {regime[a]}" if {a, b} <= ranked and regime[a] == regime[b] else "apart" for a, b in pairs]
 
 
-def summarise(section: Section, alpha: float = 0.05, trials: int = 1000, jobs: int = 2) -> None:
-    """The section's table (one row per variant) and pairs (one row per pair of variants), ASO
-    on ``jobs`` processes: `prepare`, then `complete`."""
-    pending = prepare(section, alpha, trials)
-    complete(section, pending, eps_min(pending.calls, jobs), alpha)
-
-
 @dataclass(frozen=True)
 class AsoCall:
-    """One `deepsig.aso` call: the better row's scores, the worse row's, and the pair's family
-    size (deepsig's Bonferroni count)."""
+    """One ASO comparison (`aso_eps_min`, deepsig's `aso`): the better row's scores, the worse
+    row's, and the pair's family size (deepsig's Bonferroni count)."""
 
     better: np.ndarray
     worse: np.ndarray
@@ -98,42 +92,68 @@ class AsoCall:
         return bool(self.better.min() > self.worse.max())
 
     def __call__(self) -> float:
-        """ε_min of better over worse: `deepsig.aso`, quiet about two identical score sets (it
-        warns, and takes their violation ratio as 0.5); 0 without a call for `disjoint` sets,
-        which is what deepsig returns for them."""
+        """ε_min of better over worse: `aso_eps_min` (deepsig's `aso`, to the last bit), whose
+        violation ratio of two identical score sets is 0.5 as deepsig's; 0 without a call for
+        `disjoint` sets, which is what deepsig returns for them."""
         if self.disjoint:
             return 0.0
-        import deepsig
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Division by zero encountered in violation ratio", UserWarning)
-            return float(deepsig.aso(self.better, self.worse, confidence_level=1 - self.alpha,
-                                     num_comparisons=self.comparisons, num_bootstrap_iterations=ASO_ITERATIONS,
-                                     dt=ASO_DT, show_progress=False, seed=0))  # fmt: skip
+        return aso_eps_min(self.better, self.worse, 1 - self.alpha, self.comparisons, ASO_ITERATIONS, ASO_DT, seed=0)
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A section's statistics short of ASO (`prepare`): the `deepsig.aso` calls of its pairs, then of
-    its ablations' pairs, in their rows' order, and the rows compared (scored from predictions)."""
+def aso_eps_min(
+    a: np.ndarray, b: np.ndarray, confidence: float, comparisons: int, iterations: int, dt: float, seed: int
+) -> float:
+    """ε_min of ``a`` over ``b``: what ``deepsig.aso(a, b, confidence_level=confidence,
+    num_comparisons=comparisons, num_bootstrap_iterations=iterations, dt=dt, seed=seed)`` (deepsig
+    1.2.8) returns, to the last bit (tested): the same uniform draws, the same empirical quantiles
+    and the same sums, each on whole arrays, where deepsig computes a quantile per number in
+    Python (a pair of 3-seed rows: 2 ms here, 0.5 s in deepsig)."""
+    if comparisons > 1:  # deepsig's Bonferroni correction
+        confidence += (1 - confidence) / comparisons
+    ratio = _violation_ratios(a[None], b[None], dt)[0]
+    draws, state = np.empty((iterations, len(a) + len(b))), np.random.RandomState()
+    for i, s in enumerate(range(seed + 1, seed + iterations + 1)):  # deepsig's seeds, one per iteration
+        state.seed(s)
+        draws[i, : len(a)], draws[i, len(a) :] = state.uniform(0, 1, len(a)), state.uniform(0, 1, len(b))
+    resampled_a = _quantiles(np.sort(a)[None], draws[:, : len(a)])
+    resampled_b = _quantiles(np.sort(b)[None], draws[:, len(a) :])
+    samples = _violation_ratios(resampled_a, resampled_b, dt)
+    const = np.sqrt(len(a) * len(b) / (len(a) + len(b)))
+    sigma_hat = np.std(const * (samples - ratio))
+    return float(np.clip(ratio - (1 / const) * sigma_hat * scipy.stats.norm.ppf(1 - confidence), 0, 1))
 
-    calls: list[AsoCall]
-    tested: frozenset[str]
+
+def _quantiles(ordered: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each row's empirical quantiles (deepsig's quantile function) at ``p``: ``ordered`` holds
+    each row's scores sorted (one row: shared by all rows of ``p``)."""
+    n = ordered.shape[1]
+    index = np.clip(np.ceil(n * p).astype(np.int64) - 1, 0, n - 1)
+    return np.take_along_axis(np.broadcast_to(ordered, (p.shape[0], n)), index, axis=1)
 
 
-def eps_min(calls: Sequence[AsoCall], jobs: int = 1) -> list[float]:
-    """Each call's ε_min, ``jobs`` calls at a time."""
-    if jobs < 2 or len(calls) < 2:
-        return [call() for call in calls]
-    from joblib import Parallel, delayed
+def _violation_ratios(a: np.ndarray, b: np.ndarray, dt: float) -> np.ndarray:
+    """deepsig's violation ratio of each row of ``a`` over the same row of ``b``: the share of
+    their squared Wasserstein distance where a's quantile is below b's (0.5 where the distance
+    is 0, as deepsig, which warns)."""
+    t = np.arange(dt, 1, dt)[None]
+    f = _quantiles(np.sort(a, axis=1), np.broadcast_to(t, (len(a), t.shape[1])))
+    g = _quantiles(np.sort(b, axis=1), np.broadcast_to(t, (len(b), t.shape[1])))
+    diff = g - f
+    distance = np.sum(diff**2 * dt, axis=1)
+    diff[f >= g] = 0
+    violation = np.sum(diff[:, 1:] ** 2 * dt, axis=1)
+    safe = np.where(distance == 0, 1, distance)
+    return np.where(distance == 0, 0.5, violation / safe)
 
-    return [float(e) for e in Parallel(n_jobs=min(jobs, len(calls)))(delayed(call)() for call in calls)]
+
+def eps_min(calls: Sequence[AsoCall]) -> list[float]:
+    """Each call's ε_min."""
+    return [call() for call in calls]
 
 
-def prepare(section: Section, alpha: float = 0.05, trials: int = 1000) -> Pending:
-    """Everything `summarise` computes but ASO: the section's table in its final order (ranks to
-    come), its seeds, partial matches, pairs and ablation pairs (ε_min and ``beats`` to come), and
-    the ASO calls `complete` needs the results of."""
+def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None:
+    """The section's table (one row per variant, ranked), its seeds, partial matches, pairs (one
+    row per pair of variants, sorted by family) and ablation pairs."""
     protocol = section.protocol
     headline = protocol.headline
     # besides the main metrics: P@K, what claims.md quotes and cluster quality (in the CSV only)
@@ -160,18 +180,11 @@ def prepare(section: Section, alpha: float = 0.05, trials: int = 1000) -> Pendin
         order = {label: i for i, label in enumerate(section.table["method"])}
         section.partial = partial_table(sorted(tested, key=lambda v: order[v.label]), section.resamples)
     section.ablations, ablation_calls = ablation_pairs(section, trials, alpha)
-    return Pending(calls + ablation_calls, frozenset(v.label for v in tested))
-
-
-def complete(section: Section, pending: Pending, eps: Sequence[float], alpha: float = 0.05) -> None:
-    """`prepare`'s section finished with its ASO ``eps`` (`eps_min` of ``pending.calls``): each
-    pair's ε_min and ``beats``, the ranks, the pairs sorted by family."""
-    count = len(section.pairs)
-    pairs = settle(section.pairs, eps[:count], alpha)
     if section.ablations is not None:
-        section.ablations = settle(section.ablations, eps[count:], alpha)
-    section.table = rank_rows(section.table, pairs, section.protocol.headline, set(pending.tested))
-    section.pairs = pairs.sort_values(["family", "better", "worse"]).reset_index(drop=True)
+        section.ablations = settle(section.ablations, eps_min(ablation_calls), alpha)
+    settled = settle(section.pairs, eps_min(calls), alpha)
+    section.table = rank_rows(section.table, settled, headline, {v.label for v in tested})
+    section.pairs = settled.sort_values(["family", "better", "worse"]).reset_index(drop=True)
 
 
 def _row(v: Variant, metrics: Sequence[str], headline: str) -> dict[str, object]:
@@ -186,10 +199,9 @@ def _row(v: Variant, metrics: Sequence[str], headline: str) -> dict[str, object]
         "settings": v.settings,
         "seed_free": seed_free(v),
     }
-    per_seed = [
-        {m: float(run[f"metrics.{m}"]) for m in metrics if pd.notna(run.get(f"metrics.{m}"))}
-        for run in v.runs.to_dict("records")
-    ]
+    logged = [m for m in metrics if f"metrics.{m}" in v.runs]
+    values = v.runs[[f"metrics.{m}" for m in logged]].itertuples(index=False)  # not every column: runs are wide
+    per_seed = [{m: float(x) for m, x in zip(logged, run, strict=True) if pd.notna(x)} for run in values]
     summaries = summarise_seeds(per_seed)
     for metric in metrics:
         found = summaries.get(metric)
@@ -281,7 +293,7 @@ def partial_table(variants: Sequence[Variant], resamples: int = 1000) -> pd.Data
     boots = dict(zip(SEMEVAL_SCHEMES, found.values(), strict=True))
     lines = []
     for v in variants:
-        runs = v.runs.to_dict("records")
+        runs = v.runs.loc[:, v.runs.columns.str.startswith("metrics.semeval/")].to_dict("records")
         for scheme in SEMEVAL_SCHEMES:
             for kind in types:
                 prefix = f"semeval/{scheme}/" + ("" if kind == ALL_TYPES else f"{kind}/")
@@ -358,12 +370,10 @@ def compare_pairs(
     families: Sequence[str],
     alpha: float = 0.05,
     seed_free: frozenset[str] | set[str] = frozenset(),
-    jobs: int = 2,
 ) -> pd.DataFrame:
-    """Every pair on ``boot``'s metric, tested (`paired_tests`) and settled (`settle`), ASO on
-    ``jobs`` processes."""
+    """Every pair on ``boot``'s metric, tested (`paired_tests`) and settled (`settle`)."""
     frame, calls = paired_tests(boot, pairs, families, alpha, seed_free)
-    return settle(frame, eps_min(calls, jobs), alpha)
+    return settle(frame, eps_min(calls), alpha)
 
 
 def paired_tests(

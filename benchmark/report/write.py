@@ -9,13 +9,14 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from benchmark.core.data.fewnerd import Corpus
 from benchmark.core.episodic import EpisodeProtocol
@@ -45,7 +46,7 @@ from benchmark.report.render import (
     render_markdown,
     render_readme_block,
 )
-from benchmark.report.stats import AsoCall, Pending, complete, eps_min, prepare, rank_rows
+from benchmark.report.stats import rank_rows, summarise
 from benchmark.run.external import ROW_MARKS
 from benchmark.run.published import PublishedRun, check_test_split, read_record
 
@@ -127,14 +128,12 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
         ]
         sizes = [_size(section) for section in sections]
 
-        def draw(index: int, prepared: _Prepared) -> None:  # while the pool computes the ASO calls
+        for index, prepared in _prepared_sections(jobs, sizes):
             section = sections[index]
-            if prepared.plots is not None:
+            if prepared.plots is not None:  # drawn while the pool prepares the other sections
                 folder = staging / section.dataset / section.protocol.name
                 drawing.append(painter.submit(render_plots, prepared.plots, folder, section.slug))
-
-        for index, prepared, eps in _prepared_sections(jobs, sizes, draw):
-            lines[index] = _write_section(sections[index], prepared, eps, request, staging / sections[index].dataset)
+            lines[index] = _write_section(section, prepared, request, staging / section.dataset)
         for index in sorted(lines):
             for line in lines[index]:
                 echo(line)
@@ -170,16 +169,15 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
 
 @dataclass(frozen=True)
 class _Prepared:
-    """What scoring a section leaves to the parent (`_prepare_section`): its statistics short of
-    ASO (the `Section` fields `prepare` sets), the ASO calls to make, and its plots' data."""
+    """What scoring a section leaves to the parent (`_prepare_section`): its statistics (the
+    `Section` fields `summarise` sets) and its plots' data."""
 
     fields: dict[str, Any]
-    pending: Pending
     plots: dict[str, dict] | None
 
 
-#: the `Section` fields `benchmark.report.stats.prepare` sets
-_PREPARED_FIELDS = ("table", "pairs", "seeds", "partial", "ablations", "resamples", "notes")
+#: the `Section` fields `benchmark.report.stats.summarise` sets
+_SUMMARY_FIELDS = ("table", "pairs", "seeds", "partial", "ablations", "resamples", "notes")
 
 
 def _size(section: Section) -> int:
@@ -203,8 +201,7 @@ def _prepare_section(
     published: list[PublishedRun],
 ) -> _Prepared:
     """Score one section's runs (a record's ``published`` runs read and checked first, against the
-    test split where it can be had) and compute its statistics but ASO (`prepare`) and its plots'
-    data."""
+    test split where it can be had) and compute its statistics (`summarise`) and its plots' data."""
     for run in published:
         run.predictions  # noqa: B018 (read and checked against its run file, gold or not)
     if published and not isinstance(corpus, BenchmarkError):
@@ -216,20 +213,17 @@ def _prepare_section(
         test = gold_split(section, corpus)
         if test is not None:
             attach_predictions(section, test, corpus.hierarchy, read)
-    pending = prepare(section, request.alpha, request.trials)
+    summarise(section, request.alpha, request.trials)
     gold = [span for sentence in test for span in sentence.spans] if test is not None else None
     data = plot_data(section, gold, corpus.hierarchy) if gold else None
-    return _Prepared({name: getattr(section, name) for name in _PREPARED_FIELDS}, pending, data)
+    return _Prepared({name: getattr(section, name) for name in _SUMMARY_FIELDS}, data)
 
 
-def _write_section(
-    section: Section, prepared: _Prepared, eps: list[float], request: ReportRequest, folder: Path
-) -> list[str]:
-    """Finish a section's statistics with its ASO ``eps`` (`complete`), write its files into
-    ``folder`` and return the lines to print."""
+def _write_section(section: Section, prepared: _Prepared, request: ReportRequest, folder: Path) -> list[str]:
+    """Write a section's files (its statistics ``prepared``) into ``folder`` and return the lines
+    to print."""
     for name, value in prepared.fields.items():
         setattr(section, name, value)
-    complete(section, prepared.pending, eps, request.alpha)
     plots = list(PLOTS) if prepared.plots else []
     folder.mkdir(parents=True, exist_ok=True)
     name = section.protocol.name
@@ -254,33 +248,20 @@ def _write_section(
 #: the sections a forked worker prepares: it inherits them (a prediction reader may be a lambda,
 #: which could not be sent to it), and gets only an index
 _JOBS: list[Callable[[], _Prepared]] = []
-#: ASO calls per task of the pool: about a second of work, small enough to even out the cores' ends
-ASO_CHUNK = 5
 
 
 def _prepare_job(index: int) -> _Prepared:
-    return _JOBS[index]()
+    with threadpool_limits(1):  # one worker per core: BLAS threads of their own would fight over the cores
+        return _JOBS[index]()
 
 
-def _aso_job(calls: list[AsoCall]) -> list[float]:
-    return eps_min(calls)
-
-
-def _prepared_sections(
-    jobs: list[Callable[[], _Prepared]], sizes: list[int], on_prepared: Callable[[int, _Prepared], None]
-) -> Iterator[tuple[int, _Prepared, list[float]]]:
-    """Each job's index, result and ASO ε_min, as each is done (``on_prepared`` told of each result
-    as soon as it is there): on forked workers (one per core) where the platform forks, else one
-    after the other. The workers prepare the sections (the largest first), then make their ASO
-    calls `ASO_CHUNK` at a time (a `disjoint` pair needs none), so the cores share the largest
-    section's calls too. A section's work is independent of the others' and seeded, so the
-    results are the same either way."""
+def _prepared_sections(jobs: list[Callable[[], _Prepared]], sizes: list[int]) -> Iterator[tuple[int, _Prepared]]:
+    """Each job's index and result, as each is done: on forked workers (one per core, the largest
+    ``sizes`` first) where the platform forks, else one after the other. A section's work is
+    independent of the others' and seeded, so the results are the same either way."""
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        for index, job in enumerate(jobs):
-            prepared = job()
-            on_prepared(index, prepared)
-            yield index, prepared, eps_min(prepared.pending.calls, jobs=os.cpu_count() or 1)
+        yield from enumerate(job() for job in jobs)
         return
     _JOBS[:] = jobs
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
@@ -290,31 +271,8 @@ def _prepared_sections(
             # touches the state of those threads
             warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks", DeprecationWarning)
             preparing = {pool.submit(_prepare_job, i): i for i in sorted(range(len(jobs)), key=lambda i: -sizes[i])}
-        prepared: dict[int, _Prepared] = {}
-        eps: dict[int, list[float | None]] = {}
-        chunks: dict[Future, tuple[int, list[int]]] = {}
-        running = set(preparing)
-        while running:
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                if future in preparing:
-                    index = preparing[future]
-                    prepared[index] = future.result()
-                    on_prepared(index, prepared[index])
-                    calls = prepared[index].pending.calls
-                    eps[index] = [call() if call.disjoint else None for call in calls]  # 0, no deepsig call
-                    needed = [i for i, call in enumerate(calls) if not call.disjoint]
-                    for start in range(0, len(needed), ASO_CHUNK):
-                        part = needed[start : start + ASO_CHUNK]
-                        chunk = pool.submit(_aso_job, [calls[i] for i in part])
-                        chunks[chunk] = index, part
-                        running.add(chunk)
-                else:
-                    index, part = chunks[future]
-                    for i, value in zip(part, future.result(), strict=True):
-                        eps[index][i] = value
-                if all(e is not None for e in eps[index]):
-                    yield index, prepared[index], eps[index]  # type: ignore[misc]
+        for future in as_completed(preparing):
+            yield preparing[future], future.result()
     finally:
         pool.shutdown(cancel_futures=True)
         _JOBS.clear()

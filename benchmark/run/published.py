@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from benchmark.core.data.fewnerd import Corpus, load_corpus
@@ -79,7 +81,7 @@ class PublishedRun:
         sentences, what = int(self.test_input["sentences"]), "test sentences"
         if self.tags["protocol"] == EPISODES:  # its predictions number its episodes' query sentences
             sentences, what = self.query_sentences, "query sentences of the episodes"
-        outside = next((s for s in predictions if not (0 <= s.sentence_id < sentences and 0 <= s.start < s.end)), None)
+        outside = first_outside(predictions, sentences)
         if outside is not None:
             raise BenchmarkError(
                 f"{table}: span {tuple(outside[:3])} lies outside the {sentences} {what} its run names"
@@ -127,6 +129,22 @@ class PublishedRun:
     def test_input(self) -> dict[str, str]:
         """The tags of its ``test`` dataset input (sha256, sentences)."""
         return next(d["tags"] for d in self.record["datasets"] if d["tags"].get("mlflow.data.context") == "test")
+
+
+def first_outside(spans: Sequence[Span], lengths: Sequence[int] | int) -> Span | None:
+    """The first span not inside its sentence (``0 <= start < end <= `` the sentence's length), or
+    None: ``lengths`` holds each sentence's token count, or is only how many sentences there are."""
+    if not spans:
+        return None
+    sentence, start, end = (np.fromiter(c, np.int64, len(spans)) for c in itertools.islice(zip(*spans, strict=True), 3))
+    count = lengths if isinstance(lengths, int) else len(lengths)
+    known = (sentence >= 0) & (sentence < count)
+    bad = ~known | (start < 0) | (start >= end)
+    if not isinstance(lengths, int):
+        bounds = np.asarray(lengths, dtype=np.int64)
+        bad |= end > np.where(known, bounds[np.where(known, sentence, 0)], -1)
+    found = np.flatnonzero(bad)
+    return spans[found[0]] if len(found) else None
 
 
 def run_path(root: Path, dataset: str, protocol: str, method: str, row: str, seed: int | str) -> Path:
@@ -332,9 +350,7 @@ def check_test_split(runs: Iterable[PublishedRun], corpus: Corpus, spans: bool =
         bounds = lengths
         if run.tags["protocol"] == EPISODES:
             bounds = _query_lengths(run, corpus)
-        outside = next(
-            (s for s in run.predictions if s.sentence_id >= len(bounds) or s.end > bounds[s.sentence_id]), None
-        )
+        outside = first_outside(run.predictions, bounds)
         if outside is not None:
             raise BenchmarkError(
                 f"{run.path}: span {tuple(outside[:3])} lies outside {dataset}'s test sentences (its predictions "
@@ -357,7 +373,7 @@ def _query_lengths(run: PublishedRun, corpus: Corpus) -> list[int]:
             f"{run.path}: names {run.query_sentences} query sentences; its episodes drawn again hold {len(gold)}"
         )
     lengths = [len(sentence.tokens) for sentence in gold]
-    if all(0 <= s.sentence_id < len(lengths) and s.end <= lengths[s.sentence_id] for s in run.predictions):
+    if first_outside(run.predictions, lengths) is None:
         try:  # each span typed with its episode's types, none overlapping: what the run's protocol allowed
             protocol.validate(run.predictions, view)
         except ProtocolViolation as error:
