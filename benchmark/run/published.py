@@ -24,9 +24,11 @@ import hashlib
 import itertools
 import json
 import math
+import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -420,6 +422,23 @@ class Imported:
     parents: int = 0
 
 
+def _check_dataset(runs: Sequence[PublishedRun], dataset: str, data_dir: Path | None) -> str | None:
+    """Check the runs of ``dataset`` against its test split (`check_test_split`), or say (a note)
+    that it cannot be loaded here: then only the record's own consistency is checked."""
+    try:
+        corpus = load_corpus(dataset, data_dir if dataset != "embedded" else None)
+    except BenchmarkError:
+        return f"note: {dataset} cannot be loaded here (--data-dir): its runs are checked against the record only"
+    check_test_split(runs, corpus)
+    return None
+
+
+def _check_aside(root: Path, dataset: str, data_dir: Path | None) -> str | None:
+    """`_check_dataset` in another process: the record's runs of ``dataset`` read there."""
+    return _check_dataset([r for r in read_record(root, predictions=False) if r.tags["dataset"] == dataset],
+                          dataset, data_dir)  # fmt: skip
+
+
 def import_record(
     root: Path, uri: str | None = None, data_dir: Path | None = None, echo: Callable[[str], None] = print
 ) -> Imported:
@@ -440,14 +459,20 @@ def import_record(
         tracking_uri,
     )
 
-    runs = read_record(root)
-    for dataset in sorted({run.tags["dataset"] for run in runs}):
-        try:
-            corpus = load_corpus(dataset, data_dir if dataset != "embedded" else None)
-        except BenchmarkError:  # not loadable here: only the record's own consistency is checked
-            echo(f"note: {dataset} cannot be loaded here (--data-dir): its runs are checked against the record only")
-            continue
-        check_test_split(runs, corpus)
+    runs = read_record(root, predictions=False)
+    datasets = sorted({run.tags["dataset"] for run in runs})
+    forks = len(datasets) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) if forks else None
+    with pool or contextlib.nullcontext():
+        # the other datasets' runs are checked in a forked process while this one reads every run's predictions
+        elsewhere = {d: pool.submit(_check_aside, root, d, data_dir) for d in datasets[1:]} if pool else {}
+        for run in runs:
+            run.predictions  # noqa: B018 (read and checked against its run file)
+        notes = {d: _check_dataset(runs, d, data_dir) for d in datasets if d not in elsewhere}
+        notes |= {d: future.result() for d, future in elsewhere.items()}
+    for dataset in datasets:
+        if notes[dataset]:
+            echo(notes[dataset])
     here = {f"version.{k}": v for k, v in package_versions().items()}
     differ = sorted(
         {f"{k[8:]} {run.tags[k]} (here {v})" for run in runs for k, v in here.items() if run.tags.get(k, v) != v}
