@@ -554,7 +554,7 @@ def _seed_draws(
 
 
 #: the share of non-zero per-sentence counts above which `SeedBootstrap` sums resamples with a
-#: dense product (BLAS, every core) rather than a sparse one; both are exact (whole numbers in
+#: dense product (BLAS) rather than a sparse one; both are exact (whole numbers in
 #: float32, sums below 2**24), so the choice changes the speed only
 DENSE_ABOVE = 0.25
 

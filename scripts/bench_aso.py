@@ -2,7 +2,7 @@
 last bit) on synthetic 3- and 5-seed score sets (gaps of 0 to 4 points, seed std 1 point), and how
 far each setting moves ε_min from deepsig's defaults.
 
-    python scripts/bench_aso.py
+    python scripts/bench_aso.py    (deepsig comes with the dev extra: pip install -e '.[dev]')
 
 Prints seconds per pair of both, the speed-up of `aso_eps_min` and the largest change of ε_min
 against deepsig's defaults; the report's `ASO_ITERATIONS` and `ASO_DT` are in the table.

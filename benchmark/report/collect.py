@@ -153,7 +153,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     table: pd.DataFrame | None = None
     pairs: pd.DataFrame | None = None
-    resamples: int = 0  # the two-level bootstrap's resamples (`benchmark.report.stats.prepare`)
+    resamples: int = 0  # the two-level bootstrap's resamples (`benchmark.report.stats.summarise`)
     seeds: pd.DataFrame | None = None  # one line per seed run (`benchmark.report.stats.seed_table`)
     partial: pd.DataFrame | None = None  # partial-match scores (`benchmark.report.stats.partial_table`)
     ablations: pd.DataFrame | None = None  # the papers' ablations (`benchmark.report.stats.ablation_pairs`)

@@ -29,10 +29,10 @@ ERROR_ANALYSIS_PROTOCOLS = ("ner", "typing")
 #: ASO's ε_min below which a row almost stochastically dominates another (deepsig's advice:
 #: "check eps_min < 0.2"; Dror et al. 2019 use 0.5 for "better at all")
 ASO_THRESHOLD = 0.2
-#: ASO's bootstrap iterations and quantile grid: deepsig's defaults are 1,000 and 0.005 (4 s a pair
-#: in `deepsig.aso` here); 500 and 0.05 were 12 times faster there and moved ε_min by at most 0.02
-#: on 3- and 5-seed pairs. `aso_eps_min` computes the defaults in 16 ms a pair; the published ε_min
-#: were computed with these (`python scripts/bench_aso.py`; docs/guide.md, *Significance*)
+#: ASO's bootstrap iterations and quantile grid: deepsig's defaults are 1,000 and 0.005 (4.4 s a
+#: pair in `deepsig.aso` here); 500 and 0.05 were 14 times faster there and moved ε_min by at most
+#: 0.02 on 3- and 5-seed pairs. `aso_eps_min` computes the defaults in 16 ms a pair, these in 5 ms;
+#: the published ε_min were computed with these (`python scripts/bench_aso.py`; docs/guide.md)
 ASO_ITERATIONS, ASO_DT = 500, 0.05
 #: the scores ASO gets of a row whose seed changes nothing (one seed): its first bootstrap draws,
 #: its only variance (one score per seed would give ASO a single number)
@@ -107,7 +107,7 @@ def aso_eps_min(
     num_comparisons=comparisons, num_bootstrap_iterations=iterations, dt=dt, seed=seed)`` (deepsig
     1.2.8) returns, to the last bit (tested): the same uniform draws, the same empirical quantiles
     and the same sums, each on whole arrays, where deepsig computes a quantile per number in
-    Python (a pair of 3-seed rows: 2 ms here, 0.5 s in deepsig)."""
+    Python (at the report's settings about 5 ms a pair here, 0.3 s in deepsig)."""
     if comparisons > 1:  # deepsig's Bonferroni correction
         confidence += (1 - confidence) / comparisons
     ratio = _violation_ratios(a[None], b[None], dt)[0]
@@ -386,7 +386,7 @@ def paired_tests(
     """Every pair on ``boot``'s metric, better seed mean first: the difference of seed means, its
     two-level bootstrap CI and p (``p_bound``: the p is the floor, so at most that), Holm's
     correction within the pair's family (``p_holm_bound``: it rests on a floor) and
-    ``significant`` (p_holm < α); and each pair's ASO call (`deepsig.aso` on the rows'
+    ``significant`` (p_holm < α); and each pair's ASO call (`aso_eps_min` on the rows'
     `single_run_scores`, or for a ``seed_free`` row its first `SEED_FREE_SCORES` bootstrap
     draws; Bonferroni over the family, as deepsig does), in the frame's order."""
     columns = ["family", "better", "worse", "delta", "ci_low", "ci_high", "p", "p_bound", "p_holm", "p_holm_bound",

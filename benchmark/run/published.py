@@ -140,6 +140,8 @@ def first_outside(spans: Sequence[Span], lengths: Sequence[int] | int) -> Span |
         return None
     sentence, start, end = (np.fromiter(c, np.int64, len(spans)) for c in itertools.islice(zip(*spans, strict=True), 3))
     count = lengths if isinstance(lengths, int) else len(lengths)
+    if count == 0:
+        return spans[0]
     known = (sentence >= 0) & (sentence < count)
     bad = ~known | (start < 0) | (start >= end)
     if not isinstance(lengths, int):
