@@ -75,26 +75,26 @@ class CountTable:
     def n_sentences(self) -> int:
         return self.fine.shape[0]
 
+    @property
+    def parts(self) -> tuple[np.ndarray, ...]:
+        """The count arrays in the table's layout (``semeval`` only where there is one)."""
+        parts = (self.fine, self.coarse, self.detection, self.errors, self.tokens)
+        return parts if self.semeval is None else (*parts, self.semeval)
+
     def flat(self) -> np.ndarray:
         """All counts of a sentence in one row: shape (n_sentences, columns)."""
-        n = self.n_sentences
-        parts = (self.fine, self.coarse, self.detection, self.errors, self.tokens, self.semeval)
-        return np.concatenate([p.reshape(n, -1) for p in parts if p is not None], axis=1)
+        return np.concatenate([p.reshape(self.n_sentences, -1) for p in self.parts], axis=1)
 
     def shaped(self, totals: np.ndarray) -> CountTable:
         """Column sums (any leading shape, last axis = columns) back in this table's layout."""
-        lead = totals.shape[:-1]
-        parts = [self.fine, self.coarse, self.detection, self.errors, self.tokens]
-        parts += [self.semeval] if self.semeval is not None else []
+        lead, parts = totals.shape[:-1], self.parts
         split = np.split(totals, np.cumsum([p[0].size for p in parts[:-1]]), axis=-1)
         blocks = (block.reshape(*lead, *p.shape[1:]) for block, p in zip(split, parts, strict=True))
         return CountTable(*blocks, semeval_types=self.semeval_types)
 
     def totals(self) -> CountTable:
         """The counts summed over sentences."""
-        parts = (self.fine, self.coarse, self.detection, self.errors, self.tokens, self.semeval)
-        sums = [p.sum(axis=0) if p is not None else None for p in parts]
-        return CountTable(*sums, semeval_types=self.semeval_types)
+        return CountTable(*(p.sum(axis=0) for p in self.parts), semeval_types=self.semeval_types)
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,9 @@ def token_counts(gold: Sequence[Span], predictions: Sequence[Span], lengths: Seq
 
     def covered(spans: Sequence[Span]) -> np.ndarray:
         marks = np.zeros(starts[-1] + 1, dtype=np.int64)
-        rows = np.array([(s.sentence_id, s.start, s.end) for s in spans], dtype=np.int64).reshape(-1, 3)
-        np.add.at(marks, starts[rows[:, 0]] + rows[:, 1], 1)
-        np.add.at(marks, starts[rows[:, 0]] + rows[:, 2], -1)
+        sentence, start, end = span_positions(spans)
+        np.add.at(marks, starts[sentence] + start, 1)
+        np.add.at(marks, starts[sentence] + end, -1)
         return np.cumsum(marks)[:-1] > 0
 
     inside_gold, inside_predicted = covered(gold), covered(predictions)
@@ -768,14 +768,21 @@ def per_type_table(table: CountTable, hierarchy: LabelHierarchy) -> pd.DataFrame
     return pd.concat(frames, ignore_index=True)
 
 
+def span_positions(spans: Sequence[Span]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The spans' sentence ids, starts and ends, each as an int64 array."""
+    if not spans:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+    columns = itertools.islice(zip(*spans, strict=True), 3)
+    sentence, start, end = (np.fromiter(column, dtype=np.int64, count=len(spans)) for column in columns)
+    return sentence, start, end
+
+
 def _span_keys(spans: Sequence[Span], labels: dict[str | None, int]) -> np.ndarray:
     """One int64 per span: (sentence, start, end, label) packed, for vectorised set logic."""
-    if not spans:
-        return np.empty(0, dtype=np.int64)
-    *places, label = itertools.islice(zip(*spans, strict=True), 4)  # columns: sentence, start, end, label
+    label = [s.label for s in spans]
     for name in dict.fromkeys(label):  # new labels numbered in order of first appearance
         labels.setdefault(name, len(labels))
-    sentence, start, end = (np.fromiter(column, dtype=np.int64, count=len(label)) for column in places)
+    sentence, start, end = span_positions(spans)
     codes = np.fromiter(map(labels.__getitem__, label), dtype=np.int64, count=len(label))
     return (sentence << 40) | (start << 24) | (end << 8) | codes
 

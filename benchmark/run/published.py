@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import math
 import multiprocessing
@@ -41,6 +40,7 @@ from benchmark.core.data.fewnerd import Corpus, load_corpus
 from benchmark.core.errors import BenchmarkError, ProtocolViolation
 from benchmark.core.registry import PROTOCOLS
 from benchmark.core.spans import Span
+from benchmark.evaluate import span_positions
 
 #: the record's format; a reader refuses any other
 FORMAT = 1
@@ -138,7 +138,7 @@ def first_outside(spans: Sequence[Span], lengths: Sequence[int] | int) -> Span |
     None: ``lengths`` holds each sentence's token count, or is only how many sentences there are."""
     if not spans:
         return None
-    sentence, start, end = (np.fromiter(c, np.int64, len(spans)) for c in itertools.islice(zip(*spans, strict=True), 3))
+    sentence, start, end = span_positions(spans)
     count = lengths if isinstance(lengths, int) else len(lengths)
     if count == 0:
         return spans[0]
