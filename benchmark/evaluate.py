@@ -116,22 +116,36 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def _prf(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall, F1 from counts whose last axis is [tp, fp, fn]."""
+    return _score(counts, "precision"), _score(counts, "recall"), _score(counts, "f1")
+
+
+def _score(counts: np.ndarray, score: str) -> np.ndarray:
+    """One of `_prf`."""
     tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
-    return _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
+    if score == "precision":
+        return _ratio(tp, tp + fp)
+    return _ratio(tp, tp + fn) if score == "recall" else _ratio(2 * tp, 2 * tp + fp + fn)
 
 
 def _level_metrics(counts: np.ndarray, prefix: str, scoring: Scoring) -> dict[str, np.ndarray]:
     """Micro, macro and weighted P/R/F1 of per-type counts (..., types, 3)."""
-    p, r, f = _prf(counts)
-    present = (counts.sum(axis=-1) > 0).astype(float)
+    names = [
+        f"{average}_{score}" for average in ("micro", "macro", "weighted") for score in ("precision", "recall", "f1")
+    ]
+    return {f"{prefix}/{name}": _level_metric(counts, name) for name in names + ["accuracy"] * (scoring == "typing")}
+
+
+def _level_metric(counts: np.ndarray, name: str) -> np.ndarray:
+    """One of `_level_metrics` (``name`` without its level), computing only what it needs."""
     support = counts[..., 0] + counts[..., 2]
-    out = dict(zip(("micro_precision", "micro_recall", "micro_f1"), _prf(counts.sum(axis=-2)), strict=True))
-    for name, values in (("precision", p), ("recall", r), ("f1", f)):
-        out[f"macro_{name}"] = _ratio((values * present).sum(-1), present.sum(-1))
-        out[f"weighted_{name}"] = _ratio((values * support).sum(-1), support.sum(-1))
-    if scoring == "typing":
-        out["accuracy"] = _ratio(counts[..., 0].sum(-1), support.sum(-1))
-    return {f"{prefix}/{key}": value for key, value in out.items()}
+    if name == "accuracy":
+        return _ratio(counts[..., 0].sum(-1), support.sum(-1))
+    average, _, score = name.partition("_")
+    if average == "micro":
+        return _score(counts.sum(axis=-2), score)
+    values = _score(counts, score)
+    weights = (counts.sum(axis=-1) > 0).astype(float) if average == "macro" else support
+    return _ratio((values * weights).sum(-1), weights.sum(-1))
 
 
 def metrics_from_totals(totals: CountTable, scoring: Scoring) -> dict[str, np.ndarray]:
@@ -159,7 +173,7 @@ def metric_from_totals(totals: CountTable, scoring: Scoring, metric: str) -> np.
     """One metric of `metrics_from_totals`, computing only its level (for resampling loops)."""
     level = metric.split("/")[0]
     if level in ("fine", "coarse") and "/p_at_" not in metric:
-        return _level_metrics(getattr(totals, level), level, scoring)[metric]
+        return _level_metric(getattr(totals, level), metric.partition("/")[2])
     if level == "semeval":
         return semeval_metrics(totals.semeval, totals.semeval_types)[metric]
     return metrics_from_totals(totals, scoring)[metric]
@@ -404,9 +418,19 @@ _HALVES = np.array([0.5 if scheme == "partial" else 0.0 for scheme in SEMEVAL_SC
 
 def _semeval_scores(counts: np.ndarray, halves: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall and F1 from `SEMEVAL_COUNTS` (last axis), a partial match crediting ``halves``."""
+    return _semeval_prf(*np.moveaxis(_semeval_sums(counts, halves), -1, 0))
+
+
+def _semeval_sums(counts: np.ndarray, halves: np.ndarray | float) -> np.ndarray:
+    """(…, 3): the credit, actual and possible of `SEMEVAL_COUNTS` (last axis), a partial match
+    crediting ``halves``. Linear in the counts: the sums of resampled sentences' counts give the
+    sums of theirs (exactly: whole and half numbers)."""
     correct, incorrect, partial, missed, spurious = (counts[..., k].astype(float) for k in range(len(SEMEVAL_COUNTS)))
     actual, possible = correct + incorrect + partial + spurious, correct + incorrect + partial + missed
-    credit = correct + halves * partial
+    return np.stack([correct + halves * partial, actual, possible], axis=-1)
+
+
+def _semeval_prf(credit: np.ndarray, actual: np.ndarray, possible: np.ndarray) -> tuple[np.ndarray, ...]:
     precision, recall = _ratio(credit, actual), _ratio(credit, possible)
     return precision, recall, _ratio(2 * precision * recall, precision + recall)
 
@@ -480,23 +504,24 @@ def _metric_draws(table: CountTable, scoring: Scoring, weights, metric: str | No
 def _projection(table: CountTable, scoring: Scoring, metric: str) -> tuple[np.ndarray, Callable]:
     """The per-sentence counts ``metric`` needs, flat (n, columns), and the function that computes
     it from their sums (vectorised over leading axes): one level's per-type counts, summed over
-    types for a micro metric or accuracy; the partial-match counts for a ``semeval/`` metric;
-    every count otherwise."""
+    types for a micro metric or accuracy; the partial-match counts' credit, actual and possible
+    (`_semeval_sums`) for a ``semeval/`` metric; every count otherwise."""
     level, _, name = metric.partition("/")
     if level in ("fine", "coarse") and "p_at_" not in name:
         counts = getattr(table, level)
         if name.startswith("micro_") or name == "accuracy":
             counts = counts.sum(axis=1, keepdims=True)
         shape = counts.shape[1:]
-        return counts.reshape(len(counts), -1), lambda totals: _level_metrics(
-            totals.reshape(*totals.shape[:-1], *shape), level, scoring
-        )[metric]
+        return counts.reshape(len(counts), -1), lambda totals: _level_metric(
+            totals.reshape(*totals.shape[:-1], *shape), name
+        )
     if level == "semeval" and table.semeval is not None:  # semeval/<scheme>/[<coarse type>/]<metric>
         scheme, *coarse, kind = name.split("/")
         where = 1 + table.semeval_types.index(coarse[0]) if coarse else 0
         s = SEMEVAL_SCHEMES.index(scheme)
         scores = dict(zip(("precision", "recall", "f1"), range(3), strict=True))
-        return table.semeval[:, where, s], lambda totals: _semeval_scores(totals, _HALVES[s])[scores[kind]]
+        sums = _semeval_sums(table.semeval[:, where, s], _HALVES[s])  # 3 columns instead of 5 to resample
+        return sums, lambda totals: _semeval_prf(*np.moveaxis(totals, -1, 0))[scores[kind]]
     return table.flat(), lambda totals: metric_from_totals(table.shaped(totals), scoring, metric)
 
 

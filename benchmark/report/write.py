@@ -47,6 +47,7 @@ from benchmark.report.render import (
     render_readme_block,
 )
 from benchmark.report.stats import rank_rows, summarise
+from benchmark.run.cpu import collector_paused
 from benchmark.run.external import ROW_MARKS
 from benchmark.run.published import PublishedRun, check_test_split, read_record
 
@@ -79,6 +80,7 @@ def default_readme(out: Path) -> Path | None:
     return Path("reports", "README.md") if out.resolve() == Path("reports").resolve() else None
 
 
+@collector_paused()  # forked workers inherit the pause
 def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -> list[Path]:
     """Read the store (or the record ``runs``), build every section and write its files; nothing is written on error."""
     bad = [f for f in request.formats if f not in FORMATS]

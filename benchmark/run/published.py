@@ -41,6 +41,7 @@ from benchmark.core.errors import BenchmarkError, ProtocolViolation
 from benchmark.core.registry import PROTOCOLS
 from benchmark.core.spans import Span
 from benchmark.evaluate import span_positions
+from benchmark.run.cpu import collector_paused
 
 #: the record's format; a reader refuses any other
 FORMAT = 1
@@ -441,6 +442,7 @@ def _check_aside(root: Path, dataset: str, data_dir: Path | None) -> str | None:
                           dataset, data_dir)  # fmt: skip
 
 
+@collector_paused()  # the forked check inherits the pause
 def import_record(
     root: Path, uri: str | None = None, data_dir: Path | None = None, echo: Callable[[str], None] = print
 ) -> Imported:
