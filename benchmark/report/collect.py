@@ -156,6 +156,7 @@ class Section:
     resamples: int = 0  # the two-level bootstrap's resamples (`benchmark.report.stats.summarise`)
     seeds: pd.DataFrame | None = None  # one line per seed run (`benchmark.report.stats.seed_table`)
     partial: pd.DataFrame | None = None  # partial-match scores (`benchmark.report.stats.partial_table`)
+    partial_resamples: int = 0  # the resamples of their intervals
     ablations: pd.DataFrame | None = None  # the papers' ablations (`benchmark.report.stats.ablation_pairs`)
 
     @property

@@ -5,7 +5,7 @@ correction within its family, ASO's ε_min as `deepsig` computes it), and the ra
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,8 +167,7 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     families = pd.Series(families_of(pairs, table), dtype=str)
     largest = int(families.value_counts().max()) if len(families) else 0
     section.resamples = bootstrap_resamples(trials, largest, alpha)
-    boots = _bootstraps(section, tested) if tested else {}
-    boot = boots.get(headline)
+    boot = _bootstrap(section, tested) if tested else None
     for v in tested:
         at = table.index[table["method"] == v.label][0]
         table.loc[at, ["ci_low", "ci_high"]] = boot.interval(v.label)
@@ -179,7 +178,8 @@ def summarise(section: Section, alpha: float = 0.05, trials: int = 1000) -> None
     section.seeds = seed_table(section.variants, section.table["method"])
     if protocol.scoring == "spans" and tested and not isinstance(protocol, EpisodeProtocol):
         order = {label: i for i, label in enumerate(section.table["method"])}
-        section.partial = partial_table(sorted(tested, key=lambda v: order[v.label]), boots)
+        section.partial_resamples = trials  # intervals only: no family to correct for
+        section.partial = partial_table(sorted(tested, key=lambda v: order[v.label]), trials)
     section.ablations, ablation_calls = ablation_pairs(section, trials, alpha)
     if section.ablations is not None:
         section.ablations = settle(section.ablations, eps_min(ablation_calls), alpha)
@@ -266,22 +266,17 @@ def seed_free(variant: Variant) -> bool:
     return not seeded(config)
 
 
-def _bootstraps(section: Section, tested: Sequence[Variant]) -> dict[str, SeedBootstrap]:
-    """The two-level bootstraps of the section's headline (over seeds and test sentences, or for
-    episodes the mean of the settings' bootstraps over seeds and episodes: `SettingsBootstrap`),
-    and for free span prediction of each partial-match scheme's F1 (`PARTIAL_F1`), on the same
-    resamples: by metric."""
+def _bootstrap(section: Section, tested: Sequence[Variant]) -> SeedBootstrap:
+    """The two-level bootstrap of the section's headline: over seeds and test sentences, or for
+    episodes the mean of the settings' bootstraps over seeds and episodes (`SettingsBootstrap`)."""
     protocol = section.protocol
-    if isinstance(protocol, EpisodeProtocol):
-        settings = {name: {v.label: v.episode_tables[name] for v in tested} for name in tested[0].episode_tables}
-        metric = protocol.headline.partition("/")[2]  # avg/fine/micro_f1: each setting's fine/micro_f1
-        return {
-            protocol.headline: SettingsBootstrap(
-                settings, protocol.scoring, metric, protocol.headline, section.resamples
-            )
-        }
-    metrics = [protocol.headline, *(PARTIAL_F1 if protocol.scoring == "spans" else ())]
-    return SeedBootstrap.several({v.label: v.tables for v in tested}, protocol.scoring, metrics, section.resamples)
+    if not isinstance(protocol, EpisodeProtocol):
+        return SeedBootstrap(
+            {v.label: v.tables for v in tested}, protocol.scoring, protocol.headline, section.resamples
+        )
+    settings = {name: {v.label: v.episode_tables[name] for v in tested} for name in tested[0].episode_tables}
+    metric = protocol.headline.partition("/")[2]  # avg/fine/micro_f1: each setting's fine/micro_f1
+    return SettingsBootstrap(settings, protocol.scoring, metric, protocol.headline, section.resamples)
 
 
 #: the partial-match table's types: ``all`` (every span with its fine type), then each coarse type
@@ -290,12 +285,13 @@ ALL_TYPES = "all"
 PARTIAL_F1 = tuple(f"semeval/{scheme}/f1" for scheme in SEMEVAL_SCHEMES)
 
 
-def partial_table(variants: Sequence[Variant], boots: Mapping[str, SeedBootstrap]) -> pd.DataFrame:
+def partial_table(variants: Sequence[Variant], resamples: int = 1000) -> pd.DataFrame:
     """The SemEval-2013 partial-match scores of rows scored from their predictions (free span
     prediction): a line per row, scheme and type — ``all``, or a coarse type (its spans scored
     with coarse types) — with the seed mean and std of precision, recall and F1, and for ``all``
-    the two-level bootstrap CI of the F1 seed mean (``boots``: each `PARTIAL_F1` metric's)."""
+    the two-level bootstrap CI of the F1 seed mean (``resamples`` of the test sentences)."""
     types = [ALL_TYPES, *variants[0].tables[0].semeval_types]
+    boots = SeedBootstrap.several({v.label: v.tables for v in variants}, "spans", PARTIAL_F1, resamples)
     lines = []
     for v in variants:
         runs = v.runs.loc[:, v.runs.columns.str.startswith("metrics.semeval/")].to_dict("records")

@@ -179,7 +179,7 @@ class _Prepared:
 
 
 #: the `Section` fields `benchmark.report.stats.summarise` sets
-_SUMMARY_FIELDS = ("table", "pairs", "seeds", "partial", "ablations", "resamples", "notes")
+_SUMMARY_FIELDS = ("table", "pairs", "seeds", "partial", "partial_resamples", "ablations", "resamples", "notes")
 
 
 def _size(section: Section) -> int:
