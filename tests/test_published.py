@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -193,11 +194,11 @@ BAD_RECORDS = {
     "corrupt run file": (lambda r: Path(r, f"{SEED_1}.json").write_text("{oops"), "seed-1.json: not a readable"),
     "unknown format": (
         lambda r: _rewrite_json(Path(r, f"{SEED_1}.json"), lambda d: d.update(format=9)),
-        "seed-1.json: record format 9; this harness reads format 1",
+        "seed-1.json: record format 9; this harness reads format 2",
     ),
     "relabelled span": (
         lambda r: _rewrite_parquet(Path(r, f"{SEED_1}.parquet"), lambda f: f.__setitem__("label", "person-other")),
-        "seed-1.parquet: its spans do not match the sha256",
+        "seed-1.parquet: its bytes do not match the sha256",
     ),
     "fewer test sentences": (
         lambda r: _rewrite_json(Path(r, f"{SEED_1}.json"), lambda d: d["datasets"][2]["tags"].update(sentences="10")),
@@ -248,10 +249,10 @@ def test_a_bad_record_gives_one_error_naming_the_file_and_imports_nothing(
 
 
 def _rewrite_consistently(table: Path, change) -> None:
-    """Change a run's predictions and the sha256 its run file records: a record valid on its own."""
+    """Change a run's predictions and the sha256s its run file records: a record valid on its own."""
     _rewrite_parquet(table, change)
-    sha = predictions_sha256(read_spans(table))
-    _rewrite_json(table.with_suffix(".json"), lambda d: d["predictions"].update(sha256=sha))
+    sha, file_sha = predictions_sha256(read_spans(table)), hashlib.sha256(table.read_bytes()).hexdigest()
+    _rewrite_json(table.with_suffix(".json"), lambda d: d["predictions"].update(sha256=sha, file_sha256=file_sha))
 
 
 def test_importing_over_a_different_run_under_the_same_key_is_refused(published, tmp_path, monkeypatch, capsys):

@@ -5,7 +5,8 @@ One run is two files in ``<dataset>/<protocol>/<method>/<variant>/``:
 
 - ``seed-<n>.json``: what the run logged — its name, times, tags (task key, code fingerprint, data
   sha256, package versions, provenance …), settings, every metric with its history (learning
-  curves), its dataset inputs, its `RunConfig` — and the sha256 and span count of its predictions;
+  curves), its dataset inputs, its `RunConfig` — and of its predictions the span count, the
+  sha256 of the spans (what `export` compares) and of the Parquet file (what a reader checks);
   a run on episodes adds ``episodes``: its ``episodes.json`` and how many query sentences its
   episodes hold;
 - ``seed-<n>.parquet``: its test predictions, one row per span (sentence, start, end, label,
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import math
 import multiprocessing
@@ -43,8 +45,8 @@ from benchmark.core.spans import Span
 from benchmark.evaluate import span_positions
 from benchmark.run.cpu import collector_paused
 
-#: the record's format; a reader refuses any other
-FORMAT = 1
+#: the record's format; a reader refuses any other (2: a run file names its Parquet file's sha256)
+FORMAT = 2
 #: where `benchmark export` writes and `import` / `report --runs` read by default
 DEFAULT_RECORD = Path("reports", "runs")
 #: the protocol whose runs predict the query sentences of episodes, not the test split
@@ -75,12 +77,13 @@ class PublishedRun:
         """Its Parquet file's spans, checked against the sha256 its JSON records and the sentences
         its test split (or its episodes' query sentences) holds."""
         table = self.predictions_file
+        content = table.read_bytes()
         try:
-            predictions = read_spans(table)
+            predictions = read_spans(io.BytesIO(content))
         except Exception as error:  # pyarrow's errors for a truncated or foreign file
             raise BenchmarkError(f"{table}: not readable predictions ({type(error).__name__}: {error})") from None
-        if predictions_sha256(predictions) != self.record["predictions"]["sha256"]:
-            raise BenchmarkError(f"{table}: its spans do not match the sha256 its run file {self.path.name} records")
+        if hashlib.sha256(content).hexdigest() != self.record["predictions"]["file_sha256"]:
+            raise BenchmarkError(f"{table}: its bytes do not match the sha256 its run file {self.path.name} records")
         sentences, what = int(self.test_input["sentences"]), "test sentences"
         if self.tags["protocol"] == EPISODES:  # its predictions number its episodes' query sentences
             sentences, what = self.query_sentences, "query sentences of the episodes"
@@ -185,8 +188,8 @@ def predictions_sha256(predictions: Sequence[Span]) -> str:
     return hashlib.sha256(json.dumps(list(predictions)).encode()).hexdigest()  # a Span dumps as a list
 
 
-def read_spans(table: Path) -> list[Span]:
-    """The spans of a record's Parquet file."""
+def read_spans(table: Path | io.BytesIO) -> list[Span]:
+    """The spans of a record's Parquet file (or its content)."""
     frame = pd.read_parquet(table, columns=list(PREDICTION_COLUMNS))
     columns = [frame[c].to_numpy(dtype=object, na_value=None).tolist() for c in ("label", "cluster")]
     numbers = [frame[c].tolist() for c in ("sentence_id", "start", "end", "score")]
@@ -198,20 +201,10 @@ def read_spans(table: Path) -> list[Span]:
 def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -> bool:
     """Write one run's JSON (its ``metrics`` as (step, timestamp, value) histories) and Parquet
     files (each to a temporary name, then moved into place), leaving a file of the same content
-    alone. Returns whether anything was written."""
+    alone (a Parquet file whose run file records the same spans). Returns whether anything was written."""
     sha = predictions_sha256(predictions)
-    histories = {name: [[step, ts, json_value(v)] for step, ts, v in h] for name, h in record["metrics"].items()}
-    record = {
-        **record,
-        "metrics": histories,
-        "format": FORMAT,
-        "predictions": {"file": path.with_suffix(".parquet").name, "spans": len(predictions), "sha256": sha},
-    }
-    text = _compact_lists(json.dumps(record, indent=1, sort_keys=True, allow_nan=False)) + "\n"
     table = path.with_suffix(".parquet")
     old = path.read_text() if path.is_file() else None
-    if old == text and table.is_file():
-        return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not table.is_file() or old is None or json.loads(old).get("predictions", {}).get("sha256") != sha:
@@ -219,6 +212,17 @@ def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -
                 table.with_suffix(".parquet.tmp"), index=False, compression="zstd", **PARQUET_ENCODINGS
             )
             os.replace(table.with_suffix(".parquet.tmp"), table)
+        histories = {name: [[step, ts, json_value(v)] for step, ts, v in h] for name, h in record["metrics"].items()}
+        file_sha = hashlib.sha256(table.read_bytes()).hexdigest()
+        record = {
+            **record,
+            "metrics": histories,
+            "format": FORMAT,
+            "predictions": {"file": table.name, "spans": len(predictions), "sha256": sha, "file_sha256": file_sha},
+        }
+        text = _compact_lists(json.dumps(record, indent=1, sort_keys=True, allow_nan=False)) + "\n"
+        if old == text:
+            return False
         path.with_suffix(".json.tmp").write_text(text)
         os.replace(path.with_suffix(".json.tmp"), path)
     except (OSError, json.JSONDecodeError) as error:
@@ -310,7 +314,10 @@ _SHAPE: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a list of dataset inputs",
     ),
     "run_config": (lambda v: isinstance(v, dict), "an object"),
-    "predictions": (lambda v: isinstance(v, dict) and {"file", "sha256", "spans"} <= set(v), "file, sha256, spans"),
+    "predictions": (
+        lambda v: isinstance(v, dict) and {"file", "sha256", "file_sha256", "spans"} <= set(v),
+        "file, sha256, file_sha256, spans",
+    ),
 }
 #: the tags every run file must have
 REQUIRED_TAGS = ("run_key", "method", "protocol", "dataset", "dataset_sha256", "code_sha256", "seed")
