@@ -480,6 +480,7 @@ def import_record(
         for run in runs:
             run.predictions  # noqa: B018 (read and checked against its run file)
         notes = {d: _check_dataset(runs, d, data_dir) for d in datasets if d not in elsewhere}
+        jsonl = {run.path: predictions_jsonl(run.predictions) for run in runs}  # while the others are checked
         notes |= {d: future.result() for d, future in elsewhere.items()}
     for dataset in datasets:
         if notes[dataset]:
@@ -529,7 +530,7 @@ def import_record(
                 done.parents += 1
                 for run in seeds:
                     tags = {**run.tags, "mlflow.parentRunId": parent, ORIGIN_TAG: run.run_id}
-                    artifacts = {"predictions.jsonl": predictions_jsonl(run.predictions)}
+                    artifacts = {"predictions.jsonl": jsonl.pop(run.path)}
                     if run.record["run_config"]:
                         artifacts["run_config.json"] = json.dumps(run.record["run_config"], indent=2, sort_keys=True)
                     if "episodes" in run.record:
