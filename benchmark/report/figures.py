@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,14 @@ def plot_data(section: Section, gold: list[Span], hierarchy: LabelHierarchy) -> 
     return data
 
 
-def render_plots(data: dict[str, dict], folder: Path, slug: str) -> None:
-    """Write `PLOTS` (run in a worker process, so drawing overlaps the next section's statistics)."""
-    folder.mkdir(parents=True, exist_ok=True)
+def plot_jobs(data: dict[str, dict], folder: Path, slug: str) -> list[tuple[Callable[..., None], tuple]]:
+    """Each of `PLOTS` as its drawing function (`benchmark.ui.plots`) and that function's arguments:
+    run in painter processes, which import only the drawing module, so that drawing overlaps the
+    other sections' statistics and one section's plots are drawn side by side."""
     title = f"{slug} (mean over seeds)"
-    plot_per_type_f1(data["per_type"], folder / PLOTS[0], f"per-type F1, {title}")
-    plot_confusion(data["confusion"], folder / PLOTS[1], f"coarse confusion, {slug} (all seeds)")
-    plot_precision_at_k(data["curves"], folder / PLOTS[2], f"precision@K, {title}", P_AT_K)
-    plot_f1_by_length(data["lengths"], folder / PLOTS[3], f"F1 by entity length, {title}")
+    return [
+        (plot_per_type_f1, (data["per_type"], folder / PLOTS[0], f"per-type F1, {title}")),
+        (plot_confusion, (data["confusion"], folder / PLOTS[1], f"coarse confusion, {slug} (all seeds)")),
+        (plot_precision_at_k, (data["curves"], folder / PLOTS[2], f"precision@K, {title}", P_AT_K)),
+        (plot_f1_by_length, (data["lengths"], folder / PLOTS[3], f"F1 by entity length, {title}")),
+    ]

@@ -35,7 +35,7 @@ from benchmark.report.collect import (
     load_runs,
     stored_predictions,
 )
-from benchmark.report.figures import PLOTS, plot_data, render_plots
+from benchmark.report.figures import PLOTS, plot_data, plot_jobs
 from benchmark.report.leaderboard import render_leaderboard
 from benchmark.report.render import (
     LOGGED_MARK,
@@ -52,6 +52,8 @@ from benchmark.run.external import ROW_MARKS
 from benchmark.run.published import PublishedRun, check_test_split, read_record
 
 FORMATS = ("md", "csv", "tex")
+#: processes drawing the plots: two, so that the last section's four are not drawn one after another
+PAINTERS = 2
 #: CSV numbers to 10 significant digits: the last bits of a float sum differ between CPUs, and a
 #: table regenerated from the published runs on any machine must read the same
 CSV_FLOATS = "%.10g"
@@ -90,8 +92,9 @@ def write_reports(request: ReportRequest, echo: Callable[[str], None] = print) -
         raise BenchmarkError(f"unknown protocol {request.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     if request.regime is not None and request.regime not in REGIMES:
         raise BenchmarkError(f"unknown regime {request.regime!r}; choose one of: {', '.join(REGIMES)}")
-    painter = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    painter.submit(int)  # start the drawing process (imports) while the store is read
+    painter = ProcessPoolExecutor(max_workers=PAINTERS, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(PAINTERS):
+        painter.submit(int)  # start the drawing processes (imports) while the store is read
     try:
         return _build_and_write(request, echo, painter)
     finally:
@@ -134,7 +137,10 @@ def _build_and_write(request: ReportRequest, echo: Callable[[str], None], painte
             section = sections[index]
             if prepared.plots is not None:  # drawn while the pool prepares the other sections
                 folder = staging / section.dataset / section.protocol.name
-                drawing.append(painter.submit(render_plots, prepared.plots, folder, section.slug))
+                folder.mkdir(parents=True, exist_ok=True)
+                drawing += [
+                    painter.submit(draw, *args) for draw, args in plot_jobs(prepared.plots, folder, section.slug)
+                ]
             lines[index] = _write_section(section, prepared, request, staging / section.dataset)
         for index in sorted(lines):
             for line in lines[index]:
