@@ -128,15 +128,20 @@ def _score(counts: np.ndarray, score: str) -> np.ndarray:
 
 
 def _level_metrics(counts: np.ndarray, prefix: str, scoring: Scoring) -> dict[str, np.ndarray]:
-    """Micro, macro and weighted P/R/F1 of per-type counts (..., types, 3)."""
-    names = [
-        f"{average}_{score}" for average in ("micro", "macro", "weighted") for score in ("precision", "recall", "f1")
-    ]
-    return {f"{prefix}/{name}": _level_metric(counts, name) for name in names + ["accuracy"] * (scoring == "typing")}
+    """Micro, macro and weighted P/R/F1 of per-type counts (..., types, 3), and accuracy for typing."""
+    return {f"{prefix}/{name}": _level_metric(counts, name, scoring) for name in _level_names(scoring)}
 
 
-def _level_metric(counts: np.ndarray, name: str) -> np.ndarray:
+def _level_names(scoring: Scoring) -> list[str]:
+    scores = ("precision", "recall", "f1")
+    names = [f"micro_{s}" for s in scores] + [f"{average}_{s}" for s in scores for average in ("macro", "weighted")]
+    return names + ["accuracy"] * (scoring == "typing")
+
+
+def _level_metric(counts: np.ndarray, name: str, scoring: Scoring) -> np.ndarray:
     """One of `_level_metrics` (``name`` without its level), computing only what it needs."""
+    if name not in _level_names(scoring):
+        raise KeyError(name)
     support = counts[..., 0] + counts[..., 2]
     if name == "accuracy":
         return _ratio(counts[..., 0].sum(-1), support.sum(-1))
@@ -173,7 +178,7 @@ def metric_from_totals(totals: CountTable, scoring: Scoring, metric: str) -> np.
     """One metric of `metrics_from_totals`, computing only its level (for resampling loops)."""
     level = metric.split("/")[0]
     if level in ("fine", "coarse") and "/p_at_" not in metric:
-        return _level_metric(getattr(totals, level), metric.partition("/")[2])
+        return _level_metric(getattr(totals, level), metric.partition("/")[2], scoring)
     if level == "semeval":
         return semeval_metrics(totals.semeval, totals.semeval_types)[metric]
     return metrics_from_totals(totals, scoring)[metric]
@@ -513,7 +518,7 @@ def _projection(table: CountTable, scoring: Scoring, metric: str) -> tuple[np.nd
             counts = counts.sum(axis=1, keepdims=True)
         shape = counts.shape[1:]
         return counts.reshape(len(counts), -1), lambda totals: _level_metric(
-            totals.reshape(*totals.shape[:-1], *shape), name
+            totals.reshape(*totals.shape[:-1], *shape), name, scoring
         )
     if level == "semeval" and table.semeval is not None:  # semeval/<scheme>/[<coarse type>/]<metric>
         scheme, *coarse, kind = name.split("/")
@@ -579,8 +584,8 @@ def _seed_draws(
 
 
 #: the share of non-zero per-sentence counts above which `SeedBootstrap` sums resamples with a
-#: dense product (BLAS) rather than a sparse one; both are exact (whole numbers in
-#: float32, sums below 2**24), so the choice changes the speed only
+#: dense product (BLAS) rather than a sparse one; both are exact (whole and half numbers in
+#: float32, sums below 2**23), so the choice changes the speed only
 DENSE_ABOVE = 0.25
 
 

@@ -16,9 +16,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
+from benchmark.core.errors import BenchmarkError
 from benchmark.report.stats import unshared_seconds
 from benchmark.run.cpu import SHARED_ABOVE, measure
-from benchmark.run.published import predictions_sha256, read_record, read_spans
+from benchmark.run.published import predictions_sha256, read_record, read_run, read_spans, write_run
 
 RUNS = (("gazetteer", "ner", ("1", "2")), ("random-within-coarse", "weak-typing", ("1",)))
 
@@ -194,7 +195,7 @@ BAD_RECORDS = {
     "corrupt run file": (lambda r: Path(r, f"{SEED_1}.json").write_text("{oops"), "seed-1.json: not a readable"),
     "unknown format": (
         lambda r: _rewrite_json(Path(r, f"{SEED_1}.json"), lambda d: d.update(format=9)),
-        "seed-1.json: record format 9; this harness reads format 2",
+        "seed-1.json: record format 9; this harness reads formats 1 and 2",
     ),
     "relabelled span": (
         lambda r: _rewrite_parquet(Path(r, f"{SEED_1}.parquet"), lambda f: f.__setitem__("label", "person-other")),
@@ -253,6 +254,32 @@ def _rewrite_consistently(table: Path, change) -> None:
     _rewrite_parquet(table, change)
     sha, file_sha = predictions_sha256(read_spans(table)), hashlib.sha256(table.read_bytes()).hexdigest()
     _rewrite_json(table.with_suffix(".json"), lambda d: d["predictions"].update(sha256=sha, file_sha256=file_sha))
+
+
+def test_a_format_1_run_file_is_read_and_its_predictions_checked_by_their_spans_digest(published, tmp_path):
+    """Format 1 recorded only the spans' sha256: its runs still read, and edited spans are still refused."""
+    record = tmp_path / "record"
+    shutil.copytree(published / "record", record)
+    path = record / f"{SEED_1}.json"
+    _rewrite_json(path, lambda d: (d.update(format=1), d["predictions"].pop("file_sha256")))
+    assert len(read_run(path).predictions) == json.loads(path.read_text())["predictions"]["spans"]
+    _rewrite_parquet(path.with_suffix(".parquet"), lambda f: f.__setitem__("label", "person-other"))
+    with pytest.raises(BenchmarkError, match=r"seed-1\.parquet: its spans do not match the sha256"):
+        read_run(path)
+
+
+def test_export_rewrites_a_damaged_predictions_file_and_leaves_an_intact_one(published, tmp_path):
+    record = tmp_path / "record"
+    shutil.copytree(published / "record", record)
+    path = record / f"{SEED_1}.json"
+    run = read_run(path)
+    fields = {k: v for k, v in run.record.items() if k != "predictions"} | {"metrics": run.histories}
+    assert not write_run(path, fields, run.predictions)  # the same spans: nothing written
+    table = path.with_suffix(".parquet")
+    _rewrite_parquet(table, lambda f: f.__setitem__("label", "person-other"))
+    assert write_run(path, fields, run.predictions)  # the file no longer holds them: written again
+    assert read_run(path).predictions == run.predictions
+    assert path.read_text() == (published / "record" / f"{SEED_1}.json").read_text()
 
 
 def test_importing_over_a_different_run_under_the_same_key_is_refused(published, tmp_path, monkeypatch, capsys):

@@ -244,17 +244,15 @@ def seeds_markdown(seeds: pd.DataFrame) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def _bootstrap_sentence(section: Section, resamples: int | None = None) -> str:
-    """How the section's CIs are computed (with ``resamples`` instead of the section's own)."""
-    resamples = resamples or section.resamples
+def _bootstrap_sentence(section: Section) -> str:
     if isinstance(section.protocol, EpisodeProtocol):
         return (
-            f"two-level bootstrap of each setting ({resamples:,} resamples of its episodes, whole episodes "
+            f"two-level bootstrap of each setting ({section.resamples:,} resamples of its episodes, whole episodes "
             "drawn, the seeds' spread added as a Student-t draw), the average's draw the mean of the settings' "
             "draws; `sentence_ci_*` in the CSV hold the episodes-only interval, seeds held fixed."
         )
     return (
-        f"two-level bootstrap ({resamples:,} resamples of the test sentences, the seeds' spread added as a "
+        f"two-level bootstrap ({section.resamples:,} resamples of the test sentences, the seeds' spread added as a "
         "Student-t draw; `sentence_ci_*` in the CSV hold the sentence-only interval, seeds held fixed)."
     )
 
@@ -341,7 +339,8 @@ def _partial_matches(section: Section) -> list[str]:
         "## Partial matches (SemEval-2013 schemes)",
         "",
         f"{PARTIAL_SENTENCE} F1 over every span with its fine type: mean ± std over seeds and the 95 % CI of the seed "
-        f"mean ({_bootstrap_sentence(section, section.partial_resamples).removesuffix('.')}). "
+        f"mean (two-level bootstrap: {section.partial_resamples:,} resamples of the test sentences, the seeds' "
+        "spread added as a Student-t draw). "
         f"Precision, recall and each coarse type are in `{section.protocol.name}_partial.csv` (a coarse type's "
         "spans alone, scored with coarse types: there every type agrees, so strict equals exact).",
         "",

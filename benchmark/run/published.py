@@ -45,8 +45,10 @@ from benchmark.core.spans import Span
 from benchmark.evaluate import span_positions
 from benchmark.run.cpu import collector_paused
 
-#: the record's format; a reader refuses any other (2: a run file names its Parquet file's sha256)
+#: the record's format (2: a run file names its Parquet file's sha256)
 FORMAT = 2
+#: the formats a reader reads (1: a run's Parquet file is checked by its spans' sha256); it refuses any other
+READ_FORMATS = (1, 2)
 #: where `benchmark export` writes and `import` / `report --runs` read by default
 DEFAULT_RECORD = Path("reports", "runs")
 #: the protocol whose runs predict the query sentences of episodes, not the test split
@@ -82,8 +84,11 @@ class PublishedRun:
             predictions = read_spans(io.BytesIO(content))
         except Exception as error:  # pyarrow's errors for a truncated or foreign file
             raise BenchmarkError(f"{table}: not readable predictions ({type(error).__name__}: {error})") from None
-        if hashlib.sha256(content).hexdigest() != self.record["predictions"]["file_sha256"]:
+        recorded = self.record["predictions"]
+        if "file_sha256" in recorded and hashlib.sha256(content).hexdigest() != recorded["file_sha256"]:
             raise BenchmarkError(f"{table}: its bytes do not match the sha256 its run file {self.path.name} records")
+        if "file_sha256" not in recorded and predictions_sha256(predictions) != recorded["sha256"]:  # format 1
+            raise BenchmarkError(f"{table}: its spans do not match the sha256 its run file {self.path.name} records")
         sentences, what = int(self.test_input["sentences"]), "test sentences"
         if self.tags["protocol"] == EPISODES:  # its predictions number its episodes' query sentences
             sentences, what = self.query_sentences, "query sentences of the episodes"
@@ -207,7 +212,8 @@ def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -
     old = path.read_text() if path.is_file() else None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not table.is_file() or old is None or json.loads(old).get("predictions", {}).get("sha256") != sha:
+        kept = table.is_file() and _holds(table, sha)
+        if not kept:
             predictions_frame(predictions).to_parquet(
                 table.with_suffix(".parquet.tmp"), index=False, compression="zstd", **PARQUET_ENCODINGS
             )
@@ -221,13 +227,20 @@ def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -
             "predictions": {"file": table.name, "spans": len(predictions), "sha256": sha, "file_sha256": file_sha},
         }
         text = _compact_lists(json.dumps(record, indent=1, sort_keys=True, allow_nan=False)) + "\n"
-        if old == text:
-            return False
-        path.with_suffix(".json.tmp").write_text(text)
-        os.replace(path.with_suffix(".json.tmp"), path)
+        if old != text:
+            path.with_suffix(".json.tmp").write_text(text)
+            os.replace(path.with_suffix(".json.tmp"), path)
     except (OSError, json.JSONDecodeError) as error:
         raise BenchmarkError(f"{path}: cannot write the run ({error})") from None
-    return True
+    return not kept or old != text
+
+
+def _holds(table: Path, sha: str) -> bool:
+    """Whether a Parquet file holds the spans of digest ``sha`` (a damaged one does not)."""
+    try:
+        return predictions_sha256(read_spans(table)) == sha
+    except Exception:  # pyarrow's errors for a truncated or foreign file
+        return False
 
 
 def _compact_lists(text: str) -> str:
@@ -266,8 +279,9 @@ def read_run(path: Path, predictions: bool = True) -> PublishedRun:
         raise BenchmarkError(f"{path}: not a readable run file ({error})") from None
     if not isinstance(record, dict) or "format" not in record:
         raise BenchmarkError(f"{path}: not a run file of a record (no format version)")
-    if record["format"] != FORMAT:
-        raise BenchmarkError(f"{path}: record format {record['format']!r}; this harness reads format {FORMAT}")
+    if record["format"] not in READ_FORMATS:
+        readable = " and ".join(map(str, READ_FORMATS))
+        raise BenchmarkError(f"{path}: record format {record['format']!r}; this harness reads formats {readable}")
     _check_fields(record, path)
     run = PublishedRun(path, record)
     try:
@@ -314,10 +328,7 @@ _SHAPE: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a list of dataset inputs",
     ),
     "run_config": (lambda v: isinstance(v, dict), "an object"),
-    "predictions": (
-        lambda v: isinstance(v, dict) and {"file", "sha256", "file_sha256", "spans"} <= set(v),
-        "file, sha256, file_sha256, spans",
-    ),
+    "predictions": (lambda v: isinstance(v, dict) and {"file", "sha256", "spans"} <= set(v), "file, sha256, spans"),
 }
 #: the tags every run file must have
 REQUIRED_TAGS = ("run_key", "method", "protocol", "dataset", "dataset_sha256", "code_sha256", "seed")
@@ -333,6 +344,8 @@ def _check_fields(record: dict[str, Any], path: Path) -> None:
     missing = [tag for tag in REQUIRED_TAGS if tag not in record["tags"]]
     if missing:
         raise BenchmarkError(f"{path}: its tags lack {', '.join(missing)}")
+    if record["format"] >= 2 and "file_sha256" not in record["predictions"]:
+        raise BenchmarkError(f"{path}: its predictions lack file_sha256 (the sha256 of the Parquet file)")
     if not record["tags"]["seed"].isdigit():
         raise BenchmarkError(f"{path}: seed {record['tags']['seed']!r} is not a whole number")
 
@@ -480,7 +493,11 @@ def import_record(
         for run in runs:
             run.predictions  # noqa: B018 (read and checked against its run file)
         notes = {d: _check_dataset(runs, d, data_dir) for d in datasets if d not in elsewhere}
-        jsonl = {run.path: predictions_jsonl(run.predictions) for run in runs}  # while the others are checked
+        jsonl = {}
+        for run in runs:  # rendered while the other datasets are checked, not between store writes
+            if all(future.done() for future in elsewhere.values()):
+                break
+            jsonl[run.path] = predictions_jsonl(run.predictions)
         notes |= {d: future.result() for d, future in elsewhere.items()}
     for dataset in datasets:
         if notes[dataset]:
@@ -530,7 +547,7 @@ def import_record(
                 done.parents += 1
                 for run in seeds:
                     tags = {**run.tags, "mlflow.parentRunId": parent, ORIGIN_TAG: run.run_id}
-                    artifacts = {"predictions.jsonl": jsonl.pop(run.path)}
+                    artifacts = {"predictions.jsonl": jsonl.pop(run.path, None) or predictions_jsonl(run.predictions)}
                     if run.record["run_config"]:
                         artifacts["run_config.json"] = json.dumps(run.record["run_config"], indent=2, sort_keys=True)
                     if "episodes" in run.record:
