@@ -209,6 +209,10 @@ BAD_RECORDS = {
         lambda r: _rewrite_json(Path(r, f"{SEED_1}.json"), lambda d: d["tags"].update(dataset_sha256="0" * 64)),
         "seed-1.json: ran on embedded data 000000000000",
     ),
+    "format 2 without the file's sha256": (
+        lambda r: _rewrite_json(Path(r, f"{SEED_1}.json"), lambda d: d["predictions"].pop("file_sha256")),
+        "seed-1.json: its predictions lack file_sha256",
+    ),
     "incomplete run file": (
         lambda r: _rewrite_json(Path(r, f"{SEED_1}.json"), lambda d: d["tags"].pop("run_key")),
         "seed-1.json: its tags lack run_key",
@@ -262,6 +266,7 @@ def test_a_format_1_run_file_is_read_and_its_predictions_checked_by_their_spans_
     shutil.copytree(published / "record", record)
     path = record / f"{SEED_1}.json"
     _rewrite_json(path, lambda d: (d.update(format=1), d["predictions"].pop("file_sha256")))
+    _rewrite_parquet(path.with_suffix(".parquet"), lambda f: None)  # other bytes, the same spans
     assert len(read_run(path).predictions) == json.loads(path.read_text())["predictions"]["spans"]
     _rewrite_parquet(path.with_suffix(".parquet"), lambda f: f.__setitem__("label", "person-other"))
     with pytest.raises(BenchmarkError, match=r"seed-1\.parquet: its spans do not match the sha256"):
@@ -276,10 +281,13 @@ def test_export_rewrites_a_damaged_predictions_file_and_leaves_an_intact_one(pub
     fields = {k: v for k, v in run.record.items() if k != "predictions"} | {"metrics": run.histories}
     assert not write_run(path, fields, run.predictions)  # the same spans: nothing written
     table = path.with_suffix(".parquet")
-    _rewrite_parquet(table, lambda f: f.__setitem__("label", "person-other"))
-    assert write_run(path, fields, run.predictions)  # the file no longer holds them: written again
-    assert read_run(path).predictions == run.predictions
-    assert path.read_text() == (published / "record" / f"{SEED_1}.json").read_text()
+    for damage in (
+        lambda: _rewrite_parquet(table, lambda f: f.__setitem__("label", "person-other")),
+        lambda: table.write_bytes(table.read_bytes()[:500]),
+    ):
+        damage()
+        assert write_run(path, fields, run.predictions)  # the file no longer holds them: written again
+        assert read_run(path).predictions == run.predictions  # its bytes are the ones its run file names
 
 
 def test_importing_over_a_different_run_under_the_same_key_is_refused(published, tmp_path, monkeypatch, capsys):

@@ -6,7 +6,8 @@ One run is two files in ``<dataset>/<protocol>/<method>/<variant>/``:
 - ``seed-<n>.json``: what the run logged — its name, times, tags (task key, code fingerprint, data
   sha256, package versions, provenance …), settings, every metric with its history (learning
   curves), its dataset inputs, its `RunConfig` — and of its predictions the span count, the
-  sha256 of the spans (what `export` compares) and of the Parquet file (what a reader checks);
+  sha256 of the spans and of the Parquet file (what a reader checks; format 1 had only the
+  spans', which a reader checks then);
   a run on episodes adds ``episodes``: its ``episodes.json`` and how many query sentences its
   episodes hold;
 - ``seed-<n>.parquet``: its test predictions, one row per span (sentence, start, end, label,
@@ -206,13 +207,14 @@ def read_spans(table: Path | io.BytesIO) -> list[Span]:
 def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -> bool:
     """Write one run's JSON (its ``metrics`` as (step, timestamp, value) histories) and Parquet
     files (each to a temporary name, then moved into place), leaving a file of the same content
-    alone (a Parquet file whose run file records the same spans). Returns whether anything was written."""
+    alone: a JSON of the same text, a Parquet file that holds these spans (`_holds`). Returns
+    whether anything was written."""
     sha = predictions_sha256(predictions)
     table = path.with_suffix(".parquet")
     old = path.read_text() if path.is_file() else None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        kept = table.is_file() and _holds(table, sha)
+        kept = table.is_file() and _holds(table, sha, json.loads(old).get("predictions", {}) if old else {})
         if not kept:
             predictions_frame(predictions).to_parquet(
                 table.with_suffix(".parquet.tmp"), index=False, compression="zstd", **PARQUET_ENCODINGS
@@ -235,10 +237,15 @@ def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -
     return not kept or old != text
 
 
-def _holds(table: Path, sha: str) -> bool:
-    """Whether a Parquet file holds the spans of digest ``sha`` (a damaged one does not)."""
+def _holds(table: Path, sha: str, recorded: dict[str, Any]) -> bool:
+    """Whether a Parquet file holds the spans of digest ``sha``: its run file (``recorded``: its
+    ``predictions``) names these spans and the file's very bytes, or (else) its spans are these.
+    A damaged file does not."""
+    content = table.read_bytes()
+    if recorded.get("sha256") == sha and recorded.get("file_sha256") == hashlib.sha256(content).hexdigest():
+        return True
     try:
-        return predictions_sha256(read_spans(table)) == sha
+        return predictions_sha256(read_spans(io.BytesIO(content))) == sha
     except Exception:  # pyarrow's errors for a truncated or foreign file
         return False
 
@@ -279,7 +286,7 @@ def read_run(path: Path, predictions: bool = True) -> PublishedRun:
         raise BenchmarkError(f"{path}: not a readable run file ({error})") from None
     if not isinstance(record, dict) or "format" not in record:
         raise BenchmarkError(f"{path}: not a run file of a record (no format version)")
-    if record["format"] not in READ_FORMATS:
+    if type(record["format"]) is not int or record["format"] not in READ_FORMATS:
         readable = " and ".join(map(str, READ_FORMATS))
         raise BenchmarkError(f"{path}: record format {record['format']!r}; this harness reads formats {readable}")
     _check_fields(record, path)
@@ -494,7 +501,7 @@ def import_record(
             run.predictions  # noqa: B018 (read and checked against its run file)
         notes = {d: _check_dataset(runs, d, data_dir) for d in datasets if d not in elsewhere}
         jsonl = {}
-        for run in runs:  # rendered while the other datasets are checked, not between store writes
+        for run in runs:  # as many as the other datasets' check leaves time for; the rest between store writes
             if all(future.done() for future in elsewhere.values()):
                 break
             jsonl[run.path] = predictions_jsonl(run.predictions)
