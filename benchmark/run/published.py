@@ -214,14 +214,16 @@ def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -
     old = path.read_text() if path.is_file() else None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        kept = table.is_file() and _holds(table, sha, json.loads(old).get("predictions", {}) if old else {})
+        content = table.read_bytes() if table.is_file() else None
+        kept = content is not None and _holds(content, sha, json.loads(old).get("predictions", {}) if old else {})
         if not kept:
             predictions_frame(predictions).to_parquet(
                 table.with_suffix(".parquet.tmp"), index=False, compression="zstd", **PARQUET_ENCODINGS
             )
             os.replace(table.with_suffix(".parquet.tmp"), table)
+            content = table.read_bytes()
         histories = {name: [[step, ts, json_value(v)] for step, ts, v in h] for name, h in record["metrics"].items()}
-        file_sha = hashlib.sha256(table.read_bytes()).hexdigest()
+        file_sha = hashlib.sha256(content).hexdigest()
         record = {
             **record,
             "metrics": histories,
@@ -237,11 +239,10 @@ def write_run(path: Path, record: dict[str, Any], predictions: Sequence[Span]) -
     return not kept or old != text
 
 
-def _holds(table: Path, sha: str, recorded: dict[str, Any]) -> bool:
-    """Whether a Parquet file holds the spans of digest ``sha``: its run file (``recorded``: its
-    ``predictions``) names these spans and the file's very bytes, or (else) its spans are these.
-    A damaged file does not."""
-    content = table.read_bytes()
+def _holds(content: bytes, sha: str, recorded: dict[str, Any]) -> bool:
+    """Whether a Parquet file's ``content`` holds the spans of digest ``sha``: its run file
+    (``recorded``: its ``predictions``) names these spans and these very bytes, or (else) its spans
+    are these. A damaged file does not."""
     if recorded.get("sha256") == sha and recorded.get("file_sha256") == hashlib.sha256(content).hexdigest():
         return True
     try:
